@@ -1,0 +1,1 @@
+"""The plain ML core: pandas, torch, transformers, peft, scikit-learn, umap. Never imports dagster or mlflow."""
