@@ -21,18 +21,10 @@ import pandas as pd
 import torch
 
 from opensentiment_pipeline.core import modeling
+from opensentiment_pipeline.core.embeddings import resolve_device
 from opensentiment_pipeline.core.schema import SENTIMENT_LABELS, MetricsLogger, TrainResult, ignore_metrics
 
 logger = logging.getLogger(__name__)
-
-
-def resolve_device(device: str) -> torch.device:
-    """"auto" picks CUDA when present, else the CPU; an explicit "cuda" without a GPU is an error."""
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise ValueError(f"device={device!r} but no CUDA device is visible; use device='auto' or 'cpu'")
-    return torch.device(device)
 
 
 def set_seed(seed: int) -> None:

@@ -85,13 +85,6 @@ def test_unknown_label_and_missing_split_are_named(toy_examples, tmp_path):
         training.train_adapter(toy_examples.assign(split="train"), out_dir=tmp_path, epochs=1, **SETTINGS)
 
 
-def test_cuda_without_gpu_is_a_clear_error():
-    if torch.cuda.is_available():
-        pytest.skip("a GPU is present")
-    with pytest.raises(ValueError, match="no CUDA device"):
-        training.resolve_device("cuda")
-
-
 def test_unknown_target_module_lists_the_linear_modules():
     model = modeling.load_classifier("packaged:all-MiniLM-L6-v2", labels=SENTIMENT_LABELS, num_layers=1)
     with pytest.raises(ValueError, match=r"target_modules \['q_lin'\].*'query'"):

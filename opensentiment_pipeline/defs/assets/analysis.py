@@ -39,7 +39,7 @@ def article_embeddings(context: dg.AssetExecutionContext, config: ArticleEmbeddi
                              f"{sorted(raw_articles['source'].unique())}")
         articles = raw_articles[raw_articles["source"].isin(config.sources)]
     articles = articles.reset_index(drop=True)
-    device = training.resolve_device(config.device)
+    device = embeddings.resolve_device(config.device)
     manifest, tokenizer, model = modeling.load_adapter(sentiment_adapter, device=device)
     texts = article_texts(articles, config.include_title)
     vectors = embeddings.encode_texts(modeling.encoder_of(model), tokenizer, texts, batch_size=config.batch_size,
@@ -65,6 +65,8 @@ class OutletClustersConfig(dg.Config):
     min_dist: float = 0.1
     metric: str = Field(default="cosine", description="UMAP metric on the embeddings")
     min_cluster_size: int = Field(default=10, description="HDBSCAN: smallest group that counts as a cluster")
+    min_samples: int | None = Field(default=None, description="HDBSCAN: higher = more points called noise")
+    top_k: int = Field(default=8, description="keywords per cluster (c-TF-IDF)")
     random_state: int = 42
 
 
@@ -88,15 +90,13 @@ def outlet_clusters(context: dg.AssetExecutionContext, config: OutletClustersCon
     heatmap = plots.similarity_heatmap_png(result.outlet_similarity)
     with mlflow_tracking.run(context, params=config.model_dump()) as run:
         mlflow.log_artifacts(str(out_dir))
-        n_clusters = int(points.loc[points["cluster"] >= 0, "cluster"].nunique())
-        noise_share = float((points["cluster"] < 0).mean())
-        mlflow.log_metrics({"num_clusters": n_clusters, "noise_share": noise_share})
+        mlflow.log_metrics({"num_clusters": result.n_clusters, "noise_share": result.noise_share})
     keywords = pd.DataFrame([{"cluster": c, "keywords": ", ".join(words)} for c, words in result.cluster_keywords.items()])
     context.add_output_metadata({
         **mlflow_tracking.run_metadata(run),
         "num_articles": len(points),
-        "num_clusters": n_clusters,
-        "noise_share": noise_share,
+        "num_clusters": result.n_clusters,
+        "noise_share": result.noise_share,
         "umap_scatter": dg.MetadataValue.md(plots.png_markdown(scatter, "UMAP of article embeddings by outlet")),
         "outlet_similarity": dg.MetadataValue.md(plots.png_markdown(heatmap, "outlet similarity")),
         "outlets": dg.MetadataValue.md(table_preview(result.outlets.round(3), rows=50)),

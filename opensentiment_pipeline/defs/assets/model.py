@@ -9,7 +9,7 @@ import dagster as dg
 import pandas as pd
 from pydantic import Field
 
-from opensentiment_pipeline.core import evaluation, modeling, plots, splits, training
+from opensentiment_pipeline.core import embeddings, evaluation, modeling, plots, splits, training
 from opensentiment_pipeline.core.schema import SENTIMENT_LABELS
 from opensentiment_pipeline.defs.metadata import table_preview
 from opensentiment_pipeline.defs.resources import ArtifactStore, MlflowTracking
@@ -115,7 +115,7 @@ def evaluation_report(context: dg.AssetExecutionContext, config: EvaluationRepor
 
     test = sentiment_examples[sentiment_examples["split"] == "test"].reset_index(drop=True)
     train = sentiment_examples[sentiment_examples["split"] == "train"]
-    manifest, tokenizer, model = modeling.load_adapter(sentiment_adapter, device=training.resolve_device(config.device))
+    manifest, tokenizer, model = modeling.load_adapter(sentiment_adapter, device=embeddings.resolve_device(config.device))
     proba = training.predict_proba(model, tokenizer, test, manifest=manifest, batch_size=config.batch_size,
                                    device=config.device)
     report = evaluation.evaluate_predictions(test, proba, train, labels=manifest.labels, n_bootstrap=config.n_bootstrap,

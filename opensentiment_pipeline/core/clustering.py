@@ -1,0 +1,258 @@
+"""An outlet map from article embeddings: UMAP projection, HDBSCAN clusters, c-TF-IDF keywords, outlet similarity.
+
+The recipe is BERTopic's (UMAP -> HDBSCAN -> class-based TF-IDF), written as small functions that each take
+plain arrays, so every stage can be tested on its own. umap, hdbscan and scikit-learn are imported inside the
+functions that use them: importing umap alone costs ~5 s, which loading the Dagster definitions should not pay.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from opensentiment_pipeline.core.schema import SENTIMENT_LABELS, check_labels
+
+logger = logging.getLogger(__name__)
+
+MIN_UMAP_SAMPLES = 3  # UMAP needs n_neighbors >= 2 and n_neighbors < n_samples
+NOISE = -1  # HDBSCAN's label for points in no cluster
+
+# One row per article: its 2-D map position and cluster.
+POINT_COLUMNS: tuple[str, ...] = ("article_id", "outlet", "x", "y", "cluster")
+# One row per outlet; `share_<label>` and `net_sentiment` are added when the articles carry `sentiment`.
+OUTLET_COLUMNS: tuple[str, ...] = (
+    "outlet",
+    "n_articles",
+    "nearest_outlet",  # most similar other outlet by mean-embedding cosine; None when there is only one
+    "nearest_similarity",  # that cosine similarity; NaN when there is only one outlet
+    "dominant_cluster",  # the non-noise cluster holding most of its articles; -1 when all are noise
+    "dominant_cluster_share",  # 0-1 share of its articles in dominant_cluster (share of noise when -1)
+    "noise_share",  # 0-1 share of its articles HDBSCAN left unclustered
+)
+
+
+@dataclass(frozen=True)
+class ClusterResult:
+    """What `cluster_outlets` found."""
+
+    points: pd.DataFrame  # POINT_COLUMNS, in the order of the input articles
+    outlets: pd.DataFrame  # OUTLET_COLUMNS (+ sentiment shares), sorted by outlet
+    outlet_similarity: pd.DataFrame  # outlet x outlet cosine similarity, index and columns sorted by outlet
+    cluster_keywords: dict[int, list[str]]  # cluster -> top keywords by c-TF-IDF; noise (-1) is left out
+    n_clusters: int
+    noise_share: float  # 0-1 share of all articles labelled -1
+
+
+def project_umap(
+    vectors: np.ndarray, *, n_components: int, n_neighbors: int, min_dist: float, metric: str, random_state: int
+) -> np.ndarray:
+    """Project `(n_samples, n_features)` vectors to `(n_samples, n_components)` float32 with UMAP.
+
+    `n_neighbors` is clipped to `n_samples - 1` (with a warning) so small inputs still run. A fixed
+    `random_state` makes UMAP single-threaded; that is the price of a reproducible map.
+    """
+    import umap
+
+    matrix = _check_matrix(vectors, name="vectors")
+    n_samples = matrix.shape[0]
+    if n_samples < MIN_UMAP_SAMPLES:
+        raise ValueError(f"project_umap needs at least {MIN_UMAP_SAMPLES} vectors; got {n_samples}")
+    if n_neighbors < 2 or n_components < 1:
+        raise ValueError(f"n_neighbors must be >= 2 and n_components >= 1; got {n_neighbors} and {n_components}")
+    if n_neighbors >= n_samples:
+        logger.warning(
+            "n_neighbors=%d needs more than %d samples; using n_neighbors=%d", n_neighbors, n_samples, n_samples - 1
+        )
+        n_neighbors = n_samples - 1
+    init = "spectral"
+    if n_samples <= n_components + 1:
+        # The spectral layout needs n_components + 1 eigenvectors of an n_samples x n_samples graph.
+        logger.warning("only %d samples for %d components; using random UMAP init", n_samples, n_components)
+        init = "random"
+    reducer = umap.UMAP(
+        n_components=n_components,
+        n_neighbors=n_neighbors,
+        min_dist=min_dist,
+        metric=metric,
+        init=init,
+        random_state=random_state,
+        n_jobs=1,  # what random_state forces anyway; passing it avoids UMAP's warning about the override
+    )
+    points = reducer.fit_transform(matrix).astype(np.float32)
+    if not np.isfinite(points).all():
+        raise ValueError("UMAP returned non-finite coordinates; check the input vectors for duplicates or NaNs")
+    return points
+
+
+def cluster_points(points: np.ndarray, *, min_cluster_size: int, min_samples: int | None) -> np.ndarray:
+    """HDBSCAN labels for `(n_samples, n_dims)` points: int array `(n_samples,)`, -1 for noise.
+
+    `min_samples=None` means HDBSCAN's default (equal to `min_cluster_size`).
+    """
+    import hdbscan
+
+    matrix = _check_matrix(points, name="points")
+    if min_cluster_size < 2:
+        raise ValueError(f"min_cluster_size must be >= 2; got {min_cluster_size}")
+    clusterer = hdbscan.HDBSCAN(min_cluster_size=min_cluster_size, min_samples=min_samples)
+    return clusterer.fit_predict(matrix).astype(np.int64)
+
+
+def class_tfidf(counts: np.ndarray) -> np.ndarray:
+    """Class-based TF-IDF weights for a `(n_classes, n_terms)` count matrix; same shape, float64.
+
+    W[t, c] = tf[t, c] / sum_t' tf[t', c] * log(1 + A / f[t]), where f[t] is the count of term t over all
+    classes and A the average number of words per class: Grootendorst (2022), "BERTopic: Neural topic
+    modeling with a class-based TF-IDF procedure", arXiv:2203.05794, eq. 1, as in BERTopic's
+    `bertopic/vectorizers/_ctfidf.py` (which also L1-normalises tf; it truncates A to an int, we do not).
+    """
+    counts = np.asarray(counts, dtype=np.float64)
+    class_words = counts.sum(axis=1, keepdims=True)  # (n_classes, 1)
+    term_freq = counts.sum(axis=0)  # (n_terms,)
+    tf = counts / np.maximum(class_words, 1.0)
+    idf = np.log(1.0 + class_words.mean() / np.maximum(term_freq, 1.0))
+    return tf * idf
+
+
+def cluster_keywords(texts: Sequence[str], labels: np.ndarray, *, top_k: int) -> dict[int, list[str]]:
+    """The `top_k` highest c-TF-IDF terms of each cluster, best first; noise (-1) is left out.
+
+    The texts of each label (noise included, so its words count in the idf) are joined into one document
+    and counted with English stop words removed. Ties go to the alphabetically first term.
+    """
+    from sklearn.feature_extraction.text import CountVectorizer
+
+    labels = np.asarray(labels)
+    if len(texts) != len(labels):
+        raise ValueError(f"texts and labels must align; got {len(texts)} texts and {len(labels)} labels")
+    if top_k < 1:
+        raise ValueError(f"top_k must be >= 1; got {top_k}")
+    classes = sorted(set(labels.tolist()))
+    if not any(c != NOISE for c in classes):
+        return {}
+    by_class = pd.Series(list(texts), dtype="object").groupby(labels).agg(" ".join)
+    vectorizer = CountVectorizer(stop_words="english")
+    counts = vectorizer.fit_transform(by_class.loc[classes].tolist()).toarray()  # (n_classes, n_terms)
+    weights = class_tfidf(counts)
+    terms = vectorizer.get_feature_names_out()  # sorted, so a stable sort breaks ties alphabetically
+    keywords: dict[int, list[str]] = {}
+    for row, cluster in enumerate(classes):
+        if cluster == NOISE:
+            continue
+        best = np.argsort(-weights[row], kind="stable")[:top_k]
+        keywords[int(cluster)] = [str(terms[i]) for i in best if weights[row, i] > 0]
+    return keywords
+
+
+def outlet_similarity(outlets: pd.Series, vectors: np.ndarray) -> pd.DataFrame:
+    """Cosine similarity between outlets' mean article vectors; a symmetric outlet x outlet frame.
+
+    Rows are L2-normalised before averaging, so every article weighs the same whatever its norm.
+    """
+    matrix = _check_matrix(vectors, name="vectors").astype(np.float64)
+    if len(outlets) != len(matrix):
+        raise ValueError(f"outlets and vectors must align; got {len(outlets)} outlets and {len(matrix)} vectors")
+    unit = matrix / np.maximum(np.linalg.norm(matrix, axis=1, keepdims=True), 1e-12)
+    means = pd.DataFrame(unit).groupby(np.asarray(outlets)).mean()  # (n_outlets, hidden), sorted by outlet
+    centroids = means.to_numpy()
+    centroids /= np.maximum(np.linalg.norm(centroids, axis=1, keepdims=True), 1e-12)
+    sim = centroids @ centroids.T
+    sim = np.clip((sim + sim.T) / 2.0, -1.0, 1.0)  # exactly symmetric whatever order BLAS summed in
+    names = means.index.astype(str)
+    return pd.DataFrame(sim, index=pd.Index(names, name="outlet"), columns=pd.Index(names, name="outlet"))
+
+
+def cluster_outlets(
+    articles: pd.DataFrame,
+    vectors: np.ndarray,
+    *,
+    n_components: int,
+    n_neighbors: int,
+    min_dist: float,
+    metric: str,
+    min_cluster_size: int,
+    min_samples: int | None,
+    top_k: int,
+    random_state: int,
+) -> ClusterResult:
+    """Map articles and outlets: project, cluster, describe clusters, compare outlets.
+
+    Args:
+        articles: columns `article_id`, `outlet`, `text`, and optionally `sentiment` (predicted labels in
+            SENTIMENT_LABELS, NaN allowed); row i belongs to `vectors[i]`.
+        vectors: `(n_articles, hidden)` embeddings, e.g. from `embeddings.encode_texts`.
+        n_components: UMAP dimensions HDBSCAN clusters in. The map's x, y come from these when it is 2,
+            otherwise from a second 2-D UMAP fit with the same settings.
+        n_neighbors, min_dist, metric: UMAP settings (see `project_umap`).
+        min_cluster_size, min_samples: HDBSCAN settings (see `cluster_points`).
+        top_k: keywords per cluster.
+        random_state: seed for UMAP.
+    """
+    _check_articles(articles, vectors)
+    articles = articles.reset_index(drop=True)
+    umap_args = dict(n_neighbors=n_neighbors, min_dist=min_dist, metric=metric, random_state=random_state)
+    reduced = project_umap(vectors, n_components=n_components, **umap_args)
+    labels = cluster_points(reduced, min_cluster_size=min_cluster_size, min_samples=min_samples)
+    xy = reduced if n_components == 2 else project_umap(vectors, n_components=2, **umap_args)
+    points = pd.DataFrame(
+        {"article_id": articles["article_id"], "outlet": articles["outlet"], "x": xy[:, 0], "y": xy[:, 1],
+         "cluster": labels},
+        columns=list(POINT_COLUMNS),
+    )
+    similarity = outlet_similarity(articles["outlet"], vectors)
+    sentiment = articles["sentiment"] if "sentiment" in articles.columns else None
+    return ClusterResult(
+        points=points,
+        outlets=_outlet_table(points, similarity, sentiment),
+        outlet_similarity=similarity,
+        cluster_keywords=cluster_keywords(articles["text"].tolist(), labels, top_k=top_k),
+        n_clusters=len(set(labels.tolist()) - {NOISE}),
+        noise_share=float(np.mean(labels == NOISE)),
+    )
+
+
+def _outlet_table(points: pd.DataFrame, similarity: pd.DataFrame, sentiment: pd.Series | None) -> pd.DataFrame:
+    rows = []
+    for outlet, group in points.groupby(points["outlet"].astype(str), sort=True):
+        others = similarity.loc[outlet].drop(outlet)
+        clustered = group.loc[group["cluster"] != NOISE, "cluster"]
+        # mode() is sorted, so ties go to the smaller cluster id.
+        dominant = int(clustered.mode().iloc[0]) if len(clustered) else NOISE
+        row = {
+            "outlet": outlet,
+            "n_articles": len(group),
+            "nearest_outlet": others.idxmax() if len(others) else None,
+            "nearest_similarity": float(others.max()) if len(others) else float("nan"),
+            "dominant_cluster": dominant,
+            "dominant_cluster_share": float((group["cluster"] == dominant).mean()),
+            "noise_share": float((group["cluster"] == NOISE).mean()),
+        }
+        if sentiment is not None:
+            counts = sentiment.loc[group.index].value_counts(normalize=True)
+            row.update({f"share_{label}": float(counts.get(label, 0.0)) for label in SENTIMENT_LABELS})
+            row["net_sentiment"] = row["share_positive"] - row["share_negative"]  # -1 (all negative) to 1
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _check_articles(articles: pd.DataFrame, vectors: np.ndarray) -> None:
+    missing = [c for c in ("article_id", "outlet", "text") if c not in articles.columns]
+    if missing:
+        raise ValueError(f"articles is missing columns {missing}; got {list(articles.columns)}")
+    if len(articles) != len(vectors):
+        raise ValueError(f"articles and vectors must align; got {len(articles)} articles and {len(vectors)} vectors")
+    if "sentiment" in articles.columns:
+        check_labels(articles["sentiment"], "sentiment", where="cluster_outlets")
+
+
+def _check_matrix(values: np.ndarray, *, name: str) -> np.ndarray:
+    matrix = np.asarray(values)
+    if matrix.ndim != 2:
+        raise ValueError(f"{name} must be 2-D (n_samples, n_features); got shape {matrix.shape}")
+    if not np.isfinite(matrix).all():
+        raise ValueError(f"{name} contains NaN or inf in {int((~np.isfinite(matrix)).any(axis=1).sum())} rows")
+    return matrix

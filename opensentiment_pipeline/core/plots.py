@@ -1,0 +1,158 @@
+"""Small report figures: PNG bytes from matplotlib, an interactive scatter as HTML from plotly.
+
+Figures are built on `matplotlib.figure.Figure` directly instead of pyplot, so no global backend is set,
+no figure is left open between calls, and the functions are safe in threads (matplotlib's "Embedding in a
+web application server" guide). PNGs are kept small (6 x 4 in at 80 dpi, ~480 x 320 px) because they go
+into Dagster metadata as base64 Markdown (`png_markdown`).
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+from matplotlib.image import AxesImage
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+FIGSIZE = (6.0, 4.0)  # inches
+DPI = 80
+MAX_LEGEND_GROUPS = 10  # tab10 colours; smaller groups are drawn grey as "other"
+MAX_ANNOTATED_CELLS = 15  # per side; above this, heatmap cells are too small for numbers
+MAX_HOVER_CHARS = 200  # long article texts would make the HTML and its tooltips unwieldy
+GREY = "#bbbbbb"
+
+
+def scatter_png(points: pd.DataFrame, color_by: str) -> bytes:
+    """Scatter `points` (columns `x`, `y` and `color_by`, e.g. `cluster_outlets(...).points`) as PNG bytes.
+
+    `color_by` is treated as categorical: the 10 largest groups get their own colour and legend entry, the
+    rest and HDBSCAN noise (cluster -1) are drawn grey.
+    """
+    _check_columns(points, ["x", "y", color_by], where="scatter_png")
+    groups = points[color_by].astype(str)
+    top = [g for g in groups.value_counts().index if g != "-1"][:MAX_LEGEND_GROUPS]
+    fig, ax = _figure()
+    background = ~groups.isin(top)
+    if background.any():
+        ax.scatter(points.loc[background, "x"], points.loc[background, "y"], s=6, c=GREY, label="other / noise")
+    colours = [f"C{i}" for i in range(MAX_LEGEND_GROUPS)]
+    for colour, group in zip(colours, sorted(top, key=_natural_key)):
+        mask = groups == group
+        ax.scatter(points.loc[mask, "x"], points.loc[mask, "y"], s=8, c=colour, label=group)
+    ax.set(title=f"Articles by {color_by}", xticks=[], yticks=[])
+    ax.legend(fontsize=6, markerscale=1.5, loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False)
+    return _to_png(fig)
+
+
+def similarity_heatmap_png(similarity: pd.DataFrame) -> bytes:
+    """A square outlet x outlet similarity frame (e.g. `ClusterResult.outlet_similarity`) as a PNG heatmap."""
+    if list(similarity.index) != list(similarity.columns):
+        raise ValueError("similarity must be square with the same labels on index and columns")
+    values = similarity.to_numpy(dtype=float)
+    fig, ax = _figure()
+    image = ax.imshow(values, cmap="viridis", vmin=float(np.nanmin(values)) if values.size else 0.0, vmax=1.0)
+    fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04, label="cosine similarity")
+    _label_axes(ax, list(similarity.index), list(similarity.columns))
+    if len(values) <= MAX_ANNOTATED_CELLS:
+        _annotate(ax, image, values, fmt="{:.2f}")
+    ax.set_title("Outlet similarity (mean embeddings)")
+    return _to_png(fig)
+
+
+def confusion_matrix_png(matrix: Sequence[Sequence[int]], labels: Sequence[str]) -> bytes:
+    """A confusion matrix (rows: true label, columns: predicted, in `labels` order) as PNG bytes."""
+    counts = np.asarray(matrix)
+    if counts.dtype.kind not in "iu":
+        raise TypeError(f"matrix must hold integer counts; got dtype {counts.dtype}")
+    if counts.shape != (len(labels), len(labels)):
+        raise ValueError(f"matrix must be {len(labels)} x {len(labels)} to match labels; got shape {counts.shape}")
+    fig, ax = _figure()
+    image = ax.imshow(counts, cmap="Blues")
+    _label_axes(ax, list(labels), list(labels))
+    _annotate(ax, image, counts, fmt="{:d}")
+    ax.set(xlabel="predicted", ylabel="true", title="Confusion matrix")
+    return _to_png(fig)
+
+
+def scatter_html(
+    points: pd.DataFrame, hover_cols: Sequence[str], color_by: str, *, plotlyjs: str = "inline"
+) -> str:
+    """An interactive plotly scatter of `points` (columns `x`, `y`, `color_by`, `hover_cols`) as a full HTML page.
+
+    `plotlyjs="inline"` embeds plotly.js (~4.7 MB) so the page works offline, as this project must;
+    `"cdn"` gives a page of a few KB plus the data that loads plotly.js from the internet when opened.
+    Hover strings longer than 200 characters are cut.
+    """
+    import plotly.express as px
+
+    if plotlyjs not in ("inline", "cdn"):
+        raise ValueError(f"plotlyjs must be 'inline' or 'cdn'; got {plotlyjs!r}")
+    _check_columns(points, ["x", "y", color_by, *hover_cols], where="scatter_html")
+    frame = points[list(dict.fromkeys(["x", "y", color_by, *hover_cols]))].copy()
+    frame[color_by] = frame[color_by].astype(str)  # a discrete legend, not a colour bar, for cluster ids
+    for col in hover_cols:
+        if frame[col].dtype == object:
+            frame[col] = frame[col].map(_shorten)
+    fig = px.scatter(
+        frame, x="x", y="y", color=color_by, hover_data=list(hover_cols), title=f"Articles by {color_by}"
+    )
+    fig.update_traces(marker={"size": 5})
+    fig.update_layout(xaxis={"visible": False}, yaxis={"visible": False}, template="plotly_white")
+    return fig.to_html(full_html=True, include_plotlyjs=True if plotlyjs == "inline" else "cdn")
+
+
+def png_markdown(png: bytes, alt: str) -> str:
+    """A Markdown image with the PNG inlined as a base64 data URI, for Dagster's `MetadataValue.md`."""
+    if not png.startswith(PNG_SIGNATURE):
+        raise ValueError("png_markdown expects PNG bytes (they must start with the PNG signature)")
+    safe_alt = alt.replace("[", "(").replace("]", ")")
+    return f"![{safe_alt}](data:image/png;base64,{base64.b64encode(png).decode('ascii')})"
+
+
+def _figure() -> tuple[Figure, Axes]:
+    fig = Figure(figsize=FIGSIZE, dpi=DPI, layout="constrained")
+    return fig, fig.subplots()
+
+
+def _to_png(fig: Figure) -> bytes:
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=DPI)
+    return buffer.getvalue()
+
+
+def _label_axes(ax: Axes, rows: list[str], cols: list[str]) -> None:
+    ax.set_xticks(range(len(cols)), [str(c) for c in cols], rotation=45, ha="right", fontsize=7)
+    ax.set_yticks(range(len(rows)), [str(r) for r in rows], fontsize=7)
+
+
+def _annotate(ax: Axes, image: AxesImage, values: np.ndarray, *, fmt: str) -> None:
+    # Text colour by the cell's luminance, so numbers stay readable on both ends of any colour map.
+    for (i, j), value in np.ndenumerate(values):
+        red, green, blue, _ = image.cmap(image.norm(value))
+        colour = "black" if 0.299 * red + 0.587 * green + 0.114 * blue > 0.5 else "white"
+        ax.text(j, i, fmt.format(value.item()), ha="center", va="center", fontsize=7, color=colour)
+
+
+def _natural_key(group: str) -> tuple[int, float, str]:
+    # Cluster ids sort numerically ("2" before "10"); outlet names alphabetically.
+    try:
+        return (0, float(group), "")
+    except ValueError:
+        return (1, 0.0, group)
+
+
+def _shorten(value: object) -> object:
+    if isinstance(value, str) and len(value) > MAX_HOVER_CHARS:
+        return value[: MAX_HOVER_CHARS - 1] + "…"
+    return value
+
+
+def _check_columns(frame: pd.DataFrame, columns: list[str], *, where: str) -> None:
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise ValueError(f"{where}: missing columns {missing}; got {list(frame.columns)}")

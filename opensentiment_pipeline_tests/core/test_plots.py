@@ -1,0 +1,91 @@
+"""Plot tests: valid, small PNGs and self-contained HTML from hand-built frames."""
+
+from __future__ import annotations
+
+import base64
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from opensentiment_pipeline.core.plots import (
+    PNG_SIGNATURE,
+    confusion_matrix_png,
+    png_markdown,
+    scatter_html,
+    scatter_png,
+    similarity_heatmap_png,
+)
+
+
+@pytest.fixture(scope="module")
+def points():
+    rng = np.random.default_rng(0)
+    return pd.DataFrame(
+        {
+            "article_id": [f"id{i}" for i in range(30)],
+            "outlet": np.repeat(["alpha", "beta", "gamma"], 10),
+            "x": rng.normal(size=30),
+            "y": rng.normal(size=30),
+            "cluster": np.tile([-1, 0, 1], 10),
+            "text": ["word " * 100] * 30,  # 500 characters: hover text gets cut
+        }
+    )
+
+
+def png_size(png: bytes) -> tuple[int, int]:
+    # Width and height are the first two big-endian uint32s of the IHDR chunk, right after the signature.
+    return int.from_bytes(png[16:20], "big"), int.from_bytes(png[20:24], "big")
+
+
+@pytest.mark.parametrize("color_by", ["cluster", "outlet"])
+def test_scatter_png_is_a_small_png(points, color_by):
+    png = scatter_png(points, color_by=color_by)
+    assert png.startswith(PNG_SIGNATURE)
+    assert png_size(png) == (480, 320)
+
+
+def test_similarity_heatmap_png():
+    sim = pd.DataFrame([[1.0, 0.8], [0.8, 1.0]], index=["a", "b"], columns=["a", "b"])
+    assert similarity_heatmap_png(sim).startswith(PNG_SIGNATURE)
+
+
+def test_similarity_heatmap_rejects_non_square_labels():
+    sim = pd.DataFrame([[1.0, 0.8], [0.8, 1.0]], index=["a", "b"], columns=["a", "c"])
+    with pytest.raises(ValueError, match="same labels on index and columns"):
+        similarity_heatmap_png(sim)
+
+
+def test_confusion_matrix_png():
+    png = confusion_matrix_png([[5, 1, 0], [2, 7, 1], [0, 1, 9]], ["negative", "neutral", "positive"])
+    assert png.startswith(PNG_SIGNATURE)
+
+
+def test_confusion_matrix_png_checks_shape():
+    with pytest.raises(ValueError, match=r"matrix must be 3 x 3 to match labels; got shape \(2, 2\)"):
+        confusion_matrix_png([[1, 0], [0, 1]], ["negative", "neutral", "positive"])
+
+
+def test_scatter_html_is_self_contained_and_cuts_long_hover_text(points):
+    html = scatter_html(points, hover_cols=["article_id", "outlet", "text"], color_by="cluster")
+    assert "<html>" in html[:100] and html.rstrip().endswith("</html>")
+    assert 'src="https://cdn.plot.ly' not in html  # plotly.js is inlined, so the page works offline
+    # 200 characters are 40 "word "s; plotly writes the ellipsis JSON-escaped.
+    assert "word " * 40 not in html and "word " * 39 + "word\\u2026" in html
+
+
+def test_scatter_html_cdn_is_small(points):
+    html = scatter_html(points, hover_cols=["outlet"], color_by="outlet", plotlyjs="cdn")
+    assert 'src="https://cdn.plot.ly' in html and len(html) < 100_000
+
+
+def test_png_markdown_inlines_the_png():
+    png = confusion_matrix_png([[1, 0], [0, 1]], ["a", "b"])
+    markdown = png_markdown(png, alt="confusion [test]")
+    assert markdown.startswith("![confusion (test)](data:image/png;base64,")
+    assert base64.b64decode(markdown.split(",", 1)[1].rstrip(")")) == png
+
+
+def test_png_markdown_rejects_non_png():
+    with pytest.raises(ValueError, match="must start with the PNG signature"):
+        png_markdown(b"GIF89a", alt="x")
