@@ -15,6 +15,8 @@ from opensentiment_pipeline.defs.jobs import nightly_reembedding, reembedding_jo
 from opensentiment_pipeline.defs.resources import ArtifactStore, MlflowTracking, ParquetIOManager, project_home
 
 ASSET_MODULES = (ingestion, annotation, model, analysis)
+ASSETS = dg.load_assets_from_modules(ASSET_MODULES)
+ASSET_CHECKS = dg.load_asset_checks_from_modules(ASSET_MODULES)
 
 
 def resources_for(home: str | os.PathLike | None = None, tracking_uri: str | None = None) -> dict:
@@ -29,8 +31,8 @@ def resources_for(home: str | os.PathLike | None = None, tracking_uri: str | Non
 
 
 defs = dg.Definitions(
-    assets=dg.load_assets_from_modules(ASSET_MODULES),
-    asset_checks=dg.load_asset_checks_from_modules(ASSET_MODULES),
+    assets=ASSETS,
+    asset_checks=ASSET_CHECKS,
     jobs=[reembedding_job],
     schedules=[nightly_reembedding],
     resources=resources_for(),

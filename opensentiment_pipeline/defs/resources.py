@@ -1,7 +1,5 @@
 """Resources: where artifacts live, how DataFrames are stored, and MLflow tracking."""
 
-from __future__ import annotations
-
 import os
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager

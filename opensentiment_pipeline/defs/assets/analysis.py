@@ -1,7 +1,5 @@
 """Analysis assets: article embeddings from the fine-tuned encoder, and the outlet map built on them."""
 
-from __future__ import annotations
-
 import dagster as dg
 import pandas as pd
 from pydantic import Field

@@ -1,7 +1,5 @@
 """Annotation merging: raw annotator votes (and the sources' gold labels) → one label per item."""
 
-from __future__ import annotations
-
 import dagster as dg
 import pandas as pd
 from pydantic import Field

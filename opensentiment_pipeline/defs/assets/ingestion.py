@@ -1,7 +1,5 @@
 """Ingestion: every configured source → one normalised, deduplicated article table plus its rejects."""
 
-from __future__ import annotations
-
 from pathlib import Path
 
 import dagster as dg
@@ -25,7 +23,8 @@ class SourceConfig(dg.Config):
     columns: dict[str, str] = Field(default_factory=dict, description="schema field -> column in the file "
                                     "(id, text, title, outlet, published_at, label, target, leaning, split)")
     label_columns: list[str] = Field(default_factory=list, description="columns that each hold one annotator's vote")
-    task: str = Field(default="sentiment", description="label space of the labels and votes: sentiment | bias")
+    task: str | None = Field(default=None, description="label space of labels and votes: sentiment | bias "
+                             "(default: the format's own, sentiment for tables)")
     label_map: dict[str, str] = Field(default_factory=dict, description="raw label -> canonical label")
     split: str | None = Field(default=None, description="fixed split for every row: train | test")
     outlet: str | None = Field(default=None, description="outlet for every row, when the source names none")

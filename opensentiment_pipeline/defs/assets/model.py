@@ -1,7 +1,5 @@
 """Model assets: labelled splits, the LoRA sentiment adapter and its held-out evaluation."""
 
-from __future__ import annotations
-
 import json
 from pathlib import Path
 
@@ -46,15 +44,16 @@ class SentimentAdapterConfig(dg.Config):
     num_layers: int | None = Field(default=None, description="keep only the first N encoder layers (None = all)")
     lora_r: int = Field(default=16, description="LoRA rank; trainable parameters grow linearly with it")
     lora_alpha: int = Field(default=32, description="LoRA scaling numerator (scale = alpha / r)")
-    lora_dropout: float = 0.1
+    lora_dropout: float = Field(default=0.0, description="dropout on LoRA inputs; 0.1 costs ~40 % of CPU step "
+                                "time (it copies every adapted activation) for little gain on news sentiment")
     target_modules: list[str] = Field(default_factory=lambda: ["query", "key", "value", "dense"],
                                       description="module names that get LoRA, or ['all-linear']")
     max_length: int = Field(default=128, description="tokens per input after truncation")
-    learning_rate: float = Field(default=1e-3, description="peak learning rate (LoRA wants ~10x full fine-tuning's)")
+    learning_rate: float = Field(default=2e-3, description="peak learning rate (LoRA wants ~10x full fine-tuning's)")
     weight_decay: float = 0.01
     warmup_ratio: float = Field(default=0.06, description="share of steps with linear warm-up, then linear decay")
-    epochs: int = 4
-    batch_size: int = 32
+    epochs: int = 6
+    batch_size: int = 16
     grad_accum: int = Field(default=1, description="batches per optimiser step")
     patience: int = Field(default=2, description="epochs without val macro-F1 gain before stopping early")
     seed: int = 13

@@ -1,0 +1,40 @@
+"""configs/shared_data.yaml materializes the whole graph on the real datasets (subsampled through config)."""
+
+import copy
+
+import dagster as dg
+import pytest
+import yaml
+
+from opensentiment_pipeline import definitions
+from opensentiment_pipeline_tests.conftest import REPO_ROOT
+
+LIMITS = {"newsmtsc": 400, "newsmtsc_rw": 150, "fpb": 300, "babe": 200, "abp": 120}
+
+
+def subsampled_config() -> dict:
+    """The shipped config with a `limit` per source and a short training run: same graph, CI-sized."""
+    config = copy.deepcopy(yaml.safe_load((REPO_ROOT / "configs" / "shared_data.yaml").read_text()))
+    for source in config["ops"]["raw_articles"]["config"]["sources"]:
+        source["limit"] = LIMITS[source["name"]]
+    config["ops"]["sentiment_adapter"]["config"].update(epochs=1, max_length=64)
+    config["ops"]["outlet_clusters"]["config"].update(min_cluster_size=5)
+    return config
+
+
+@pytest.mark.shared_data
+def test_shared_data_config_materializes_every_asset(shared_data, tmp_path, monkeypatch):
+    monkeypatch.chdir(REPO_ROOT)  # the config's paths are relative to the repo root, as for the CLI
+    result = dg.materialize([*definitions.ASSETS, *definitions.ASSET_CHECKS],
+                            resources=definitions.resources_for(tmp_path, tracking_uri=f"sqlite:///{tmp_path}/m.db"),
+                            run_config=subsampled_config(), instance=dg.DagsterInstance.ephemeral())
+    assert result.success
+    events = {e.asset_key.to_user_string(): e.materialization.metadata for e in result.get_asset_materialization_events()}
+    rows = events["raw_articles"]["rows_per_source"].value
+    assert set(rows) == set(LIMITS) and all(rows[name] <= limit for name, limit in LIMITS.items())
+    merged = events["merged_annotations"]
+    assert merged["krippendorff_alpha"].value > 0  # BABE SG2 experts agree more than chance
+    report = events["evaluation_report"]
+    assert {"newsmtsc_rw_macro_f1", "fpb_macro_f1", "macro_f1", "accuracy"} <= set(report)
+    assert events["article_embeddings"]["num_rows"].value == rows["abp"]
+    assert events["outlet_clusters"]["num_articles"].value == rows["abp"]
