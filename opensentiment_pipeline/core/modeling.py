@@ -13,6 +13,8 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+import torch
+
 logger = logging.getLogger(__name__)
 
 PACKAGED_PREFIX = "packaged:"
@@ -76,25 +78,58 @@ def load_tokenizer(spec: str):
     return tokenizer
 
 
-def load_classifier(spec: str, *, labels: Sequence[str], num_layers: int | None):
-    """A sequence-classification model on top of the base encoder, optionally cut to its first `num_layers`."""
-    from transformers import AutoConfig, AutoModelForSequenceClassification
+def load_encoder(spec: str, *, num_layers: int | None):
+    """The base encoder (e.g. BertModel), optionally cut to its first `num_layers` layers."""
+    from transformers import AutoConfig, AutoModel
 
     path = resolve_model_path(spec)
     config = AutoConfig.from_pretrained(path)
-    config.num_labels = len(labels)
-    # Saved with the model so the label names travel with it (run_glue_no_trainer does the same).
-    config.id2label = dict(enumerate(labels))
-    config.label2id = {label: i for i, label in enumerate(labels)}
     if num_layers is not None:
         available = getattr(config, "num_hidden_layers", None)
         if available is None or not 1 <= num_layers <= available:
             raise ValueError(f"num_layers={num_layers} is out of range: {spec} has {available} layers")
         config.num_hidden_layers = num_layers  # from_pretrained then loads only the first num_layers layers
-    model = AutoModelForSequenceClassification.from_pretrained(path, config=config)
-    if model.config.pad_token_id is None and getattr(config, "eos_token_id", None) is not None:
-        model.config.pad_token_id = config.eos_token_id
-    return model
+    return AutoModel.from_pretrained(path, config=config)
+
+
+def load_classifier(spec: str, *, labels: Sequence[str], num_layers: int | None, dropout: float = 0.1):
+    """A `MeanPoolClassifier` on top of the base encoder, with the label names in its config."""
+    encoder = load_encoder(spec, num_layers=num_layers)
+    # Saved with the model so the label names travel with it (run_glue_no_trainer does the same).
+    encoder.config.id2label = dict(enumerate(labels))
+    encoder.config.label2id = {label: i for i, label in enumerate(labels)}
+    return MeanPoolClassifier(encoder, num_labels=len(labels), dropout=dropout)
+
+
+class MeanPoolClassifier(torch.nn.Module):
+    """Encoder → masked mean pooling → linear head.
+
+    Sentence encoders such as all-MiniLM-L6-v2 were trained so that the *mean* of their token vectors is
+    the sentence embedding; their [CLS] pooler was never tuned. Classifying the mean-pooled vector
+    therefore starts from features that already separate sentiment (frozen MiniLM + logistic regression
+    reaches 0.72 macro-F1 on Financial PhraseBank, FACTS.md), and the vector the classifier sees is the
+    same one `article_embeddings` stores. The head is named `classifier` so peft's SEQ_CLS task trains
+    and saves it with the adapter.
+    """
+
+    def __init__(self, encoder, *, num_labels: int, dropout: float):
+        super().__init__()
+        self.encoder = encoder
+        self.config = encoder.config  # peft reads model.config (return_dict, name_or_path)
+        self.config.num_labels = num_labels
+        self.dropout = torch.nn.Dropout(dropout)
+        self.classifier = torch.nn.Linear(encoder.config.hidden_size, num_labels)
+
+    def forward(self, input_ids=None, attention_mask=None, token_type_ids=None, **unused):
+        """Logits `(batch, num_labels)`; peft's SEQ_CLS wrapper passes extra HF kwargs, which are ignored."""
+        from transformers.modeling_outputs import SequenceClassifierOutput
+
+        from opensentiment_pipeline.core.embeddings import mean_pool
+
+        hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask,
+                              token_type_ids=token_type_ids).last_hidden_state  # (batch, seq, hidden)
+        pooled = mean_pool(hidden, attention_mask)  # (batch, hidden)
+        return SequenceClassifierOutput(logits=self.classifier(self.dropout(pooled)))
 
 
 def add_lora(model, *, lora_r: int, lora_alpha: int, lora_dropout: float, target_modules: Sequence[str]):
@@ -138,9 +173,9 @@ def load_adapter(adapter_dir: str | Path, *, device: str = "cpu"):
 
 
 def encoder_of(model):
-    """The backbone (e.g. BertModel) of a peft-wrapped classifier, LoRA layers included.
+    """The encoder (e.g. BertModel) of a peft-wrapped `MeanPoolClassifier`, LoRA layers included.
 
     Its forward returns `.last_hidden_state`, which is what `embeddings.encode_texts` pools.
     """
     base = model.get_base_model() if hasattr(model, "get_base_model") else model
-    return base.base_model  # transformers' PreTrainedModel.base_model: the module named by base_model_prefix
+    return base.encoder

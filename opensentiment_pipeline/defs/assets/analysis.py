@@ -4,7 +4,6 @@ import dagster as dg
 import pandas as pd
 from pydantic import Field
 
-from opensentiment_pipeline.core import clustering, embeddings, modeling, plots, training
 from opensentiment_pipeline.defs.assets.model import adapter_version
 from opensentiment_pipeline.defs.metadata import table_preview
 from opensentiment_pipeline.defs.resources import ArtifactStore, MlflowTracking
@@ -29,6 +28,8 @@ def article_embeddings(context: dg.AssetExecutionContext, config: ArticleEmbeddi
                        raw_articles: pd.DataFrame, sentiment_adapter: str) -> pd.DataFrame:
     """One L2-normalised vector per article from the fine-tuned encoder, with its predicted sentiment and the
     adapter version (MLflow run id) that made it."""
+    from opensentiment_pipeline.core import embeddings, modeling, training
+
     articles = raw_articles
     if config.sources:
         unknown = set(config.sources) - set(raw_articles["source"])
@@ -74,6 +75,8 @@ def outlet_clusters(context: dg.AssetExecutionContext, config: OutletClustersCon
                     artifacts: ArtifactStore) -> pd.DataFrame:
     """UMAP coordinates and an HDBSCAN cluster per article; outlet summary and similarity in metadata."""
     import mlflow
+
+    from opensentiment_pipeline.core import clustering, embeddings, plots
 
     articles = article_embeddings[["article_id", "sentiment"]].merge(
         raw_articles[["article_id", "outlet", "title", "text"]], on="article_id", how="left", validate="one_to_one")

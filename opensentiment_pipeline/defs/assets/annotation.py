@@ -4,7 +4,6 @@ import dagster as dg
 import pandas as pd
 from pydantic import Field
 
-from opensentiment_pipeline.core import annotations
 from opensentiment_pipeline.defs.metadata import table_preview
 from opensentiment_pipeline.defs.resources import MlflowTracking
 
@@ -20,6 +19,8 @@ def merged_annotations(context: dg.AssetExecutionContext, config: MergedAnnotati
                        raw_articles: pd.DataFrame, mlflow_tracking: MlflowTracking) -> pd.DataFrame:
     """One label per item with its agreement, vote count, class posterior and entropy."""
     import mlflow
+
+    from opensentiment_pipeline.core import annotations
 
     if config.method not in annotations.AGGREGATORS:
         raise ValueError(f"method={config.method!r} is unknown; choose one of {sorted(annotations.AGGREGATORS)}")

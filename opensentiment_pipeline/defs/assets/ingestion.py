@@ -6,7 +6,6 @@ import dagster as dg
 import pandas as pd
 from pydantic import Field
 
-from opensentiment_pipeline.core import sources
 from opensentiment_pipeline.defs.metadata import label_distribution, table_preview
 
 BUILTIN_PREFIX = "builtin:"
@@ -58,7 +57,10 @@ def resolve_path(path: str) -> str:
     return path
 
 
-def to_spec(source: SourceConfig, seed: int) -> sources.SourceSpec:
+def to_spec(source: SourceConfig, seed: int):
+    """The core's SourceSpec for one configured source (builtin: paths resolved)."""
+    from opensentiment_pipeline.core import sources
+
     fields = source.model_dump()
     fields["path"] = resolve_path(source.path)
     fields["label_columns"] = tuple(fields["label_columns"])
@@ -76,6 +78,8 @@ def to_spec(source: SourceConfig, seed: int) -> sources.SourceSpec:
     group_name="ingestion",
 )
 def raw_articles(context: dg.AssetExecutionContext, config: RawArticlesConfig):
+    from opensentiment_pipeline.core import sources
+
     result = sources.read_sources([to_spec(s, config.seed) for s in config.sources],
                                   near_dup_threshold=config.near_duplicate_threshold, seed=config.seed)
     articles, rejects = result.articles, result.rejects

@@ -7,7 +7,6 @@ import dagster as dg
 import pandas as pd
 from pydantic import Field
 
-from opensentiment_pipeline.core import embeddings, evaluation, modeling, plots, splits, training
 from opensentiment_pipeline.core.schema import SENTIMENT_LABELS
 from opensentiment_pipeline.defs.metadata import table_preview
 from opensentiment_pipeline.defs.resources import ArtifactStore, MlflowTracking
@@ -26,6 +25,8 @@ class SentimentExamplesConfig(dg.Config):
 def sentiment_examples(context: dg.AssetExecutionContext, config: SentimentExamplesConfig,
                        raw_articles: pd.DataFrame, merged_annotations: pd.DataFrame) -> pd.DataFrame:
     """Sentiment-labelled items with text, target, weight and a train / val / test split."""
+    from opensentiment_pipeline.core import splits
+
     examples = splits.make_examples(raw_articles, merged_annotations, task="sentiment", test_size=config.test_size,
                                     val_size=config.val_size, seed=config.seed,
                                     weight_by_agreement=config.weight_by_agreement)
@@ -49,13 +50,13 @@ class SentimentAdapterConfig(dg.Config):
     target_modules: list[str] = Field(default_factory=lambda: ["query", "key", "value", "dense"],
                                       description="module names that get LoRA, or ['all-linear']")
     max_length: int = Field(default=128, description="tokens per input after truncation")
-    learning_rate: float = Field(default=2e-3, description="peak learning rate (LoRA wants ~10x full fine-tuning's)")
+    learning_rate: float = Field(default=1e-3, description="peak learning rate (LoRA wants ~10x full fine-tuning's)")
     weight_decay: float = 0.01
     warmup_ratio: float = Field(default=0.06, description="share of steps with linear warm-up, then linear decay")
     epochs: int = 6
     batch_size: int = 16
     grad_accum: int = Field(default=1, description="batches per optimiser step")
-    patience: int = Field(default=2, description="epochs without val macro-F1 gain before stopping early")
+    patience: int = Field(default=3, description="epochs without val macro-F1 gain before stopping early")
     seed: int = 13
     device: str = Field(default="auto", description="auto (CUDA when present) | cpu | cuda")
 
@@ -66,6 +67,8 @@ def sentiment_adapter(context: dg.AssetExecutionContext, config: SentimentAdapte
                       artifacts: ArtifactStore) -> str:
     """Folder holding the LoRA adapter, its tokenizer and label map (its MLflow run id is its version)."""
     import mlflow
+
+    from opensentiment_pipeline.core import training
 
     out_dir = artifacts.run_dir(context, "sentiment_adapter")
     with mlflow_tracking.run(context, params=config.model_dump()) as run:
@@ -111,6 +114,8 @@ def evaluation_report(context: dg.AssetExecutionContext, config: EvaluationRepor
                       artifacts: ArtifactStore) -> dict:
     """Held-out scores of the adapter next to majority-class and TF-IDF baselines on the same rows."""
     import mlflow
+
+    from opensentiment_pipeline.core import embeddings, evaluation, modeling, plots, training
 
     test = sentiment_examples[sentiment_examples["split"] == "test"].reset_index(drop=True)
     train = sentiment_examples[sentiment_examples["split"] == "train"]
