@@ -20,7 +20,7 @@ class SourceConfig(dg.Config):
                                                     "article_bias_prediction | rss")
     path: str = Field(description="File path, feed URL, or builtin:news_demo.csv for the shipped demo corpus")
     columns: dict[str, str] = Field(default_factory=dict, description="schema field -> column in the file "
-                                    "(id, text, title, outlet, published_at, label, target, leaning, split)")
+                                    "(id, text, title, outlet, published_at, label, target, leaning, split, agreement)")
     label_columns: list[str] = Field(default_factory=list, description="columns that each hold one annotator's vote")
     task: str | None = Field(default=None, description="label space of labels and votes: sentiment | bias "
                              "(default: the format's own, sentiment for tables)")
@@ -44,6 +44,8 @@ class RawArticlesConfig(dg.Config):
     near_duplicate_threshold: float = Field(default=0.8, description="MinHash Jaccard above which two texts "
                                             "of one source are near-duplicates")
     seed: int = Field(default=0, description="Seed for subsampling and MinHash")
+    max_rejected_share: float = Field(default=0.05, description="the check rejected_share_below_threshold fails "
+                                      "when more than this share of any source's rows is rejected")
 
 
 def resolve_path(path: str) -> str:
@@ -64,7 +66,8 @@ def to_spec(source: SourceConfig, seed: int):
     fields = source.model_dump()
     fields["path"] = resolve_path(source.path)
     fields["label_columns"] = tuple(fields["label_columns"])
-    return sources.SourceSpec(seed=seed, **fields)
+    # The seed only drives `limit`'s subsample; SourceSpec warns about a seed that has no effect.
+    return sources.SourceSpec(seed=seed if source.limit is not None else None, **fields)
 
 
 @dg.multi_asset(
@@ -76,6 +79,8 @@ def to_spec(source: SourceConfig, seed: int):
             "Input rows set aside, with file, row, field and reason")),
     },
     group_name="ingestion",
+    check_specs=[dg.AssetCheckSpec("rejected_share_below_threshold", asset="raw_articles",
+                                   description="no source loses more than max_rejected_share of its rows")],
 )
 def raw_articles(context: dg.AssetExecutionContext, config: RawArticlesConfig):
     from opensentiment_pipeline.core import sources
@@ -94,11 +99,25 @@ def raw_articles(context: dg.AssetExecutionContext, config: RawArticlesConfig):
         "gold_label_distribution": dg.MetadataValue.json(label_distribution(articles)),
         "preview": dg.MetadataValue.md(table_preview(articles[["article_id", "outlet", "published_at", "title", "text"]])),
     })
+    shares = rejected_shares(articles, rejects)
+    worst = max(shares.values(), default=0.0)
+    yield dg.AssetCheckResult(asset_key="raw_articles", check_name="rejected_share_below_threshold",
+                              passed=worst <= config.max_rejected_share,
+                              metadata={"rejected_share_per_source": dg.MetadataValue.json(shares),
+                                        "max_rejected_share": config.max_rejected_share})
     yield dg.Output(rejects, output_name="rejected_rows", metadata={
         "num_rows": len(rejects),
         "rejects_per_source": dg.MetadataValue.json(rejects["source"].value_counts().to_dict()),
         "preview": dg.MetadataValue.md(table_preview(rejects)),
     })
+
+
+def rejected_shares(articles: pd.DataFrame, rejects: pd.DataFrame) -> dict[str, float]:
+    """Share of each source's input rows that were rejected (a row with several faults counts once)."""
+    rejected_rows = rejects.drop_duplicates(["source", "file", "row"])["source"].value_counts()
+    kept = articles["source"].value_counts()
+    return {str(source): float(rejected_rows.get(source, 0) / (rejected_rows.get(source, 0) + kept.get(source, 0)))
+            for source in sorted(set(kept.index) | set(rejected_rows.index))}
 
 
 @dg.asset_check(asset="raw_articles", description="article_id must be unique after ingestion")

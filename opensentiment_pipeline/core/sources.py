@@ -1,0 +1,442 @@
+"""Readers that turn one configured source into the article table (`ARTICLE_COLUMNS`) plus its rejects.
+
+Every format is read the same way: load the file, map its columns to article fields, then one shared
+step (`articles.build_articles`) cleans the fields and sets aside faulty rows. The dataset formats only add how
+their columns are laid out (`FORMAT_COLUMNS`) and, where the file is nested or one row per vote, how to
+flatten it first.
+
+Rejects (REJECT_COLUMNS) hold one row per fault, so a row with two faults appears twice:
+- `row` is 1-based. CSV/TSV: the data record number; the header and blank lines are not counted, so
+  for files without multi-line fields the file line is `row + 1`. JSONL: the line number. Parquet: the
+  row position. RSS/Atom: the entry position. NewsMTSC: the sentence's line; BABE votes: the vote's row.
+- `field` is the column as named in the file (e.g. `label_bias`), or "record" for a line that can't be
+  parsed at all. `value` is the raw value as text, cut to 200 characters.
+- A fault in the id, text, date, gold label or agreement rejects the whole row. An unknown label in one
+  of `label_columns` drops only that annotator's vote: the other votes still describe the item.
+  Ids have their whitespace collapsed (NewsMTSC gids contain newlines); ids with other control
+  characters or U+FFFD (a decoding failure) are "garbled".
+
+Ids: a source id becomes `f"{spec.name}:{raw_id}"`, so ids from different sources never clash. A
+repeated source id is rejected (first row kept), except in NewsMTSC, where a suffix `#2`, `#3` makes it
+unique. Items without a source id (FPB, BABE, tables without an `id` column) get
+`f"{task}:{content_id(text, target)}"`: the same sentence gets the same id in every file (BABE SG1,
+SG2 and MBIC share items), and equal ids are always exact duplicates that `deduplicate` removes.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+import urllib.error
+import urllib.request
+import warnings
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from html.parser import HTMLParser
+from pathlib import Path
+from typing import Any
+
+import feedparser
+import pandas as pd
+
+from opensentiment_pipeline.core.articles import (
+    Rejects,
+    build_articles,
+    clean_strings,
+    content_id,
+    deduplicate,
+    map_labels,
+    validate_articles,
+)
+from opensentiment_pipeline.core.schema import TASK_LABELS, IngestResult
+
+logger = logging.getLogger(__name__)
+
+FORMATS = ("table", "newsmtsc", "financial_phrasebank", "babe_votes", "article_bias_prediction", "rss")
+MAPPABLE_FIELDS = ("id", "text", "title", "outlet", "published_at", "label", "target", "leaning", "split", "agreement")
+# Column layout of the dataset formats (see shared/data/*/SOURCE.md); `SourceSpec.columns` overrides entries.
+FORMAT_COLUMNS: dict[str, dict[str, str]] = {
+    "table": {},
+    "financial_phrasebank": {"text": "sentence", "label": "label", "agreement": "min_agreement_pct"},
+    "babe_votes": {"text": "text", "outlet": "outlet", "leaning": "type", "label": "label_bias"},
+    "article_bias_prediction": {
+        "id": "ID", "text": "content_original", "title": "title", "outlet": "source",
+        "published_at": "date", "leaning": "bias_text",
+    },
+}
+FORMAT_TASK = {"babe_votes": "bias"}  # every other format defaults to "sentiment"
+# Built-in label maps, overridden by `SourceSpec.label_map`. NewsMTSC polarity is a float code. One SG2
+# vote reads "Biased, unfair": the annotator judged the sentence biased and added a qualifier, so it
+# counts as a "biased" vote rather than being thrown away.
+FORMAT_LABEL_MAP: dict[str, dict[str, str]] = {
+    "newsmtsc": {"2.0": "negative", "4.0": "neutral", "6.0": "positive", "2": "negative", "4": "neutral", "6": "positive"},
+    "babe_votes": {"biased, unfair": "biased"},
+}
+BABE_ANNOTATOR_COLUMNS = ("annotator_id", "worker_pseudo_id")  # experts (SG1/SG2), MTurk workers (MBIC)
+_NESTED_FORMATS = ("newsmtsc", "rss")  # fixed nested layout: no column mapping
+
+
+@dataclass(frozen=True)
+class SourceSpec:
+    """One input source and how to read it.
+
+    Args:
+        name: short unique name; becomes `source` and the prefix of source ids (no ":").
+        format: one of FORMATS. "table" reads .csv, .tsv, .jsonl/.ndjson and .parquet by suffix.
+        path: file path (relative to the working directory); for "rss" also an http(s) URL.
+        columns: article field -> column in the file (fields: MAPPABLE_FIELDS; "babe_votes" also takes
+            "annotator"). Dataset formats have defaults (FORMAT_COLUMNS) that these override.
+        label_columns: one column per annotator holding that annotator's vote; the annotator id is the
+            column name. Empty cells are "no vote".
+        task: key of TASK_LABELS; None picks the format's task ("bias" for babe_votes, else "sentiment").
+        label_map: raw label -> label in TASK_LABELS[task]; keys match after case-folding and stripping.
+            Labels that are already canonical need no entry.
+        split: fixed split for every row; overrides a `split` column.
+        outlet: fixed outlet for every row (normalised); overrides an `outlet` column.
+        limit: keep a seeded random subset of `limit` items, drawn after reading and cleaning (rejects
+            still cover the whole file). The only subsampling mechanism; items keep file order.
+        seed: seed for `limit`; required with it.
+    """
+
+    name: str
+    format: str
+    path: str
+    columns: Mapping[str, str] = field(default_factory=dict)
+    label_columns: tuple[str, ...] = ()
+    task: str | None = None
+    label_map: Mapping[str, str] = field(default_factory=dict)
+    split: str | None = None
+    outlet: str | None = None
+    limit: int | None = None
+    seed: int | None = None
+
+    def __post_init__(self) -> None:
+        # Copies: a caller mutating its dict later must not change a spec that was already checked.
+        object.__setattr__(self, "columns", dict(self.columns))
+        object.__setattr__(self, "label_map", dict(self.label_map))
+        object.__setattr__(self, "label_columns", tuple(self.label_columns))
+        object.__setattr__(self, "task", self.task or FORMAT_TASK.get(self.format, "sentiment"))
+        self._check_identity()
+        self._check_columns()
+        self._check_labels()
+        self._check_sampling()
+
+    def _check_identity(self) -> None:
+        if not isinstance(self.name, str) or not self.name.strip() or ":" in self.name or self.name in TASK_LABELS:
+            raise ValueError(
+                f"SourceSpec.name must be a non-empty string without ':' and not a task name {sorted(TASK_LABELS)} "
+                f"(it prefixes article ids); got {self.name!r}"
+            )
+        if self.format not in FORMATS:
+            raise ValueError(f"SourceSpec {self.name!r}: format must be one of {list(FORMATS)}; got {self.format!r}")
+        if not str(self.path).strip():
+            raise ValueError(f"SourceSpec {self.name!r}: path is empty; pass the file (or, for rss, URL) to read")
+
+    def _check_columns(self) -> None:
+        allowed = MAPPABLE_FIELDS + (("annotator",) if self.format == "babe_votes" else ())
+        unknown = sorted(set(self.columns) - set(allowed))
+        if unknown:
+            raise ValueError(f"SourceSpec {self.name!r}: unknown field(s) {unknown} in columns; allowed: {list(allowed)}")
+        if self.format in _NESTED_FORMATS and self.columns:
+            raise ValueError(f"SourceSpec {self.name!r}: format {self.format!r} has a fixed layout; remove `columns`")
+        if self.format == "table" and "text" not in self.columns:
+            raise ValueError(f"SourceSpec {self.name!r}: columns must map 'text', e.g. columns={{'text': 'body'}}")
+        if self.label_columns and self.format != "table":
+            raise ValueError(f"SourceSpec {self.name!r}: label_columns is only read for format 'table'; remove it")
+        bad = [c for c in (*self.columns.values(), *self.label_columns) if not isinstance(c, str) or not c]
+        if bad:
+            raise ValueError(f"SourceSpec {self.name!r}: column names must be non-empty strings; got {bad}")
+        for fixed in ("split", "outlet"):
+            if getattr(self, fixed) is not None and fixed in self.columns:
+                warnings.warn(f"SourceSpec {self.name!r}: columns[{fixed!r}] is ignored because {fixed}= is set", stacklevel=3)
+
+    def _check_labels(self) -> None:
+        if self.task not in TASK_LABELS:
+            raise ValueError(f"SourceSpec {self.name!r}: task must be one of {sorted(TASK_LABELS)}; got {self.task!r}")
+        bad = {k: v for k, v in self.label_map.items() if v not in TASK_LABELS[self.task]}
+        if bad:
+            raise ValueError(
+                f"SourceSpec {self.name!r}: label_map targets {bad} are not labels of task {self.task!r}; "
+                f"map to one of {list(TASK_LABELS[self.task])}"
+            )
+
+    def _check_sampling(self) -> None:
+        if self.limit is not None and (not isinstance(self.limit, int) or self.limit < 1):
+            raise ValueError(f"SourceSpec {self.name!r}: limit must be a positive integer or None; got {self.limit!r}")
+        if self.limit is not None and self.seed is None:
+            raise ValueError(
+                f"SourceSpec {self.name!r}: limit={self.limit} needs a seed; pass seed=<int> so the subset is reproducible"
+            )
+        if self.limit is None and self.seed is not None:
+            warnings.warn(f"SourceSpec {self.name!r}: seed has no effect without limit", stacklevel=3)
+
+
+def read_sources(specs: Iterable[SourceSpec], *, near_dup_threshold: float, seed: int) -> IngestResult:
+    """Read every source, drop duplicates across all of them (earlier sources win) and validate the table.
+
+    Ids are unique across sources by construction: source ids carry the source name, and two content
+    ids are equal only for exact duplicates, which `deduplicate` drops; `validate_articles` checks it.
+    `rejects` concatenates every source's rejects; `duplicates_dropped` counts exact plus near duplicates.
+    """
+    specs = list(specs)
+    names = [s.name for s in specs]
+    if not specs or len(set(names)) != len(names):
+        raise ValueError(f"read_sources needs at least one source and unique names; got {names}")
+    results = [read_source(s) for s in specs]
+    combined = pd.concat([r.articles for r in results], ignore_index=True)
+    kept, n_exact, n_near = deduplicate(combined, near_threshold=near_dup_threshold, seed=seed)
+    rejects = pd.concat([r.rejects for r in results], ignore_index=True)
+    return IngestResult(articles=validate_articles(kept), rejects=rejects, duplicates_dropped=n_exact + n_near)
+
+
+def read_source(spec: SourceSpec) -> IngestResult:
+    """Read one source into ARTICLE_COLUMNS (in order) and its rejects; no deduplication."""
+    rejects = Rejects(spec.name, str(spec.path))
+    reader = {"newsmtsc": _read_newsmtsc, "babe_votes": _read_babe_votes, "rss": _read_rss}.get(spec.format, _read_table)
+    articles = reader(spec, rejects)
+    if spec.limit is not None and len(articles) > spec.limit:
+        articles = articles.sample(n=spec.limit, random_state=spec.seed).sort_index()
+    articles = validate_articles(articles.reset_index(drop=True))
+    rejects_frame = rejects.frame()
+    logger.info("%s: %d articles, %d rejects from %s", spec.name, len(articles), len(rejects_frame), spec.path)
+    return IngestResult(articles=articles, rejects=rejects_frame)
+
+
+def _columns(spec: SourceSpec) -> dict[str, str]:
+    return {**FORMAT_COLUMNS.get(spec.format, {}), **spec.columns}
+
+
+def _read_table(spec: SourceSpec, rejects: Rejects) -> pd.DataFrame:
+    frame, rows = _load_table(Path(spec.path), rejects)
+    columns = _columns(spec)
+    _require_columns(frame, [*columns.values(), *spec.label_columns], spec)
+    if spec.format == "financial_phrasebank":
+        frame, rows = _prepare_phrasebank(frame, rows, columns, rejects)
+    return _to_articles(frame, rows, spec, rejects, columns)
+
+
+def _require_columns(frame: pd.DataFrame, needed: Iterable[str], spec: SourceSpec) -> None:
+    missing = sorted(set(needed) - set(frame.columns))
+    if missing:
+        raise ValueError(
+            f"source {spec.name!r}: {spec.path} has no column(s) {missing}; available columns: {list(frame.columns)}. "
+            "Add it to `columns` or fix the export"
+        )
+
+
+def _load_table(path: Path, rejects: Rejects) -> tuple[pd.DataFrame, list[int]]:
+    """Load a whole file as (frame, 1-based row numbers); unparseable records go to `rejects`."""
+    if not path.is_file():
+        raise FileNotFoundError(f"source {rejects.source!r}: no such file: {path}")
+    suffix = path.suffix.lower()
+    if suffix in (".csv", ".tsv"):
+        return _load_csv(path, "\t" if suffix == ".tsv" else ",", rejects)
+    if suffix in (".jsonl", ".ndjson"):
+        return _load_jsonl(path, rejects)
+    if suffix in (".parquet", ".pq"):
+        try:
+            frame = pd.read_parquet(path)
+        except Exception as err:  # pyarrow raises several unrelated types for a corrupt file
+            raise ValueError(f"source {rejects.source!r}: cannot read {path} as Parquet: {err}") from err
+        return frame, list(range(1, len(frame) + 1))
+    raise ValueError(
+        f"source {rejects.source!r}: {path} has unsupported suffix {suffix!r}; use .csv, .tsv, .jsonl, .ndjson or .parquet"
+    )
+
+
+def _load_csv(path: Path, delimiter: str, rejects: Rejects) -> tuple[pd.DataFrame, list[int]]:
+    # The csv module instead of pandas: pandas' on_bad_lines callback is not told the line's position.
+    records, rows = [], []
+    try:
+        with path.open(newline="", encoding="utf-8-sig") as fh:
+            reader = csv.reader(fh, delimiter=delimiter)
+            header = next(reader, None)
+            if not header or len(set(header)) != len(header):
+                raise ValueError(f"source {rejects.source!r}: {path} needs a header row of distinct column names; got {header}")
+            for number, fields in enumerate((f for f in reader if f), start=1):
+                if len(fields) != len(header):
+                    reason = f"expected {len(header)} fields, found {len(fields)}"
+                    rejects.add([number], "record", reason, [delimiter.join(fields)])
+                    continue
+                records.append(fields)
+                rows.append(number)
+    except (UnicodeDecodeError, csv.Error) as err:
+        raise ValueError(f"source {rejects.source!r}: cannot read {path} as UTF-8 CSV ({err}); re-export it as UTF-8 CSV") from err
+    return pd.DataFrame(records, columns=header, dtype=object), rows
+
+
+def _load_jsonl(path: Path, rejects: Rejects) -> tuple[pd.DataFrame, list[int]]:
+    records, rows, n_lines = [], [], 0
+    try:
+        lines = path.read_text(encoding="utf-8-sig").splitlines()
+    except UnicodeDecodeError as err:
+        raise ValueError(f"source {rejects.source!r}: {path} is not UTF-8 text ({err}); re-export it as UTF-8") from err
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        n_lines += 1
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as err:
+            rejects.add([number], "record", f"invalid JSON: {err.msg}", [line])
+            continue
+        if not isinstance(record, dict):
+            rejects.add([number], "record", "not a JSON object", [line])
+            continue
+        records.append(record)
+        rows.append(number)
+    if n_lines and not records:
+        raise ValueError(f"source {rejects.source!r}: no line of {path} is a JSON object; is it JSON Lines?")
+    return pd.DataFrame.from_records(records), rows
+
+
+def _to_articles(frame: pd.DataFrame, rows: Iterable[int], spec: SourceSpec, rejects: Rejects,
+                 columns: Mapping[str, str], **kwargs: Any) -> pd.DataFrame:
+    return build_articles(
+        frame, rows, columns, rejects=rejects, source=spec.name, task=spec.task, outlet=spec.outlet, split=spec.split,
+        label_map={**FORMAT_LABEL_MAP.get(spec.format, {}), **spec.label_map}, label_columns=spec.label_columns, **kwargs,
+    )
+
+
+def _prepare_phrasebank(
+    frame: pd.DataFrame, rows: list[int], columns: Mapping[str, str], rejects: Rejects
+) -> tuple[pd.DataFrame, list[int]]:
+    """Percent agreement -> fraction; reject rows whose sentence has another label elsewhere in the file."""
+    pct_column = columns["agreement"]
+    pct = pd.to_numeric(frame[pct_column], errors="coerce")
+    frame = frame.assign(**{pct_column: (pct / 100).astype(object).where(pct.notna(), frame[pct_column])})
+    flag = "sentence_has_conflicting_labels"
+    if flag not in frame.columns:
+        return frame, rows
+    conflicting = frame[flag].map(lambda v: str(v).strip().lower() in ("true", "1")).to_numpy()
+    rejects.add([r for r, c in zip(rows, conflicting) if c], flag, "sentence has conflicting labels in the source",
+                frame.loc[conflicting, columns["label"]])
+    return frame.loc[~conflicting], [r for r, c in zip(rows, conflicting) if not c]
+
+
+def _read_newsmtsc(spec: SourceSpec, rejects: Rejects) -> pd.DataFrame:
+    """One row per (sentence, target); no outlet is given (the gid prefix names an article pool, not an outlet)."""
+    frame, rows = _load_table(Path(spec.path), rejects)
+    _require_columns(frame, ["sentence_normalized", "targets"], spec)
+    flat, flat_rows = [], []
+    for row, sentence, targets in zip(rows, frame["sentence_normalized"], frame["targets"]):
+        if not isinstance(targets, list) or not targets or not all(isinstance(t, dict) for t in targets):
+            rejects.add([row], "targets", "no list of target objects", [targets])
+            continue
+        for target in targets:
+            flat.append({"gid": target.get("Input.gid"), "sentence_normalized": sentence,
+                         "mention": target.get("mention"), "polarity": target.get("polarity")})
+            flat_rows.append(row)
+    columns = {"id": "gid", "text": "sentence_normalized", "target": "mention", "label": "polarity"}
+    flat_frame = pd.DataFrame(flat, columns=list(columns.values()), dtype=object)
+    return _to_articles(flat_frame, flat_rows, spec, rejects, columns, repeated_ids="suffix")
+
+
+def _read_babe_votes(spec: SourceSpec, rejects: Rejects) -> pd.DataFrame:
+    """One row per (sentence, annotator) -> one row per sentence with its `votes`.
+
+    Sentences are grouped by `content_id(text)`, so copies that differ only in spacing, case or
+    punctuation are one item; its text, outlet and leaning come from its first row that has them.
+    A vote with a missing or unknown label, or an annotator's second vote on the same item, is rejected.
+    """
+    frame, rows = _load_table(Path(spec.path), rejects)
+    columns = _columns(spec)
+    if "annotator" not in columns:
+        found = [c for c in BABE_ANNOTATOR_COLUMNS if c in frame.columns]
+        columns["annotator"] = found[0] if found else BABE_ANNOTATOR_COLUMNS[0]
+    _require_columns(frame, columns.values(), spec)
+    frame = frame.reset_index(drop=True)
+    rows = pd.Series(rows, dtype="int64")
+    text_col, label_col, ann_col = columns["text"], columns["label"], columns["annotator"]
+    text, annotator = clean_strings(frame[text_col]), clean_strings(frame[ann_col])
+    labels, unknown = map_labels(frame[label_col], {**FORMAT_LABEL_MAP["babe_votes"], **spec.label_map}, spec.task)
+    faults = [(text.isna(), text_col, "empty text"), (labels.isna() & ~unknown, label_col, "missing label; the vote is dropped"),
+              (unknown, label_col, f"unknown label; expected one of {list(TASK_LABELS[spec.task])} or a `label_map` key"),
+              (annotator.isna(), ann_col, "empty annotator id")]
+    bad = pd.Series(False, index=frame.index)
+    for mask, column, reason in faults:
+        rejects.add(rows[mask], column, reason, frame[column][mask])
+        bad |= mask
+    key = pd.Series([None if b else content_id(t) for t, b in zip(text, bad)], index=frame.index, dtype=object)
+    repeat = pd.DataFrame({"k": key, "a": annotator}).duplicated() & ~bad
+    repeated_vote = "repeated vote by this annotator on the same sentence; the first is kept"
+    rejects.add(rows[repeat], ann_col, repeated_vote, annotator[repeat])
+    votes = [{"annotator_id": a, "label": v} for a, v in zip(annotator, labels)]
+    described = {c: clean_strings(frame[c]) for c in {columns.get("outlet"), columns.get("leaning")} - {None}}
+    # Blank outlet/leaning cells become None so that `first` below skips them (SG2 leaves 1,000 `type` cells blank).
+    good = frame.assign(_key=key, _row=rows, _vote=votes, **described)[~(bad | repeat)]
+    items = good.groupby("_key", sort=False).agg(
+        **{c: (c, "first") for c in {text_col, columns.get("outlet"), columns.get("leaning"), "_row"} - {None}},
+        _votes=("_vote", list),
+    )
+    item_columns = {k: v for k, v in columns.items() if k in ("text", "outlet", "leaning")}
+    return _to_articles(items, items["_row"], spec, rejects, item_columns, votes=items["_votes"].reset_index(drop=True))
+
+
+def _read_rss(spec: SourceSpec, rejects: Rejects) -> pd.DataFrame:
+    """Feed entries: text = summary (or content, or the title for headline-only feeds) without HTML."""
+    feed = feedparser.parse(_fetch(spec))
+    if feed.bozo and not feed.entries:
+        raise ValueError(f"source {spec.name!r}: {spec.path} is not a readable RSS/Atom feed: {feed.get('bozo_exception')}")
+    if feed.bozo:
+        logger.warning("%s: feed parsed with problems: %s", spec.name, feed.get("bozo_exception"))
+    entries = []
+    for entry in feed.entries:
+        body = entry.get("summary") or (entry.get("content") or [{}])[0].get("value") or ""
+        title = _strip_html(entry.get("title", ""))
+        entries.append({"id": entry.get("id") or entry.get("link"), "title": title, "text": _strip_html(body) or title,
+                        "published": _feed_date(entry), "outlet": feed.feed.get("title")})
+    columns = {"id": "id", "title": "title", "text": "text", "published_at": "published", "outlet": "outlet"}
+    frame = pd.DataFrame(entries, columns=list(columns.values()), dtype=object)
+    return _to_articles(frame, range(1, len(frame) + 1), spec, rejects, columns)
+
+
+def _fetch(spec: SourceSpec) -> bytes:
+    # Fetched here rather than by feedparser so a network error fails loudly instead of giving an empty feed.
+    if str(spec.path).startswith(("http://", "https://")):
+        try:
+            with urllib.request.urlopen(spec.path, timeout=30) as response:
+                return response.read()
+        except urllib.error.URLError as err:
+            raise ConnectionError(f"source {spec.name!r}: cannot fetch {spec.path}: {err}") from err
+    path = Path(spec.path)
+    if not path.is_file():
+        raise FileNotFoundError(f"source {spec.name!r}: no such file: {path}")
+    return path.read_bytes()
+
+
+def _feed_date(entry: Any) -> str | None:
+    """ISO date from feedparser's parsed UTC time when it has one (it knows many odd formats), else the raw string."""
+    # dict.get skips FeedParserDict's deprecated fallback from "updated" to "published" (and its warning).
+    key = "published" if dict.get(entry, "published") else "updated"
+    parsed = dict.get(entry, f"{key}_parsed")
+    if parsed:
+        return "{:04d}-{:02d}-{:02d}T{:02d}:{:02d}:{:02d}Z".format(*parsed[:6])
+    return dict.get(entry, key)
+
+
+class _TextOnly(HTMLParser):
+    """Collects the text of an HTML fragment; block tags separate words, inline tags (<b>) do not."""
+
+    _BLOCK = {"p", "br", "div", "li", "tr", "td", "h1", "h2", "h3", "h4", "h5", "h6", "blockquote"}
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.parts: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: Any) -> None:
+        self.parts.append(" " if tag in self._BLOCK else "")
+
+    def handle_endtag(self, tag: str) -> None:
+        self.handle_starttag(tag, [])
+
+    def handle_data(self, data: str) -> None:
+        self.parts.append(data)
+
+
+def _strip_html(markup: str) -> str:
+    parser = _TextOnly()
+    parser.feed(markup or "")
+    parser.close()
+    return " ".join("".join(parser.parts).split())
