@@ -71,6 +71,8 @@ class MlflowTracking(dg.ConfigurableResource):
 
     tracking_uri: str = Field(description="e.g. sqlite:///.opensentiment/mlflow.db or http://mlflow:5000")
     experiment: str = Field(default="opensentiment", description="MLflow experiment name")
+    registered_model: str = Field(default="opensentiment-sentiment-adapter",
+                                  description="MLflow registry name for evaluated adapters")
     artifact_location: str | None = Field(
         default=None, description="Where a new experiment stores artifacts (default: next to a local store)")
 
@@ -94,6 +96,11 @@ class MlflowTracking(dg.ConfigurableResource):
         with mlflow.start_run(experiment_id=experiment_id, run_name=name, tags=tags) as run:
             mlflow.log_params(flatten_params(params))
             yield run
+
+    def client(self):
+        import mlflow
+
+        return mlflow.MlflowClient(self.tracking_uri)
 
     def run_metadata(self, run: Any) -> dict[str, dg.MetadataValue]:
         """`mlflow_run_id`, plus `mlflow_run_url` when the tracking URI is an HTTP server."""

@@ -8,6 +8,7 @@ import pandas as pd
 from pydantic import Field
 
 from opensentiment_pipeline.core.schema import SENTIMENT_LABELS
+from opensentiment_pipeline.defs import registry
 from opensentiment_pipeline.defs.metadata import table_preview
 from opensentiment_pipeline.defs.resources import ArtifactStore, MlflowTracking
 
@@ -133,10 +134,21 @@ def evaluation_report(context: dg.AssetExecutionContext, config: EvaluationRepor
     with mlflow_tracking.run(context, params={**config.model_dump(), "adapter_version": report["adapter_version"]}) as run:
         mlflow.log_metrics(metrics)
         mlflow.log_artifacts(str(out_dir))
+        promotion = registry.register_and_promote(
+            mlflow_tracking.client(), model_name=mlflow_tracking.registered_model,
+            adapter_run_id=report["adapter_version"], macro_f1=report["macro_f1"],
+            fingerprint=registry.test_fingerprint(test))
+        mlflow.set_tags({"registered_version": promotion.version, "promoted_to_champion": str(promotion.promoted),
+                         "promotion_reason": promotion.reason})
+    context.log.info("model registry: version %s, champion %s (%s)", promotion.version,
+                     promotion.champion_version, promotion.reason)
     context.add_output_metadata({
         **mlflow_tracking.run_metadata(run),
         **metrics,
         "adapter_version": report["adapter_version"],
+        "registered_version": promotion.version,
+        "champion_version": promotion.champion_version,
+        "promotion_reason": promotion.reason,
         "scores": dg.MetadataValue.md(scores_table(report)),
         "by_outlet": dg.MetadataValue.md(table_preview(pd.DataFrame(report["by_outlet"]).round(3), rows=50)),
         "confusion_matrix": dg.MetadataValue.md(plots.png_markdown(confusion_png, "confusion matrix")),

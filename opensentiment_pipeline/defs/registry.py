@@ -1,0 +1,60 @@
+"""MLflow model registry: every evaluated adapter becomes a model version; `champion` moves only on a win.
+
+A version is compared with the champion only when both were scored on the same test data (same item ids
+and labels, `test_fingerprint`); otherwise the alias stays and the reason says why.
+"""
+
+import hashlib
+from dataclasses import dataclass
+
+import pandas as pd
+
+CHAMPION = "champion"
+
+
+def test_fingerprint(test: pd.DataFrame) -> str:
+    """A short hash of the test items and their labels, order-independent."""
+    rows = sorted(f"{i}\t{label}" for i, label in zip(test["article_id"], test["label"]))
+    return hashlib.sha1("\n".join(rows).encode()).hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class Promotion:
+    version: str
+    champion_version: str
+    promoted: bool
+    reason: str
+
+
+def register_and_promote(client, *, model_name: str, adapter_run_id: str, macro_f1: float,
+                         fingerprint: str) -> Promotion:
+    """Register the adapter logged by `adapter_run_id` and move `champion` to it if it is better."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        client.get_registered_model(model_name)
+    except MlflowException:
+        client.create_registered_model(model_name, description="LoRA sentiment adapters (opensentiment-pipeline)")
+    version = client.create_model_version(
+        model_name, source=f"runs:/{adapter_run_id}/adapter", run_id=adapter_run_id,
+        tags={"macro_f1": f"{macro_f1:.6f}", "test_fingerprint": fingerprint}).version
+    try:
+        champion = client.get_model_version_by_alias(model_name, CHAMPION)
+    except MlflowException:
+        champion = None
+    if champion is None:
+        promoted, reason = True, "no champion yet"
+    elif champion.tags.get("test_fingerprint") != fingerprint:
+        promoted, reason = False, (f"champion v{champion.version} was scored on other test data "
+                                   f"({champion.tags.get('test_fingerprint')} vs {fingerprint}); not comparable, "
+                                   "champion kept (re-evaluate it on this test set, or move the alias by hand)")
+    else:
+        best = float(champion.tags["macro_f1"])
+        promoted = macro_f1 > best
+        reason = (f"macro_f1 {macro_f1:.4f} {'>' if promoted else '<='} champion v{champion.version}'s {best:.4f} "
+                  "on the same test data")
+    if promoted:
+        client.set_registered_model_alias(model_name, CHAMPION, version)
+    champion_version = version if promoted else champion.version  # int or str depending on the store
+    client.set_model_version_tag(model_name, version, "promotion_reason", reason)
+    return Promotion(version=str(version), champion_version=str(champion_version), promoted=promoted, reason=reason)
