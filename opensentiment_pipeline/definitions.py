@@ -12,6 +12,7 @@ import dagster as dg
 
 from opensentiment_pipeline.defs.assets import analysis, annotation, ingestion, model
 from opensentiment_pipeline.defs.jobs import nightly_reembedding, reembedding_job
+from opensentiment_pipeline.defs.sweep import adapter_sweep_job
 from opensentiment_pipeline.defs.resources import ArtifactStore, MlflowTracking, ParquetIOManager, project_home
 
 ASSET_MODULES = (ingestion, annotation, model, analysis)
@@ -33,7 +34,7 @@ def resources_for(home: str | os.PathLike | None = None, tracking_uri: str | Non
 defs = dg.Definitions(
     assets=ASSETS,
     asset_checks=ASSET_CHECKS,
-    jobs=[reembedding_job],
+    jobs=[reembedding_job, adapter_sweep_job],
     schedules=[nightly_reembedding],
     resources=resources_for(),
 )

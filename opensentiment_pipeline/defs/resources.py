@@ -41,7 +41,10 @@ class ParquetIOManager(dg.ConfigurableIOManager):
     base_dir: str = Field(description="Folder holding one Parquet file per asset")
 
     def _path(self, context: dg.OutputContext | dg.InputContext) -> Path:
-        return Path(self.base_dir) / ("/".join(context.asset_key.path) + ".parquet")
+        # An op input (e.g. the sweep job's) carries no asset key here: it is looked up by its input name,
+        # which those ops name after the asset they read.
+        key = context.asset_key.path if context.has_asset_key else [context.name]
+        return Path(self.base_dir) / ("/".join(key) + ".parquet")
 
     def handle_output(self, context: dg.OutputContext, obj: pd.DataFrame) -> None:
         if not isinstance(obj, pd.DataFrame):
@@ -57,7 +60,7 @@ class ParquetIOManager(dg.ConfigurableIOManager):
     def load_input(self, context: dg.InputContext) -> pd.DataFrame:
         path = self._path(context)
         if not path.exists():
-            raise FileNotFoundError(f"{path} does not exist: materialize {context.asset_key.to_user_string()} "
+            raise FileNotFoundError(f"{path} does not exist: materialize {path.stem} "
                                     "first (and set DAGSTER_HOME so runs share one instance)")
         return pd.read_parquet(path)
 
