@@ -9,7 +9,7 @@ import pytest
 from opensentiment_pipeline import definitions
 
 ASSET_KEYS = {"raw_articles", "rejected_rows", "merged_annotations", "sentiment_examples", "sentiment_adapter",
-              "evaluation_report", "article_embeddings", "outlet_clusters"}
+              "evaluation_report", "article_embeddings", "outlet_clusters", "article_index", "outlet_leaning"}
 FAST_TRAINING = {"epochs": 2, "lora_r": 8, "max_length": 64}
 
 
@@ -21,7 +21,7 @@ def test_definitions_load_with_the_six_assets_and_the_nightly_schedule():
     assert schedule.cron_schedule == "0 2 * * *"
     job_assets = {k.to_user_string() for k in definitions.defs.resolve_job_def("reembedding_job")
                   .asset_layer.executable_asset_keys}
-    assert job_assets == {"article_embeddings", "outlet_clusters"}
+    assert job_assets == {"article_embeddings", "outlet_clusters", "article_index", "outlet_leaning"}
 
 
 @pytest.fixture(scope="module")
@@ -60,9 +60,14 @@ def test_demo_run_succeeds_with_metadata_a_user_can_read(demo_run):
     report = _metadata(result, "evaluation_report")
     assert 0.0 <= report["macro_f1"] <= 1.0 and "demo_macro_f1" in report
     assert report["confusion_matrix"].startswith("![")
+    assert (report["registered_version"], report["champion_version"]) == ("1", "1")
+    assert report["promotion_reason"] == "no champion yet"
     clusters = _metadata(result, "outlet_clusters")
     assert clusters["num_articles"] == 297
     assert clusters["umap_scatter"].startswith("![")
+    leaning = _metadata(result, "outlet_leaning")
+    assert leaning["method"] == "principal_axes"  # the demo sources give no outlet leaning to fit a probe on
+    assert _metadata(result, "article_index")["num_vectors"] == 297
 
 
 def test_demo_run_stores_parquet_and_an_adapter_version_per_vector(demo_run):

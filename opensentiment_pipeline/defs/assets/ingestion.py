@@ -72,13 +72,14 @@ def to_spec(source: SourceConfig, seed: int):
 
 @dg.multi_asset(
     outs={
-        "raw_articles": dg.AssetOut(io_manager_key="parquet_io_manager", description=(
+        "raw_articles": dg.AssetOut(io_manager_key="parquet_io_manager", is_required=False, description=(
             "One normalised table of articles/sentences: article_id, outlet, published_at (UTC), title, text, "
             "source, plus the source's labels and raw annotator votes")),
-        "rejected_rows": dg.AssetOut(io_manager_key="parquet_io_manager", description=(
+        "rejected_rows": dg.AssetOut(io_manager_key="parquet_io_manager", is_required=False, description=(
             "Input rows set aside, with file, row, field and reason")),
     },
     group_name="ingestion",
+    can_subset=True,  # `--select raw_articles+` must work without naming rejected_rows too
     check_specs=[dg.AssetCheckSpec("rejected_share_below_threshold", asset="raw_articles",
                                    description="no source loses more than max_rejected_share of its rows")],
 )
@@ -90,26 +91,36 @@ def raw_articles(context: dg.AssetExecutionContext, config: RawArticlesConfig):
     articles, rejects = result.articles, result.rejects
     context.log.info("read %d rows from %d sources; %d rejected, %d duplicates dropped",
                      len(articles), len(config.sources), len(rejects), result.duplicates_dropped)
+    selected = context.selected_output_names
+    if "raw_articles" in selected:
+        yield from articles_outputs(context, config, articles, rejects, result.duplicates_dropped)
+    if "rejected_rows" in selected:
+        yield dg.Output(rejects, output_name="rejected_rows", metadata={
+            "num_rows": len(rejects),
+            "rejects_per_source": dg.MetadataValue.json(rejects["source"].value_counts().to_dict()),
+            "preview": dg.MetadataValue.md(table_preview(rejects)),
+        })
+
+
+def articles_outputs(context: dg.AssetExecutionContext, config: RawArticlesConfig, articles: pd.DataFrame,
+                     rejects: pd.DataFrame, duplicates_dropped: int):
+    """The raw_articles output and the rejected-share check result that belongs to it."""
     yield dg.Output(articles, output_name="raw_articles", metadata={
         "num_rows": len(articles),
         "rows_per_source": dg.MetadataValue.json(articles["source"].value_counts().to_dict()),
         "num_outlets": int(articles["outlet"].nunique()),
-        "duplicates_dropped": result.duplicates_dropped,
+        "duplicates_dropped": duplicates_dropped,
         "rejected_rows": len(rejects),
         "gold_label_distribution": dg.MetadataValue.json(label_distribution(articles)),
         "preview": dg.MetadataValue.md(table_preview(articles[["article_id", "outlet", "published_at", "title", "text"]])),
     })
     shares = rejected_shares(articles, rejects)
     worst = max(shares.values(), default=0.0)
-    yield dg.AssetCheckResult(asset_key="raw_articles", check_name="rejected_share_below_threshold",
-                              passed=worst <= config.max_rejected_share,
-                              metadata={"rejected_share_per_source": dg.MetadataValue.json(shares),
-                                        "max_rejected_share": config.max_rejected_share})
-    yield dg.Output(rejects, output_name="rejected_rows", metadata={
-        "num_rows": len(rejects),
-        "rejects_per_source": dg.MetadataValue.json(rejects["source"].value_counts().to_dict()),
-        "preview": dg.MetadataValue.md(table_preview(rejects)),
-    })
+    if context.selected_asset_check_keys:
+        yield dg.AssetCheckResult(asset_key="raw_articles", check_name="rejected_share_below_threshold",
+                                  passed=worst <= config.max_rejected_share,
+                                  metadata={"rejected_share_per_source": dg.MetadataValue.json(shares),
+                                            "max_rejected_share": config.max_rejected_share})
 
 
 def rejected_shares(articles: pd.DataFrame, rejects: pd.DataFrame) -> dict[str, float]:

@@ -1,0 +1,149 @@
+"""Outlet leaning: the probe orders unrated outlets, outlet-disjoint validation, the principal-axes fallback."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy.stats import spearmanr
+
+from opensentiment_pipeline.core import leaning
+
+SETTINGS = dict(n_folds=5, regularization=1.0, n_axes=3, min_articles=2, n_bootstrap=200, seed=0)
+
+
+def _articles(positions: dict[str, float], *, per_outlet: int = 40, seed: int = 0) -> tuple[pd.DataFrame, np.ndarray]:
+    """Articles whose first dimension sits at the outlet's position (plus noise); 7 more noise dimensions."""
+    rng = np.random.default_rng(seed)
+    outlets = np.repeat(list(positions), per_outlet)
+    lean = np.repeat(list(positions.values()), per_outlet) + rng.normal(0.0, 0.3, len(outlets))
+    vectors = np.column_stack([lean, rng.normal(0.0, 1.0, (len(outlets), 7))])
+    return pd.DataFrame({"outlet": outlets}), vectors
+
+
+RATED = {"left a": -1.0, "left b": -0.9, "center a": 0.0, "center b": 0.1, "right a": 0.9, "right b": 1.0}
+UNRATED = {"unrated west": -0.6, "unrated middle": 0.05, "unrated east": 0.6}
+REFERENCE = {"Left-A": "left", "left b": "left", "Center A": "center", "center_b": "center",
+             "right a": "right", "RIGHT B": "right"}  # names as a CSV might spell them
+
+
+def test_probe_orders_unrated_outlets_and_validates_outlet_disjoint():
+    articles, vectors = _articles({**RATED, **UNRATED})
+    result = leaning.place_outlets(articles, vectors, reference=REFERENCE, **SETTINGS)
+    table = result.outlets.set_index("outlet")
+    assert result.method == "probe"
+    assert list(result.outlets.columns) == list(leaning.LEANING_COLUMNS)
+    unrated = table.loc[list(UNRATED), "score"]
+    assert unrated.sort_values().index.tolist() == ["unrated west", "unrated middle", "unrated east"]
+    assert table.loc["unrated west", "score"] < 0 < table.loc["unrated east", "score"]
+    assert not table.loc[list(UNRATED), "fitted_on"].any() and table.loc[list(RATED), "fitted_on"].all()
+    assert table.loc[list(UNRATED), "reference_leaning"].isna().all()
+    assert table.loc["left a", "reference_leaning"] == "left"
+    # Held-out scores put both left outlets below both center outlets below both right outlets: the best
+    # Spearman the tied references (-1, -1, 0, 0, 1, 1) allow.
+    held_out = table.loc[list(RATED), "score"].sort_values()
+    assert set(held_out.index[:2]) == {"left a", "left b"}
+    assert set(held_out.index[2:4]) == {"center a", "center b"} and set(held_out.index[4:]) == {"right a", "right b"}
+    best = spearmanr([1, 2, 3, 4, 5, 6], [-1, -1, 0, 0, 1, 1]).statistic
+    assert result.metrics["outlet_cv_spearman"] == pytest.approx(best)
+    assert result.metrics["outlet_cv_macro_f1"] > 0.8
+    assert result.metrics["n_folds"] == 5 and result.metrics["n_rated_outlets"] == 6
+    assert ((table["score_low"] <= table["score"]) & (table["score"] <= table["score_high"])).all()
+    assert table["score"].between(-1, 1).all()
+
+
+def test_cv_spearman_is_one_when_mixed_article_labels_give_distinct_outlet_references():
+    # Each outlet's articles carry their own labels (as Article-Bias-Prediction's `leaning` column does);
+    # the mix gives outlet references -1, -0.6, -0.2, 0.2, 0.6, 1.
+    mixes = {"o1": {"left": 10}, "o2": {"left": 6, "center": 4}, "o3": {"left": 2, "center": 8},
+             "o4": {"center": 8, "right": 2}, "o5": {"center": 4, "right": 6}, "o6": {"right": 10}}
+    positions = {o: sum(leaning.LEANING_SCORE[k] * n for k, n in mix.items()) / 10 for o, mix in mixes.items()}
+    articles, vectors = _articles(positions, per_outlet=40)
+    articles["leaning"] = [label for mix in mixes.values() for label, n in mix.items() for _ in range(4 * n)]
+    result = leaning.place_outlets(articles, vectors, reference=None, **SETTINGS)
+    assert result.metrics["outlet_cv_spearman"] == pytest.approx(1.0)
+    assert result.outlets.set_index("outlet").loc["o2", "reference_leaning"] == "left"  # mean -0.6 -> nearest
+
+
+def test_unrated_articles_of_a_rated_outlet_take_its_label_and_are_scored_held_out():
+    articles, vectors = _articles({"a": -1.0, "b": -0.9, "c": 0.9, "d": 1.0}, per_outlet=10)
+    articles["leaning"] = ["left"] * 5 + [None] * 5 + ["left"] * 10 + ["right"] * 5 + [""] * 5 + ["right"] * 10
+    result = leaning.place_outlets(articles, vectors, reference=None, **SETTINGS)
+    assert result.outlets["fitted_on"].all()
+    assert result.outlets["reference_leaning"].tolist() == ["left", "left", "right", "right"]
+
+
+def test_without_references_the_principal_axis_ends_are_the_extreme_outlets():
+    positions = {"p1": -1.0, "p2": -0.7, "p3": -0.3, "p4": 0.3, "p5": 0.7, "p6": 1.0}
+    articles, vectors = _articles(positions, per_outlet=60)
+    result = leaning.place_outlets(articles, vectors, reference=None, **SETTINGS)
+    assert result.method == "principal_axes"
+    first = result.axes.iloc[0]
+    assert first["explained_variance_ratio"] > 0.5
+    ends = {tuple(first["low_end"]), tuple(first["high_end"])}
+    assert ends == {("p1", "p2", "p3"), ("p6", "p5", "p4")}  # the axis's sign is arbitrary
+    table = result.outlets.set_index("outlet")
+    assert table["score"].abs().max() == pytest.approx(1.0, abs=0.05)
+    order = table["score"].sort_values().index.tolist()
+    assert order in (list(positions), list(positions)[::-1])
+    assert not table["fitted_on"].any() and table["reference_leaning"].isna().all()
+    assert list(result.axes.columns) == list(leaning.AXIS_COLUMNS) and len(result.axes) == 3
+    assert result.metrics["explained_variance_ratio_axis1"] == first["explained_variance_ratio"]
+
+
+def test_an_outlet_with_one_article_spans_the_whole_scale_and_does_not_define_axes():
+    articles, vectors = _articles({"p1": -1.0, "p2": 0.0, "p3": 1.0}, per_outlet=20)
+    lone = pd.DataFrame({"outlet": ["lone"]})
+    result = leaning.place_outlets(pd.concat([articles, lone], ignore_index=True),
+                                   np.vstack([vectors, np.ones((1, 8))]), reference=None, **SETTINGS)
+    row = result.outlets.set_index("outlet").loc["lone"]
+    assert (row["n_articles"], row["score_low"], row["score_high"]) == (1, -1.0, 1.0)
+    assert "lone" not in {o for ends in result.axes[["low_end", "high_end"]].to_numpy().ravel() for o in ends}
+
+
+def test_same_seed_gives_the_same_table():
+    articles, vectors = _articles({**RATED, **UNRATED})
+    first = leaning.place_outlets(articles, vectors, reference=REFERENCE, **SETTINGS)
+    second = leaning.place_outlets(articles, vectors, reference=REFERENCE, **SETTINGS)
+    pd.testing.assert_frame_equal(first.outlets, second.outlets)
+
+
+@pytest.mark.parametrize(
+    ("reference", "leanings", "match"),
+    [
+        ({"left a": "left", "left b": "left"}, None,
+         r"at least two leanings; got 2 rated outlet\(s\) with leanings \['left'\]"),
+        ({"left a": "far-left"}, None, r"unknown leanings \['far-left'\]"),
+        (None, ["leftish"] * 240 + [None] * 120, r"unknown values \['leftish'\]"),
+    ],
+)
+def test_bad_references_are_named(reference, leanings, match):
+    articles, vectors = _articles({**RATED, **UNRATED})
+    if leanings is not None:
+        articles["leaning"] = leanings
+    with pytest.raises(ValueError, match=match):
+        leaning.place_outlets(articles, vectors, reference=reference, **SETTINGS)
+
+
+def test_vectors_must_align_with_articles():
+    articles, vectors = _articles({"a": 0.0, "b": 1.0})
+    with pytest.raises(ValueError, match=r"n_articles=80; got shape \(79, 8\)"):
+        leaning.place_outlets(articles, vectors[1:], reference=None, **SETTINGS)
+
+
+def test_read_reference_csv_normalises_outlet_names(tmp_path):
+    path = tmp_path / "ratings.csv"
+    path.write_text("outlet,leaning\nFox-News,Right\n  The  Guardian ,left\nreuters,center\n")
+    assert leaning.read_reference_csv(path) == {"fox news": "right", "the guardian": "left", "reuters": "center"}
+    path.write_text("outlet,leaning\nfox news,right\nFox News,left\n")
+    with pytest.raises(ValueError, match=r"outlets \['fox news'\] are rated more than once"):
+        leaning.read_reference_csv(path)
+    path.write_text("name,rating\nfox news,right\n")
+    with pytest.raises(ValueError, match=r"missing columns \['leaning', 'outlet'\]"):
+        leaning.read_reference_csv(path)
+
+
+def test_leaning_png_is_a_png():
+    articles, vectors = _articles({**RATED, **UNRATED})
+    result = leaning.place_outlets(articles, vectors, reference=REFERENCE, **SETTINGS)
+    assert leaning.leaning_png(result.outlets, title="t").startswith(b"\x89PNG\r\n\x1a\n")

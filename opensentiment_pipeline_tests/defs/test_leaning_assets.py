@@ -1,0 +1,144 @@
+"""article_index and outlet_leaning materialize on hand-built upstream tables (no adapter training)."""
+
+from __future__ import annotations
+
+import json
+
+import dagster as dg
+import numpy as np
+import pandas as pd
+import pytest
+from scipy.stats import spearmanr
+
+from opensentiment_pipeline import definitions
+from opensentiment_pipeline.core import leaning, search
+from opensentiment_pipeline.defs.assets import leaning as leaning_assets
+from opensentiment_pipeline.defs.assets import search as search_assets
+
+POSITIONS = {"left one": -1.0, "left two": -0.8, "right one": 1.0, "right two": 0.8, "newcomer": 0.6}
+PER_OUTLET = 12
+
+
+def _tables(*, with_leaning: bool, model_version: str = "v1") -> tuple[pd.DataFrame, pd.DataFrame]:
+    rng = np.random.default_rng(0)
+    outlets = np.repeat(list(POSITIONS), PER_OUTLET)
+    vectors = np.column_stack([np.repeat(list(POSITIONS.values()), PER_OUTLET) + rng.normal(0, 0.3, len(outlets)),
+                               rng.normal(0, 1, (len(outlets), 7))]).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    ids = [f"x{i}" for i in range(len(outlets))]
+    side = {"left one": "left", "left two": "left", "right one": "right", "right two": "right"}
+    raw = pd.DataFrame({
+        "article_id": ids, "outlet": outlets, "published_at": pd.Timestamp("2024-05-01", tz="UTC"),
+        "title": [f"title {i}" for i in ids], "text": [f"body of {i} " * 40 for i in ids], "source": "stub",
+        "leaning": [side.get(o) if with_leaning else None for o in outlets],
+    })
+    embedded = pd.DataFrame({"article_id": ids, "model_version": model_version, "embedding": list(vectors),
+                             "sentiment": "neutral", "sentiment_confidence": 0.5})
+    return raw, embedded
+
+
+def _materialize(home, raw: pd.DataFrame, embedded: pd.DataFrame, run_config: dict | None = None):
+    adapter_dir = home / "adapter"
+    adapter_dir.mkdir(exist_ok=True)
+    (adapter_dir / "mlflow_run.json").write_text(json.dumps({"run_id": "v1"}))
+
+    @dg.asset(name="raw_articles", io_manager_key="parquet_io_manager")
+    def raw_stub() -> pd.DataFrame:
+        return raw
+
+    @dg.asset(name="article_embeddings", io_manager_key="parquet_io_manager")
+    def embeddings_stub() -> pd.DataFrame:
+        return embedded
+
+    @dg.asset(name="sentiment_adapter")
+    def adapter_stub() -> str:
+        return str(adapter_dir)
+
+    return dg.materialize(
+        [raw_stub, embeddings_stub, adapter_stub, search_assets.article_index, leaning_assets.outlet_leaning],
+        resources=definitions.resources_for(home, tracking_uri=f"sqlite:///{home}/mlflow.db"),
+        run_config=run_config or {}, instance=dg.DagsterInstance.ephemeral(), raise_on_error=False)
+
+
+def _metadata(result, asset: str) -> dict:
+    (event,) = [e for e in result.get_asset_materialization_events() if e.asset_key.to_user_string() == asset]
+    return {k: v.value for k, v in event.materialization.metadata.items()}
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    """Run 1 without ratings, run 2 with a reference CSV, run 3 whose index build fails."""
+    home = tmp_path_factory.mktemp("home")
+    first = _materialize(home, *_tables(with_leaning=False))
+    first_manifest = json.loads((home / "index" / search.MANIFEST_FILE).read_text())
+    ratings = home / "ratings.csv"
+    ratings.write_text("outlet,leaning\nLeft One,left\nleft-two,left\nRIGHT ONE,right\nright two,right\n")
+    second = _materialize(home, *_tables(with_leaning=False),
+                          {"ops": {"outlet_leaning": {"config": {"reference_csv": str(ratings), "n_folds": 4}}}})
+    second_manifest = json.loads((home / "index" / search.MANIFEST_FILE).read_text())
+    third = _materialize(home, *_tables(with_leaning=True, model_version="stale"))
+    return home, (first, second, third), (first_manifest, second_manifest)
+
+
+def test_article_index_writes_a_searchable_folder_with_its_manifest(runs):
+    home, (first, _, _), (manifest, _) = runs
+    assert first.success
+    meta = _metadata(first, "article_index")
+    assert (meta["num_vectors"], meta["dimensions"], meta["index_kind"]) == (60, 8, "flat")
+    assert meta["build_seconds"] >= 0 and meta["model_version"] == "v1"
+    assert manifest["adapter_dir"] == str(home / "adapter") and manifest["model_version"] == "v1"
+    index = search.load_index(home / "index")
+    articles = pd.read_parquet(home / "index" / search.ARTICLES_FILE)
+    assert set(articles.columns) >= {"article_id", "outlet", "published_at", "sentiment", "title", "snippet"}
+    assert articles["snippet"].str.len().max() == search_assets.SNIPPET_CHARS
+    _, embedded = _tables(with_leaning=False)
+    hits = search.search(index, embedded["embedding"].iloc[7], k=3, allowed_ids=articles["article_id"][20:30])
+    assert hits["article_id"].iloc[0] != "x7" and len(hits) == 3
+
+
+def test_outlet_leaning_without_ratings_reports_principal_axis_ends(runs):
+    home, (first, _, _), _ = runs
+    meta = _metadata(first, "outlet_leaning")
+    assert meta["method"] == "principal_axes" and meta["num_fitted_outlets"] == 0
+    ends = meta["axis1_ends"]
+    assert {frozenset(ends["low_end"]), frozenset(ends["high_end"])} == {  # the axis's sign is arbitrary
+        frozenset({"left one", "left two"}), frozenset({"right one", "right two"})}
+    assert meta["leaning_plot"].startswith("![") and "mlflow_run_id" in meta
+
+
+def test_outlet_leaning_with_a_reference_csv_places_the_unrated_outlet(runs):
+    home, (_, second, _), _ = runs
+    assert second.success
+    meta = _metadata(second, "outlet_leaning")
+    assert meta["method"] == "probe" and meta["num_fitted_outlets"] == 4 and meta["n_folds"] == 4
+    # Both left outlets held out below both right ones: the best Spearman the tied references allow.
+    assert meta["outlet_cv_spearman"] == pytest.approx(spearmanr([1, 2, 3, 4], [-1, -1, 1, 1]).statistic)
+    assert meta["outlet_cv_macro_f1"] > 0.9  # a few noisy articles cross the line
+    stored = pd.read_parquet(home / "assets" / "outlet_leaning.parquet").set_index("outlet")
+    assert list(stored.reset_index().columns) == list(leaning.LEANING_COLUMNS)
+    assert stored.loc["newcomer", "score"] > 0 and not stored.loc["newcomer", "fitted_on"]
+    assert stored.loc["left one", "reference_leaning"] == "left"
+
+
+def test_failed_index_build_keeps_the_previous_index(runs):
+    home, (_, _, third), (_, second_manifest) = runs
+    assert not third.success
+    failure = [e for e in third.all_events if e.is_step_failure][0]
+    assert "made by adapter stale but sentiment_adapter is v1" in str(failure.step_failure_data.error)
+    assert json.loads((home / "index" / search.MANIFEST_FILE).read_text()) == second_manifest
+    assert sorted(p.name for p in home.iterdir() if "index" in p.name) == ["index"]
+
+
+def test_mlflow_holds_one_leaning_run_per_materialization(runs):
+    import mlflow
+
+    home, (first, second, third), _ = runs
+    client = mlflow.MlflowClient(f"sqlite:///{home}/mlflow.db")
+    experiment = client.get_experiment_by_name("opensentiment")
+    leaning_runs = [r for r in client.search_runs([experiment.experiment_id])
+                    if r.data.tags["dagster_asset"] == "outlet_leaning"]
+    assert len(leaning_runs) == 3  # outlet_leaning does not depend on the index, so the third run still placed outlets
+    probe = [r for r in leaning_runs if r.data.tags["dagster_run_id"] == second.run_id][0]
+    expected = _metadata(second, "outlet_leaning")["outlet_cv_spearman"]
+    assert probe.data.metrics["outlet_cv_spearman"] == pytest.approx(expected)
+    assert {"outlet_leaning.csv", "outlet_leaning.png"} <= {a.path for a in client.list_artifacts(probe.info.run_id)}
