@@ -1,6 +1,7 @@
-"""The `opensentiment` command: search the article index that the article_index asset builds.
+"""The `opensentiment` command: search the article index, and compare MLflow runs side by side.
 
     opensentiment search "central bank raises rates" --k 5 --outlet "daily ledger" --sentiment negative
+    opensentiment runs --last 5 --asset sentiment_adapter
 
 Heavy libraries (pandas, faiss, torch, transformers) are imported inside the functions that need them, so
 `opensentiment --help` answers at once.
@@ -37,6 +38,16 @@ def build_parser() -> argparse.ArgumentParser:
                       "(default: $OPENSENTIMENT_HOME, else ./.opensentiment)")
     find.add_argument("--index", help="the index folder itself (overrides --home)")
     find.add_argument("--json", action="store_true", help="print the results as a JSON array instead of a table")
+    runs = commands.add_parser(
+        "runs", help="print the last N MLflow runs side by side",
+        description="One column per run, newest first: asset, status, start, the params that differ between the "
+                    "shown runs, and every metric. The MLflow UI's Compare view shows the same runs with charts.")
+    runs.add_argument("--last", type=_positive_int, default=5, help="number of runs (default: 5)")
+    runs.add_argument("--asset", help="only runs of this asset, e.g. sentiment_adapter, evaluation_report, sweep_trial")
+    runs.add_argument("--experiment", default="opensentiment", help="MLflow experiment (default: opensentiment)")
+    runs.add_argument("--tracking-uri", help="MLflow store (default: $MLFLOW_TRACKING_URI, else "
+                      "sqlite:///<home>/mlflow.db)")
+    runs.add_argument("--home", help="project home (default: $OPENSENTIMENT_HOME, else ./.opensentiment)")
     return parser
 
 
@@ -47,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
     except SystemExit as exit_:  # argparse exits on --help and on usage errors; report the code instead
         return int(exit_.code or 0)
     try:
-        return run_search(args)
+        return run_search(args) if args.command == "search" else run_runs(args)
     except CliError as err:
         print(f"opensentiment: error: {err}", file=sys.stderr)
         return 1
@@ -56,6 +67,19 @@ def main(argv: list[str] | None = None) -> int:
         # not raise again (the recipe in the Python docs, "Note on SIGPIPE").
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 1
+
+
+def run_runs(args: argparse.Namespace) -> int:
+    """Print `compare_runs` as a table."""
+    from opensentiment_pipeline.runs import compare_runs
+
+    uri = args.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{_home(args.home)}/mlflow.db"
+    try:
+        table = compare_runs(uri, experiment=args.experiment, last=args.last, asset=args.asset)
+    except ValueError as err:
+        raise CliError(str(err)) from None
+    print(table.fillna("").to_string())
+    return 0
 
 
 def run_search(args: argparse.Namespace) -> int:

@@ -4,7 +4,7 @@ import dagster as dg
 import mlflow
 import pytest
 
-from opensentiment_pipeline import definitions
+from opensentiment_pipeline import cli, definitions
 from opensentiment_pipeline.core.sweep import best_trial, expand_grid
 from opensentiment_pipeline.defs.sweep import adapter_sweep_job
 from opensentiment_pipeline.runs import compare_runs
@@ -17,7 +17,7 @@ def test_expand_grid_is_the_sorted_product_and_rejects_empty_entries():
     assert best_trial([0.5, 0.7, 0.7]) == 1
 
 
-def test_sweep_job_nests_trials_and_picks_the_best_by_validation(tmp_path):
+def test_sweep_job_nests_trials_and_picks_the_best_by_validation(tmp_path, capsys):
     resources = definitions.resources_for(tmp_path, tracking_uri=f"sqlite:///{tmp_path}/m.db")
     instance = dg.DagsterInstance.ephemeral()
     upstream = [a for a in definitions.ASSETS if {k.to_user_string() for k in a.keys}
@@ -44,5 +44,11 @@ def test_sweep_job_nests_trials_and_picks_the_best_by_validation(tmp_path):
     assert table.shape[1] == 2
     assert "param.learning_rate" in table.index  # differs between the two trials
     assert "param.max_length" not in table.index  # the same in every run shown: left out
+    uri = f"sqlite:///{tmp_path}/m.db"
+    assert cli.main(["runs", "--tracking-uri", uri, "--asset", "sweep_trial", "--last", "2"]) == 0
+    printed = capsys.readouterr().out
+    assert "param.learning_rate" in printed and "metric.best_val_macro_f1" in printed
+    assert cli.main(["runs", "--tracking-uri", uri, "--experiment", "nope"]) == 1
+    assert "no MLflow experiment 'nope'" in capsys.readouterr().err
     with pytest.raises(ValueError, match="no MLflow experiment 'nope'"):
         compare_runs(f"sqlite:///{tmp_path}/m.db", experiment="nope", last=5, asset=None)
