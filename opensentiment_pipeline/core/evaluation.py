@@ -108,6 +108,10 @@ def evaluate_predictions(test: pd.DataFrame, proba: np.ndarray, train: pd.DataFr
     report["labels"] = labels
     report["by_source"] = scores_by_group(scored, "source", labels=labels, min_rows=min_group_rows).to_dict("records")
     report["by_outlet"] = scores_by_group(scored, "outlet", labels=labels, min_rows=min_group_rows).to_dict("records")
+    if "agreement" in scored:  # items every annotator agreed on (FPB's AllAgree subset): the cleanest labels
+        unanimous = scored[scored["agreement"] >= 1.0]
+        report["unanimous_by_source"] = scores_by_group(unanimous, "source", labels=labels,
+                                                        min_rows=min_group_rows).to_dict("records")
     report["baselines"] = {
         "majority_class": classification_scores(
             scored["label"], majority_baseline(train["label"], len(scored)), labels=labels),

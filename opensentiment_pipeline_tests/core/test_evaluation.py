@@ -49,5 +49,10 @@ def test_report_scores_each_source_and_outlet_and_both_baselines():
     assert by_source == {"a": 1.0, "b": pytest.approx(2 / 3)}
     assert report["by_outlet"] == [{"outlet": "x", "n": 6, "macro_f1": report["macro_f1"], "accuracy": report["accuracy"]}]
     assert set(report["baselines"]) == {"majority_class", "tfidf_logreg"}
+    assert "unanimous_by_source" not in report  # no agreement column, no unanimous subset
+    unanimous = evaluation.evaluate_predictions(test.assign(agreement=[1, 1, 1, 1, 0.5, 1]), proba, test, labels=LABELS,
+                                                n_bootstrap=5, seed=0, min_group_rows=1)["unanimous_by_source"]
+    assert unanimous == [{"source": "a", "n": 3, "macro_f1": 1.0, "accuracy": 1.0},
+                         {"source": "b", "n": 2, "macro_f1": pytest.approx(1 / 3), "accuracy": 0.5}]
     with pytest.raises(ValueError, match="6 test rows but 2 probability rows"):
         evaluation.evaluate_predictions(test, proba[:2], test, labels=LABELS, n_bootstrap=5, seed=0, min_group_rows=1)

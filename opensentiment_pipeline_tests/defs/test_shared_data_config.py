@@ -9,7 +9,7 @@ import yaml
 from opensentiment_pipeline import definitions
 from opensentiment_pipeline_tests.conftest import REPO_ROOT
 
-LIMITS = {"newsmtsc": 400, "newsmtsc_rw": 150, "fpb": 300, "babe": 200, "abp": 120}
+LIMITS = {"newsmtsc": 400, "newsmtsc_rw": 150, "newsmtsc_mt": 100, "fpb": 300, "babe": 200, "abp": 120}
 
 
 def subsampled_config() -> dict:
@@ -35,6 +35,7 @@ def test_shared_data_config_materializes_every_asset(shared_data, tmp_path, monk
     merged = events["merged_annotations"]
     assert merged["krippendorff_alpha"].value > 0  # BABE SG2 experts agree more than chance
     report = events["evaluation_report"]
-    assert {"newsmtsc_rw_macro_f1", "fpb_macro_f1", "macro_f1", "accuracy"} <= set(report)
+    assert {"newsmtsc_rw_macro_f1", "newsmtsc_mt_macro_f1", "fpb_macro_f1", "fpb_allagree_accuracy",
+            "macro_f1", "accuracy"} <= set(report)
     assert events["article_embeddings"]["num_rows"].value == rows["abp"]
     assert events["outlet_clusters"]["num_articles"].value == rows["abp"]

@@ -163,6 +163,8 @@ def report_metrics(report: dict) -> dict[str, float]:
     for row in report["by_source"]:
         metrics[f"{row['source']}_macro_f1"] = row["macro_f1"]
         metrics[f"{row['source']}_accuracy"] = row["accuracy"]
+    for row in report.get("unanimous_by_source", []):
+        metrics[f"{row['source']}_allagree_accuracy"] = row["accuracy"]
     for name, scores in report["baselines"].items():
         metrics[f"baseline_{name}_macro_f1"] = scores["macro_f1"]
     for label, scores in report["per_class"].items():
