@@ -45,10 +45,10 @@ from opensentiment_pipeline.core.articles import (
     build_articles,
     clean_strings,
     content_id,
-    deduplicate,
     map_labels,
     validate_articles,
 )
+from opensentiment_pipeline.core.dedup import deduplicate
 from opensentiment_pipeline.core.schema import TASK_LABELS, IngestResult
 
 logger = logging.getLogger(__name__)
