@@ -185,9 +185,9 @@ def quantize_for_cpu(encoder: torch.nn.Module, *, layers: Literal["all", "attent
     the float32 vectors min >= 0.99 and mean >= 0.995. Measured by `benchmarks/embed_speed.py` on
     all-MiniLM-L6-v2, 2-core AMD EPYC (AVX2, no VNNI), 1,000 NewsMTSC sentences / 300 news articles:
 
-    - "all": about 1.4x the float32 speed, but cosine min 0.950 / 0.966, mean 0.975 / 0.982 and only
+    - "all": 1.3-1.45x the float32 speed, but cosine min 0.950 / 0.966, mean 0.975 / 0.982 and only
       0.77 / 0.85 of each text's 10 nearest neighbours kept: outside the tolerance.
-    - "attention": about 1.15x, cosine min 0.9905 / 0.9947, mean 0.9959 / 0.9970 (within, but at the edge:
+    - "attention": 1.05-1.2x, cosine min 0.9905 / 0.9947, mean 0.9959 / 0.9970 (within, but at the edge:
       the mean was 0.9947 on the four test sentences), 0.91 / 0.95 of the 10 nearest neighbours kept.
 
     So the float32 path stays the default. Never mix int8 and float32 vectors in one index; record which
