@@ -7,7 +7,7 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_NO_ADVISORY_WARNINGS := 1
 export DAGSTER_HOME := $(CURDIR)
 
-.PHONY: demo test test-all shared-data ui mlflow-ui clean
+.PHONY: demo test test-all shared-data shared-data-full reembed ui mlflow-ui clean
 
 $(BIN)/dagster: pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON) on PATH (or run: make PYTHON=/path/to/python3.11 ...)"; exit 1; }
@@ -18,8 +18,11 @@ $(BIN)/dagster: pyproject.toml
 	$(BIN)/python -m pip install --quiet -e ".[test]"
 	touch $@
 
+# raw_articles and article_embeddings are stored per publish day: one run covers every day up to today.
+DAYS = "$$($(BIN)/opensentiment days)"
+
 demo: $(BIN)/dagster
-	$(BIN)/dagster asset materialize --select '*' -m opensentiment_pipeline.definitions
+	$(BIN)/dagster asset materialize --select '*' --partition-range $(DAYS) -m opensentiment_pipeline.definitions
 	@echo
 	@echo "Done. Look at the results:"
 	@echo "  Dagster UI : DAGSTER_HOME=$(CURDIR) $(BIN)/dagster dev      (then open http://127.0.0.1:3000)"
@@ -32,7 +35,15 @@ test-all: $(BIN)/dagster
 	$(BIN)/python -m pytest -q
 
 shared-data: $(BIN)/dagster
-	$(BIN)/dagster asset materialize --select '*' -m opensentiment_pipeline.definitions -c configs/shared_data.yaml
+	$(BIN)/dagster asset materialize --select '*' --partition-range $(DAYS) -m opensentiment_pipeline.definitions -c configs/shared_data.yaml
+
+# Sentiment quality on the full real data (issue 4's fixed splits): ingestion -> adapter -> evaluation_report
+shared-data-full: $(BIN)/dagster
+	$(BIN)/dagster asset materialize --select '*evaluation_report' --partition-range $(DAYS) -m opensentiment_pipeline.definitions -c configs/shared_data_full.yaml
+
+# After a new adapter: re-embed every stored day with it and rebuild what reads the embeddings (one run)
+reembed: $(BIN)/dagster
+	$(BIN)/dagster asset materialize --select 'article_embeddings+' --partition-range $(DAYS) -m opensentiment_pipeline.definitions
 
 ui: $(BIN)/dagster
 	$(BIN)/dagster dev

@@ -2,6 +2,7 @@
 
     opensentiment search "central bank raises rates" --k 5 --outlet "daily ledger" --sentiment negative
     opensentiment runs --last 5 --asset sentiment_adapter
+    dagster asset materialize --select '*' --partition-range "$(opensentiment days)"
 
 Heavy libraries (pandas, faiss, torch, transformers) are imported inside the functions that need them, so
 `opensentiment --help` answers at once.
@@ -48,6 +49,11 @@ def build_parser() -> argparse.ArgumentParser:
     runs.add_argument("--tracking-uri", help="MLflow store (default: $MLFLOW_TRACKING_URI, else "
                       "sqlite:///<home>/mlflow.db)")
     runs.add_argument("--home", help="project home (default: $OPENSENTIMENT_HOME, else ./.opensentiment)")
+    days = commands.add_parser(
+        "days", help="print the range of day partitions, for dagster's --partition-range",
+        description="Print FIRST...LAST: the archive day ($OPENSENTIMENT_FIRST_DAY) and today (UTC), or the "
+                    "last N days with --last. raw_articles and article_embeddings are stored per publish day.")
+    days.add_argument("--last", type=_positive_int, help="only the last N days, ending today")
     return parser
 
 
@@ -58,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     except SystemExit as exit_:  # argparse exits on --help and on usage errors; report the code instead
         return int(exit_.code or 0)
     try:
-        return run_search(args) if args.command == "search" else run_runs(args)
+        return {"search": run_search, "runs": run_runs, "days": run_days}[args.command](args)
     except CliError as err:
         print(f"opensentiment: error: {err}", file=sys.stderr)
         return 1
@@ -67,6 +73,18 @@ def main(argv: list[str] | None = None) -> int:
         # not raise again (the recipe in the Python docs, "Note on SIGPIPE").
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 1
+
+
+def run_days(args: argparse.Namespace) -> int:
+    """Print the partition range `FIRST...LAST`."""
+    from opensentiment_pipeline.defs.partitions import DAILY, whole_range
+
+    first, last = whole_range()
+    if args.last:
+        keys = DAILY.get_partition_keys()
+        first = keys[max(0, len(keys) - args.last)]
+    print(f"{first}...{last}")
+    return 0
 
 
 def run_runs(args: argparse.Namespace) -> int:

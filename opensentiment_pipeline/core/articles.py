@@ -127,6 +127,18 @@ def parse_published(values: pd.Series) -> tuple[pd.Series, pd.Series]:
     return parsed, parsed.isna() & text.notna()
 
 
+def start_of_tomorrow_utc() -> pd.Timestamp:
+    """The first instant no article can have been published before: 00:00 UTC tomorrow."""
+    return pd.Timestamp.now(tz="UTC").normalize() + pd.Timedelta(days=1)
+
+
+def publish_days(published_at: pd.Series, *, first_day: str) -> pd.Series:
+    """The day (YYYY-MM-DD, UTC) each article is filed under: its publish date, or `first_day` for undated
+    articles and anything published before it (labelled corpora, archives)."""
+    days = published_at.dt.strftime("%Y-%m-%d")
+    return days.where(published_at.notna() & (days > first_day), first_day).astype(object)
+
+
 def map_labels(values: pd.Series, label_map: Mapping[str, str], task: str) -> tuple[pd.Series, pd.Series]:
     """Map raw labels into TASK_LABELS[task] after case-folding and stripping both sides.
 
@@ -241,6 +253,7 @@ def _clean_fields(frame: pd.DataFrame, rows: pd.Series, columns: Mapping[str, st
     reject(text.isna(), "text", "empty text")
     published, failed = parse_published(raw("published_at"))
     reject(failed, "published_at", "unparseable date")
+    reject(published >= start_of_tomorrow_utc(), "published_at", "publish date is in the future (after today, UTC)")
     label, unknown = map_labels(raw("label"), label_map, task)
     reject(unknown, "label", f"unknown label; expected one of {list(TASK_LABELS[task])} or a `label_map` key")
     agreement = pd.to_numeric(raw("agreement"), errors="coerce").astype(float)

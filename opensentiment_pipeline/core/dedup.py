@@ -31,8 +31,12 @@ _HASH_BASE = 0x100000001B3  # odd, so it has an inverse modulo 2**64
 _LOW32 = np.uint64(0xFFFFFFFF)
 
 
-def deduplicate(articles: pd.DataFrame, *, near_threshold: float, seed: int) -> tuple[pd.DataFrame, int, int]:
+def deduplicate(articles: pd.DataFrame, *, near_threshold: float, seed: int,
+                protected: np.ndarray | None = None) -> tuple[pd.DataFrame, int, int]:
     """Drop exact, then near duplicate items, keeping the first occurrence in row order.
+
+    Rows flagged in `protected` (a published test set) are never dropped, but later rows that repeat
+    them are: put them first to keep a fixed test split whole and free of copies in train.
 
     Two rows are duplicates only if they share `task` and `target`: NewsMTSC asks about several targets
     in one sentence, and a sentence labelled for bias is a different item from the same one labelled
@@ -57,16 +61,19 @@ def deduplicate(articles: pd.DataFrame, *, near_threshold: float, seed: int) -> 
         raise ValueError(f"near_threshold must be in (0, 1]; got {near_threshold!r}. 0.8 is a good start")
     texts = [normalised_bytes(t) for t in articles["text"]]
     groups = (articles["task"].astype(str) + "\x1f" + clean_strings(articles["target"]).fillna("")).tolist()
-    exact = pd.Series(list(zip(groups, texts))).duplicated().to_numpy()
+    protected = np.zeros(len(articles), dtype=bool) if protected is None else np.asarray(protected, dtype=bool)
+    exact = pd.Series(list(zip(groups, texts))).duplicated().to_numpy() & ~protected
     rest = np.flatnonzero(~exact)
-    near = _near_duplicates([texts[i] for i in rest], [groups[i] for i in rest], near_threshold, seed)
+    near = _near_duplicates([texts[i] for i in rest], [groups[i] for i in rest], near_threshold, seed,
+                            protected[rest])
     kept = articles.iloc[rest[~near]].reset_index(drop=True)
     n_exact, n_near = int(exact.sum()), int(near.sum())
     logger.info("deduplicate: %d rows in, %d exact and %d near duplicates dropped", len(articles), n_exact, n_near)
     return kept, n_exact, n_near
 
 
-def _near_duplicates(texts: list[bytes], groups: list[str], threshold: float, seed: int) -> np.ndarray:
+def _near_duplicates(texts: list[bytes], groups: list[str], threshold: float, seed: int,
+                     protected: np.ndarray) -> np.ndarray:
     """For each normalised text, whether it is a near duplicate of an earlier kept text of the same group."""
     bands = _lsh_bands(threshold)
     permutations = MinHash(num_perm=bands * LSH_ROWS, seed=seed).permutations  # datasketch's seeded (a, b)
@@ -83,7 +90,7 @@ def _near_duplicates(texts: list[bytes], groups: list[str], threshold: float, se
     for i, (sh, sketch) in enumerate(zip(shingles, sketches)):
         if sketch is None:
             continue
-        dropped[i] = any(groups[j] == groups[i] and _jaccard(sh, shingles[j]) >= threshold for j in lsh.query(sketch))
+        dropped[i] = not protected[i] and any(groups[j] == groups[i] and _jaccard(sh, shingles[j]) >= threshold for j in lsh.query(sketch))
         if not dropped[i]:
             lsh.insert(i, sketch)
     return dropped

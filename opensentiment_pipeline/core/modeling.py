@@ -179,3 +179,9 @@ def encoder_of(model):
     """
     base = model.get_base_model() if hasattr(model, "get_base_model") else model
     return base.encoder
+
+
+def classifier_head(model):
+    """The trained linear head of a (peft-wrapped) `MeanPoolClassifier`: pooled vector -> logits."""
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    return base.classifier

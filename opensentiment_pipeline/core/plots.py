@@ -9,14 +9,19 @@ into Dagster metadata as base64 Markdown (`png_markdown`).
 from __future__ import annotations
 
 import base64
+import html
 import io
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.image import AxesImage
+
+if TYPE_CHECKING:
+    import plotly.graph_objects as go
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 FIGSIZE = (6.0, 4.0)  # inches
@@ -25,6 +30,9 @@ MAX_LEGEND_GROUPS = 10  # tab10 colours; smaller groups are drawn grey as "other
 MAX_ANNOTATED_CELLS = 15  # per side; above this, heatmap cells are too small for numbers
 MAX_HOVER_CHARS = 200  # long article texts would make the HTML and its tooltips unwieldy
 GREY = "#bbbbbb"
+WEBGL_MIN_POINTS = 1000  # above this, WebGL traces, as plotly express switches to: SVG gets slow to pan
+# Fixed colours where the groups have a meaning: red/grey/green for sentiment, grey for noise and missing.
+FIXED_COLOURS = {"negative": "#d62728", "neutral": "#7f7f7f", "positive": "#2ca02c", "-1": GREY, "nan": GREY}
 
 
 def scatter_png(points: pd.DataFrame, color_by: str) -> bytes:
@@ -49,10 +57,19 @@ def scatter_png(points: pd.DataFrame, color_by: str) -> bytes:
     return _to_png(fig)
 
 
-def similarity_heatmap_png(similarity: pd.DataFrame) -> bytes:
-    """A square outlet x outlet similarity frame (e.g. `ClusterResult.outlet_similarity`) as a PNG heatmap."""
+def similarity_heatmap_png(similarity: pd.DataFrame, order: Sequence[str] | None = None) -> bytes:
+    """A square outlet x outlet similarity frame (e.g. `ClusterResult.outlet_similarity`) as a PNG heatmap.
+
+    `order` (e.g. `ClusterResult.outlet_order`, the dendrogram's leaf order) puts rows and columns in that
+    order, so outlets that sound alike form blocks on the diagonal; None keeps the frame's order.
+    """
     if list(similarity.index) != list(similarity.columns):
         raise ValueError("similarity must be square with the same labels on index and columns")
+    if order is not None:
+        if sorted(map(str, order)) != sorted(map(str, similarity.index)):
+            raise ValueError("order must name each label of similarity exactly once")
+        labels = {str(label): label for label in similarity.index}
+        similarity = similarity.loc[[labels[str(o)] for o in order], [labels[str(o)] for o in order]]
     values = similarity.to_numpy(dtype=float)
     fig, ax = _figure()
     image = ax.imshow(values, cmap="viridis", vmin=float(np.nanmin(values)) if values.size else 0.0, vmax=1.0)
@@ -80,30 +97,67 @@ def confusion_matrix_png(matrix: Sequence[Sequence[int]], labels: Sequence[str])
 
 
 def scatter_html(
-    points: pd.DataFrame, hover_cols: Sequence[str], color_by: str, *, plotlyjs: str = "inline"
+    points: pd.DataFrame,
+    hover_cols: Sequence[str],
+    color_by: str,
+    *,
+    color_options: Sequence[str] = (),
+    plotlyjs: str = "inline",
 ) -> str:
-    """An interactive plotly scatter of `points` (columns `x`, `y`, `color_by`, `hover_cols`) as a full HTML page.
+    """An interactive plotly scatter of `points` as a full HTML page; see `scatter_figure` for the columns.
 
     `plotlyjs="inline"` embeds plotly.js (~4.7 MB) so the page works offline, as this project must;
     `"cdn"` gives a page of a few KB plus the data that loads plotly.js from the internet when opened.
-    Hover strings longer than 200 characters are cut.
     """
-    import plotly.express as px
-
     if plotlyjs not in ("inline", "cdn"):
         raise ValueError(f"plotlyjs must be 'inline' or 'cdn'; got {plotlyjs!r}")
-    _check_columns(points, ["x", "y", color_by, *hover_cols], where="scatter_html")
-    frame = points[list(dict.fromkeys(["x", "y", color_by, *hover_cols]))].copy()
-    frame[color_by] = frame[color_by].astype(str)  # a discrete legend, not a colour bar, for cluster ids
-    for col in hover_cols:
-        if frame[col].dtype == object:
-            frame[col] = frame[col].map(_shorten)
-    fig = px.scatter(
-        frame, x="x", y="y", color=color_by, hover_data=list(hover_cols), title=f"Articles by {color_by}"
-    )
-    fig.update_traces(marker={"size": 5})
-    fig.update_layout(xaxis={"visible": False}, yaxis={"visible": False}, template="plotly_white")
+    fig = scatter_figure(points, hover_cols, color_by, color_options=color_options)
     return fig.to_html(full_html=True, include_plotlyjs=True if plotlyjs == "inline" else "cdn")
+
+
+def scatter_figure(
+    points: pd.DataFrame, hover_cols: Sequence[str], color_by: str, *, color_options: Sequence[str] = ()
+) -> go.Figure:
+    """A plotly scatter of `points` (columns `x`, `y`, `color_by`, `color_options` and `hover_cols`).
+
+    Each colouring is one set of traces, a trace per group (all treated as categorical, so cluster ids get a
+    legend rather than a colour bar); `color_by`'s set shows first, and with `color_options` a dropdown
+    ("colour by ...") switches which set is visible. One trace per group keeps the legend clickable, at the
+    cost of the points being written once per colouring. Hover shows `hover_cols`, strings cut to 200
+    characters and HTML-escaped (plotly renders tags in hover text).
+    """
+    import plotly.graph_objects as go
+
+    options = list(dict.fromkeys([color_by, *color_options]))
+    _check_columns(points, ["x", "y", *options, *hover_cols], where="scatter_html")
+    hover = _hover_text(points, hover_cols)
+    trace = go.Scattergl if len(points) > WEBGL_MIN_POINTS else go.Scatter
+    fig = go.Figure()
+    spans: list[tuple[str, int, int]] = []  # (option, first trace, one past its last trace)
+    for option in options:
+        start = len(fig.data)
+        groups = points[option].astype(str).to_numpy()
+        names = sorted(set(groups.tolist()), key=_natural_key)
+        for name, colour in zip(names, _palette(names)):
+            mask = groups == name
+            fig.add_trace(trace(
+                x=points["x"].to_numpy()[mask], y=points["y"].to_numpy()[mask], mode="markers", name=name,
+                legendgroup=option, legendgrouptitle_text=option, marker={"size": 5, "color": colour},
+                hovertext=hover[mask], hoverinfo="text", visible=option == color_by,
+            ))
+        spans.append((option, start, len(fig.data)))
+    fig.update_layout(title=f"Articles by {color_by}", xaxis={"visible": False}, yaxis={"visible": False},
+                      template="plotly_white")
+    if len(options) > 1:
+        buttons = [
+            {"label": f"colour by {option}", "method": "update",
+             "args": [{"visible": [start <= i < stop for i in range(len(fig.data))]},
+                      {"title.text": f"Articles by {option}"}]}
+            for option, start, stop in spans
+        ]
+        fig.update_layout(updatemenus=[{"buttons": buttons, "active": 0, "x": 0.0, "xanchor": "left", "y": 1.1,
+                                        "yanchor": "bottom", "direction": "down"}])
+    return fig
 
 
 def png_markdown(png: bytes, alt: str) -> str:
@@ -144,6 +198,22 @@ def _natural_key(group: str) -> tuple[int, float, str]:
         return (0, float(group), "")
     except ValueError:
         return (1, 0.0, group)
+
+
+def _hover_text(points: pd.DataFrame, hover_cols: Sequence[str]) -> np.ndarray:
+    text = pd.Series("", index=points.index, dtype=object)
+    for i, col in enumerate(hover_cols):
+        text = text + ("<br>" if i else "") + f"{col}: " + points[col].map(lambda v: html.escape(str(_shorten(v))))
+    return text.to_numpy(dtype=object)
+
+
+def _palette(names: list[str]) -> list[str]:
+    # Plotly's 10 colours while they suffice, then its 26-colour Alphabet set, cycled beyond that.
+    import plotly.express as px
+
+    colours = px.colors.qualitative.Plotly if len(names) <= 10 else px.colors.qualitative.Alphabet
+    free = iter(colours * (len(names) // len(colours) + 1))
+    return [FIXED_COLOURS[name] if name in FIXED_COLOURS else next(free) for name in names]
 
 
 def _shorten(value: object) -> object:

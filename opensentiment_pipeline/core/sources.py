@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import Any
 
 import feedparser
+import numpy as np
 import pandas as pd
 
 from opensentiment_pipeline.core.articles import (
@@ -97,6 +98,11 @@ class SourceSpec:
         limit: keep a seeded random subset of `limit` items, drawn after reading and cleaning (rejects
             still cover the whole file). The only subsampling mechanism; items keep file order.
         seed: seed for `limit`; required with it.
+        test_size: split the file's rows into train / test with a stratified
+            `train_test_split(rows, test_size=test_size, random_state=split_seed, stratify=label)` over every row
+            in file order, before any row is rejected or deduplicated. This reproduces a published fixed split
+            (Financial PhraseBank: 4,840 rows, 0.2, 0) exactly; rows rejected later leave their side of it.
+        split_seed: `random_state` of that split.
     """
 
     name: str
@@ -110,6 +116,8 @@ class SourceSpec:
     outlet: str | None = None
     limit: int | None = None
     seed: int | None = None
+    test_size: float | None = None
+    split_seed: int = 0
 
     def __post_init__(self) -> None:
         # Copies: a caller mutating its dict later must not change a spec that was already checked.
@@ -170,10 +178,19 @@ class SourceSpec:
             )
         if self.limit is None and self.seed is not None:
             warnings.warn(f"SourceSpec {self.name!r}: seed has no effect without limit", stacklevel=3)
+        if self.test_size is not None:
+            if not 0 < self.test_size < 1:
+                raise ValueError(f"SourceSpec {self.name!r}: test_size must be in (0, 1); got {self.test_size!r}")
+            if self.split is not None or self.format in _NESTED_FORMATS:
+                raise ValueError(f"SourceSpec {self.name!r}: test_size splits a table source's rows; it cannot be "
+                                 f"combined with split= or used with format {self.format!r}")
 
 
 def read_sources(specs: Iterable[SourceSpec], *, near_dup_threshold: float, seed: int) -> IngestResult:
-    """Read every source, drop duplicates across all of them (earlier sources win) and validate the table.
+    """Read every source, drop duplicates across all of them and validate the table.
+
+    Rows with split "test" are never dropped and win over train rows that repeat them; otherwise earlier
+    sources (and rows) win.
 
     Ids are unique across sources by construction: source ids carry the source name, and two content
     ids are equal only for exact duplicates, which `deduplicate` drops; `validate_articles` checks it.
@@ -185,7 +202,14 @@ def read_sources(specs: Iterable[SourceSpec], *, near_dup_threshold: float, seed
         raise ValueError(f"read_sources needs at least one source and unique names; got {names}")
     results = [read_source(s) for s in specs]
     combined = pd.concat([r.articles for r in results], ignore_index=True)
-    kept, n_exact, n_near = deduplicate(combined, near_threshold=near_dup_threshold, seed=seed)
+    # Fixed test rows go first and are protected: a published test set stays whole, and train rows that
+    # repeat a test row are dropped (no leakage). Row order is restored afterwards.
+    is_test = (combined["split"] == "test").to_numpy()
+    order = np.argsort(~is_test, kind="stable")
+    reordered = combined.iloc[order].assign(_position=order).reset_index(drop=True)
+    kept, n_exact, n_near = deduplicate(reordered, near_threshold=near_dup_threshold, seed=seed,
+                                        protected=is_test[order])
+    kept = kept.sort_values("_position").drop(columns="_position").reset_index(drop=True)
     rejects = pd.concat([r.rejects for r in results], ignore_index=True)
     return IngestResult(articles=validate_articles(kept), rejects=rejects, duplicates_dropped=n_exact + n_near)
 
@@ -211,6 +235,8 @@ def _read_table(spec: SourceSpec, rejects: Rejects) -> pd.DataFrame:
     frame, rows = _load_table(Path(spec.path), rejects)
     columns = _columns(spec)
     _require_columns(frame, [*columns.values(), *spec.label_columns], spec)
+    if spec.test_size is not None:
+        frame, columns = _fixed_split(frame, rows, columns, spec)
     if spec.format == "financial_phrasebank":
         frame, rows = _prepare_phrasebank(frame, rows, columns, rejects)
     return _to_articles(frame, rows, spec, rejects, columns)
@@ -289,6 +315,33 @@ def _load_jsonl(path: Path, rejects: Rejects) -> tuple[pd.DataFrame, list[int]]:
     if n_lines and not records:
         raise ValueError(f"source {rejects.source!r}: no line of {path} is a JSON object; is it JSON Lines?")
     return pd.DataFrame.from_records(records), rows
+
+
+_SPLIT_COLUMN = "__opensentiment_split"
+
+
+def _fixed_split(frame: pd.DataFrame, rows: list[int], columns: Mapping[str, str], spec: SourceSpec) -> tuple[pd.DataFrame, dict[str, str]]:
+    """Add a train/test column from a stratified split of all rows in file order (see SourceSpec.test_size)."""
+    from sklearn.model_selection import train_test_split
+
+    if "label" not in columns:
+        raise ValueError(f"source {spec.name!r} ({spec.path}): test_size needs a label column to stratify on; "
+                         f"map one with columns={{'label': ...}}")
+    labels = frame[columns["label"]]
+    empty = clean_strings(labels).isna().to_numpy()
+    if empty.any():
+        row = rows[int(np.flatnonzero(empty)[0])]
+        raise ValueError(f"source {spec.name!r} ({spec.path}) row {row}, field {columns['label']!r}: empty label; "
+                         f"a stratified fixed split needs every row labelled (drop test_size or fix the file)")
+    try:
+        _, test_rows = train_test_split(np.arange(len(frame)), test_size=spec.test_size, random_state=spec.split_seed,
+                                        stratify=labels.astype(str).to_numpy())
+    except ValueError as err:  # e.g. a class with a single row cannot be stratified
+        raise ValueError(f"source {spec.name!r} ({spec.path}): cannot split field {columns['label']!r} "
+                         f"with test_size={spec.test_size}: {err}") from None
+    split = np.full(len(frame), "train", dtype=object)
+    split[test_rows] = "test"
+    return frame.assign(**{_SPLIT_COLUMN: split}), {**columns, "split": _SPLIT_COLUMN}
 
 
 def _to_articles(frame: pd.DataFrame, rows: Iterable[int], spec: SourceSpec, rejects: Rejects,

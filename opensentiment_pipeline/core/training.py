@@ -57,16 +57,31 @@ class Encoded:
 
 
 def encode_examples(frame: pd.DataFrame, tokenizer, *, labels: Sequence[str], max_length: int, pair_input: bool) -> Encoded:
-    """Tokenise once, without padding. Rows with a target become `[CLS] target [SEP] text [SEP]` pairs."""
+    """Tokenise once, without padding.
+
+    With `pair_input`, rows with a target become `[CLS] target [SEP] text [SEP]` pairs; rows without one stay
+    plain `[CLS] text [SEP]`, exactly what `encode_texts` embeds, so an article's vector and its sentiment
+    come from one forward pass (`embed_and_predict`).
+    """
     texts = frame["text"].astype(str).tolist()
-    if pair_input and "target" in frame:
-        targets = [t if isinstance(t, str) and t else "" for t in frame["target"]]
-        enc = tokenizer(targets, texts, truncation="only_second", max_length=max_length)
-    else:
-        enc = tokenizer(texts, truncation=True, max_length=max_length)
+    targets = ([t if isinstance(t, str) and t else None for t in frame["target"]] if pair_input and "target" in frame
+               else [None] * len(texts))
+    paired = [i for i, t in enumerate(targets) if t is not None]
+    single = [i for i, t in enumerate(targets) if t is None]
+    input_ids: list[list[int]] = [[] for _ in texts]
+    token_types: list[list[int]] = [[] for _ in texts]
+    for rows, enc in (
+        (paired, tokenizer([targets[i] for i in paired], [texts[i] for i in paired], truncation="only_second",
+                           max_length=max_length) if paired else None),
+        (single, tokenizer([texts[i] for i in single], truncation=True, max_length=max_length) if single else None),
+    ):
+        for k, i in enumerate(rows):
+            input_ids[i] = enc["input_ids"][k]
+            token_types[i] = enc["token_type_ids"][k] if "token_type_ids" in enc else [0] * len(input_ids[i])
+    has_types = "token_type_ids" in tokenizer.model_input_names
     label_ids = torch.tensor([labels.index(label) for label in frame["label"]], dtype=torch.long)
     weights = frame["weight"].astype(float).to_numpy() if "weight" in frame else np.ones(len(frame))
-    return Encoded(enc["input_ids"], enc.get("token_type_ids"), label_ids, torch.tensor(weights, dtype=torch.float32))
+    return Encoded(input_ids, token_types if has_types else None, label_ids, torch.tensor(weights, dtype=torch.float32))
 
 
 def bucketed_batches(lengths: Sequence[int], *, batch_size: int, rng: random.Random | None) -> list[list[int]]:
@@ -262,3 +277,30 @@ def predict_proba(model, tokenizer, frame: pd.DataFrame, *, manifest: modeling.A
                               pair_input=manifest.pair_input)
     logits = predict_logits(model, encoded, batch_size=batch_size, pad_id=tokenizer.pad_token_id, device=dev)
     return torch.softmax(torch.from_numpy(logits), dim=1).numpy()
+
+
+def embed_and_predict(model, tokenizer, texts: Sequence[str], *, labels: Sequence[str], batch_size: int,
+                      max_length: int, device: str, max_chunks: int = 1,
+                      show_progress: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """Article vectors and sentiment probabilities from one forward pass of the fine-tuned encoder.
+
+    The classifier reads the mean-pooled vector (`MeanPoolClassifier`), so the head applied to the pooled vector
+    `encode_texts` computes is the classifier's own prediction for that text: L2-normalising the same vector
+    gives the embedding. With `max_chunks` > 1 both describe the whole article (token-weighted over windows).
+
+    Returns:
+        (vectors `(n, hidden)` L2-normalised, probabilities `(n, len(labels))`), in the order of `texts`.
+    """
+    from opensentiment_pipeline.core import embeddings
+
+    dev = resolve_device(device)
+    pooled = embeddings.encode_texts(modeling.encoder_of(model), tokenizer, texts, batch_size=batch_size,
+                                     max_length=max_length, device=dev, normalize=False, max_chunks=max_chunks,
+                                     show_progress=show_progress)
+    head = modeling.classifier_head(model)
+    with torch.inference_mode():
+        logits = head(torch.from_numpy(pooled).to(dev)).float().cpu()
+    if logits.shape[1] != len(labels):
+        raise ValueError(f"the adapter's head has {logits.shape[1]} outputs but {len(labels)} labels were given")
+    vectors = pooled / np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12)
+    return vectors.astype(np.float32), torch.softmax(logits, dim=1).numpy()

@@ -1,21 +1,68 @@
-"""Jobs and schedules."""
+"""The nightly job and its schedule.
+
+Each night ingests yesterday's articles (one day partition of raw_articles), embeds only them (the same day of
+article_embeddings), then rebuilds what reads every day: the search index, the outlet map and the bias axis.
+Other days' stored rows and vectors are not touched. After a new adapter, re-embed every day with one run:
+`dagster asset materialize --select 'article_embeddings+' --partition-range <first>...<today>` (`make reembed`).
+
+What the nightly run reads is run config: set `$OPENSENTIMENT_NIGHTLY_CONFIG` to a YAML file such as
+configs/shared_data.yaml (the same format as `dagster asset materialize -c`); its entries for assets outside the
+nightly job are ignored. Without it the job reads the demo corpus.
+"""
 
 from __future__ import annotations
 
-import dagster as dg
+import datetime as dt
+import os
+from pathlib import Path
 
-# Everything from the embeddings down: re-embed, then re-cluster and re-place outlets.
+import dagster as dg
+import yaml
+
+from opensentiment_pipeline.defs.partitions import DAILY
+
+NIGHTLY_HOUR_UTC = 2
+NIGHTLY_ASSETS = ("raw_articles", "article_embeddings", "article_index", "outlet_clusters", "outlet_leaning")
+
+
+def nightly_config(path: str | None = None) -> dict | None:
+    """Run config for the nightly job from a `dagster ... -c` style YAML file (default:
+    $OPENSENTIMENT_NIGHTLY_CONFIG), keeping only the entries of assets the job materializes."""
+    path = path or os.environ.get("OPENSENTIMENT_NIGHTLY_CONFIG")
+    if not path:
+        return None
+    try:
+        config = yaml.safe_load(Path(path).read_text()) or {}
+    except (OSError, yaml.YAMLError) as err:
+        raise ValueError(f"OPENSENTIMENT_NIGHTLY_CONFIG={path}: cannot read it as YAML run config: {err}") from err
+    ops = config.get("ops", {}) if isinstance(config, dict) else None
+    if not isinstance(ops, dict):
+        raise ValueError(f"{path}: expected a mapping with an `ops:` section, as for `dagster asset materialize -c`")
+    return {"ops": {name: value for name, value in ops.items() if name in NIGHTLY_ASSETS}}
+
+
 reembedding_job = dg.define_asset_job(
     "reembedding_job",
-    selection=dg.AssetSelection.assets("article_embeddings").downstream(),
-    description="Embed articles with the current adapter and refresh everything built on the embeddings",
+    selection=dg.AssetSelection.assets("raw_articles", "rejected_rows", "article_embeddings")
+    | dg.AssetSelection.assets("article_embeddings").downstream(),
+    partitions_def=DAILY,
+    config=nightly_config(),
+    description="Ingest and embed one day of articles, then refresh the index, outlet map and bias axis",
 )
 
-nightly_reembedding = dg.ScheduleDefinition(
-    name="nightly_reembedding",
+
+def day_before(moment: dt.datetime) -> str:
+    """The partition key of the UTC day before `moment` (the last complete day at 02:00)."""
+    return (moment.astimezone(dt.timezone.utc) - dt.timedelta(days=1)).strftime("%Y-%m-%d")
+
+
+@dg.schedule(
     job=reembedding_job,
-    cron_schedule="0 2 * * *",
+    cron_schedule=f"0 {NIGHTLY_HOUR_UTC} * * *",
     execution_timezone="UTC",
-    description="Every night at 02:00 UTC: re-embed and re-cluster",
+    description="Every night at 02:00 UTC: ingest and embed yesterday's articles, re-cluster, re-index",
     default_status=dg.DefaultScheduleStatus.RUNNING,  # a schedule nobody turns on is not nightly
 )
+def nightly_reembedding(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
+    day = day_before(context.scheduled_execution_time)
+    return dg.RunRequest(run_key=day, partition_key=day)

@@ -32,13 +32,16 @@ class ArtifactStore(dg.ConfigurableResource):
 
 
 class ParquetIOManager(dg.ConfigurableIOManager):
-    """Stores DataFrame assets as Parquet files a user can open directly: <base_dir>/<asset>.parquet.
+    """Stores DataFrame assets as Parquet files a user can open directly.
 
+    Unpartitioned assets: <base_dir>/<asset>.parquet. Day-partitioned assets: <base_dir>/<asset>/<day>.parquet,
+    one file per day of the run (an empty day gets an empty file with the columns), split on the frame's
+    `partition_day` column; a downstream asset without partitions reads every stored day as one frame.
     Writes go to a temporary file that replaces the old one only once complete, so a failed run never
-    leaves a half-written table behind.
+    leaves a half-written table behind, and days outside a run are never touched.
     """
 
-    base_dir: str = Field(description="Folder holding one Parquet file per asset")
+    base_dir: str = Field(description="Folder holding one Parquet file (or folder of days) per asset")
 
     def _path(self, context: dg.OutputContext | dg.InputContext) -> Path:
         # An op input (e.g. the sweep job's) carries no asset key here: it is looked up by its input name,
@@ -46,23 +49,68 @@ class ParquetIOManager(dg.ConfigurableIOManager):
         key = context.asset_key.path if context.has_asset_key else [context.name]
         return Path(self.base_dir) / ("/".join(key) + ".parquet")
 
+    def _folder(self, context: dg.OutputContext | dg.InputContext) -> Path:
+        return Path(self.base_dir) / "/".join(context.asset_key.path)
+
     def handle_output(self, context: dg.OutputContext, obj: pd.DataFrame) -> None:
         if not isinstance(obj, pd.DataFrame):
             raise TypeError(f"{context.asset_key.to_user_string()} returned {type(obj).__name__}; "
                             "ParquetIOManager stores pandas DataFrames only")
+        if context.has_asset_partitions:
+            self._write_days(context, obj)
+            return
         path = self._path(context)
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".parquet.tmp")
-        obj.to_parquet(tmp, index=False)
-        tmp.replace(path)
+        _replace_parquet(obj, path)
         context.add_output_metadata({"path": dg.MetadataValue.path(str(path))})
 
+    def _write_days(self, context: dg.OutputContext, obj: pd.DataFrame) -> None:
+        from opensentiment_pipeline.defs.partitions import PARTITION_COLUMN
+
+        name = context.asset_key.to_user_string()
+        if PARTITION_COLUMN not in obj.columns:
+            raise ValueError(f"{name} is partitioned by day but its frame has no {PARTITION_COLUMN!r} column")
+        keys = list(context.asset_partition_keys)
+        outside = sorted(set(obj[PARTITION_COLUMN]) - set(keys))
+        if outside:
+            raise ValueError(f"{name} has rows for days {outside[:5]} outside this run's partitions "
+                             f"{keys[0]}..{keys[-1]}; nothing was written")
+        folder = self._folder(context)
+        folder.mkdir(parents=True, exist_ok=True)
+        days = {day: part for day, part in obj.groupby(PARTITION_COLUMN, sort=False)}
+        for key in keys:
+            _replace_parquet(days.get(key, obj.iloc[:0]), folder / f"{key}.parquet")
+        context.add_output_metadata({"path": dg.MetadataValue.path(str(folder)),
+                                     "rows_per_day": dg.MetadataValue.json(
+                                         {day: len(part) for day, part in sorted(days.items())})})
+
     def load_input(self, context: dg.InputContext) -> pd.DataFrame:
+        if context.has_asset_key and context.has_asset_partitions:
+            return self._read_days(context)
         path = self._path(context)
         if not path.exists():
             raise FileNotFoundError(f"{path} does not exist: materialize {path.stem} "
                                     "first (and set DAGSTER_HOME so runs share one instance)")
         return pd.read_parquet(path)
+
+    def _read_days(self, context: dg.InputContext) -> pd.DataFrame:
+        keys = list(context.asset_partition_keys)
+        folder = self._folder(context)
+        files = [folder / f"{key}.parquet" for key in keys if (folder / f"{key}.parquet").exists()]
+        if not files:
+            raise FileNotFoundError(
+                f"no day of {context.asset_key.to_user_string()} between {keys[0]} and {keys[-1]} is stored in "
+                f"{folder}: materialize it first, e.g. dagster asset materialize --select "
+                f"{context.asset_key.to_user_string()} --partition-range {keys[0]}...{keys[-1]}")
+        frames = [pd.read_parquet(f) for f in files]
+        non_empty = [f for f in frames if len(f)] or frames[:1]  # concat of empty frames warns and loses dtypes
+        return pd.concat(non_empty, ignore_index=True)
+
+
+def _replace_parquet(frame: pd.DataFrame, path: Path) -> None:
+    tmp = path.with_suffix(".parquet.tmp")
+    frame.to_parquet(tmp, index=False)
+    tmp.replace(path)
 
 
 class MlflowTracking(dg.ConfigurableResource):

@@ -44,3 +44,14 @@ def test_deduplicate_threshold_one_keeps_near_copies():
 def test_deduplicate_rejects_bad_threshold():
     with pytest.raises(ValueError, match=r"near_threshold must be in \(0, 1\]; got 0"):
         deduplicate(_table(["a"]), near_threshold=0, seed=0)
+
+
+def test_protected_rows_are_never_dropped_and_later_copies_of_them_are():
+    import numpy as np
+
+    edited = LONG.replace("later", "soon")
+    table = _table([LONG, edited, LONG, edited, "Prices fell."])
+    protected = np.array([True, True, False, False, False])  # e.g. a fixed test split, put first
+    kept, n_exact, n_near = deduplicate(table, near_threshold=0.8, seed=0, protected=protected)
+    assert kept["article_id"].tolist() == ["x:0", "x:1", "x:4"]  # both test rows stay, though near-duplicates
+    assert (n_exact, n_near) == (2, 0)

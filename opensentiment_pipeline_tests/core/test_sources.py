@@ -347,6 +347,32 @@ def test_shared_babe_expert_and_crowd_files_share_item_ids(shared_data):
 def test_shared_article_bias_prediction_sample(shared_data):
     path = shared_data / "article_bias_prediction" / "abp_articles_text_sample_cap300_per_source.parquet"
     result = read_source(SourceSpec(name="abp", format="article_bias_prediction", path=str(path)))
-    assert len(result.articles) == 8928
-    assert result.articles["leaning"].value_counts().to_dict() == {"left": 3399, "right": 2822, "center": 2707}
-    assert result.rejects.empty
+    assert len(result.articles) == 8927  # 8,928 rows, one dated 2050-09-30
+    assert result.articles["leaning"].value_counts().to_dict() == {"left": 3398, "right": 2822, "center": 2707}
+    assert result.rejects[["row", "field", "reason", "value"]].to_dict("records") == [
+        {"row": 4610, "field": "date", "reason": "publish date is in the future (after today, UTC)",
+         "value": "2050-09-30"}]
+
+
+def test_fixed_split_reproduces_train_test_split_over_the_file_rows(tmp_path):
+    from sklearn.model_selection import train_test_split
+
+    rows = pd.DataFrame({"sentence": [f"Sentence number {i} about sales ." for i in range(40)],
+                         "label": ["positive", "negative", "neutral", "neutral"] * 10,
+                         "min_agreement_pct": 100, "sentence_has_conflicting_labels": [i == 7 for i in range(40)]})
+    path = tmp_path / "fpb.csv"
+    rows.to_csv(path, index=False)
+    result = read_source(SourceSpec(name="fpb", format="financial_phrasebank", path=str(path), test_size=0.25))
+    _, expected_test = train_test_split(rows, test_size=0.25, random_state=0, stratify=rows["label"])
+    test = result.articles[result.articles["split"] == "test"]
+    assert sorted(test["text"]) == sorted(expected_test.loc[expected_test.index != 7, "sentence"])
+    assert len(result.articles) == 39 and result.rejects["row"].tolist() == [8]  # the conflicting row, either side
+
+
+def test_fixed_split_needs_every_row_labelled(tmp_path):
+    path = tmp_path / "t.csv"
+    pd.DataFrame({"body": ["a", "b", "c"], "sentiment": ["positive", None, "negative"]}).to_csv(path, index=False)
+    spec = SourceSpec(name="t", format="table", path=str(path), columns={"text": "body", "label": "sentiment"},
+                      test_size=0.5)
+    with pytest.raises(ValueError, match=r"row 2, field 'sentiment': empty label"):
+        read_source(spec)

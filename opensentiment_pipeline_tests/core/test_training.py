@@ -89,3 +89,31 @@ def test_unknown_target_module_lists_the_linear_modules():
     model = modeling.load_classifier("packaged:all-MiniLM-L6-v2", labels=SENTIMENT_LABELS, num_layers=1)
     with pytest.raises(ValueError, match=r"target_modules \['q_lin'\].*'query'"):
         modeling.add_lora(model, lora_r=4, lora_alpha=8, lora_dropout=0.0, target_modules=["q_lin"])
+
+
+def test_one_pass_embedding_and_sentiment_match_the_two_separate_passes(trained, toy_examples):
+    from opensentiment_pipeline.core import embeddings
+
+    out, _, _ = trained
+    manifest, tokenizer, model = modeling.load_adapter(out)
+    texts = toy_examples["text"].tolist()
+    vectors, proba = training.embed_and_predict(model, tokenizer, texts, labels=manifest.labels, batch_size=7,
+                                                max_length=manifest.max_length, device="cpu")
+    separate_vectors = embeddings.encode_texts(modeling.encoder_of(model), tokenizer, texts, batch_size=16,
+                                               max_length=manifest.max_length, device="cpu")
+    separate_proba = training.predict_proba(model, tokenizer, toy_examples, manifest=manifest, batch_size=16)
+    assert vectors.shape == (len(texts), 384)
+    assert abs(vectors - separate_vectors).max() < 1e-5
+    assert abs(proba - separate_proba).max() < 1e-5
+
+
+def test_pair_input_pairs_only_rows_with_a_target():
+    tokenizer = modeling.load_tokenizer("packaged:all-MiniLM-L6-v2")
+    frame = pd.DataFrame({"text": ["Shares fell.", "Rain today."], "target": ["Acme", None],
+                          "label": ["negative", "neutral"]})
+    encoded = training.encode_examples(frame, tokenizer, labels=SENTIMENT_LABELS, max_length=32, pair_input=True)
+    assert tokenizer.decode(encoded.input_ids[0]) == "[CLS] acme [SEP] shares fell. [SEP]"
+    assert encoded.token_type_ids[0] == tokenizer("Acme", "Shares fell.")["token_type_ids"]
+    assert set(encoded.token_type_ids[0]) == {0, 1}
+    assert encoded.input_ids[1] == tokenizer("Rain today.")["input_ids"]  # what encode_texts embeds
+    assert set(encoded.token_type_ids[1]) == {0}

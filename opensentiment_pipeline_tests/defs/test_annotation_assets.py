@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 
 from opensentiment_pipeline import definitions
+from opensentiment_pipeline.defs import partitions
 from opensentiment_pipeline.defs.assets import annotation, ingestion
 
 SENTENCES = [f"Sentence number {i} about the budget." for i in range(6)]
@@ -42,7 +43,7 @@ def annotation_run(tmp_path_factory):
          annotation.annotation_quality_report],
         resources=definitions.resources_for(home, tracking_uri=f"sqlite:///{home}/m.db"),
         run_config={"ops": {"annotation_quality_report": {"config": report_config}}},
-        instance=dg.DagsterInstance.ephemeral(),
+        instance=dg.DagsterInstance.ephemeral(), tags=partitions.range_tags(),
     )
     return result, home
 
@@ -99,7 +100,7 @@ def test_quality_report_without_vote_files_is_skipped_not_failed(tmp_path):
         [annotation.annotation_quality_report],
         resources=definitions.resources_for(tmp_path, tracking_uri=f"sqlite:///{tmp_path}/m.db"),
         run_config={"ops": {"annotation_quality_report": {"config": {"expert_path": missing}}}},
-        instance=dg.DagsterInstance.ephemeral(),
+        instance=dg.DagsterInstance.ephemeral(), tags=partitions.range_tags(),
     )
     assert result.success
     assert _metadata(result, "annotation_quality_report")["status"] == f"skipped: {missing} not found"

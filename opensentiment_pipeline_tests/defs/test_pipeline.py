@@ -7,10 +7,11 @@ import pandas as pd
 import pytest
 
 from opensentiment_pipeline import definitions
+from opensentiment_pipeline.defs import partitions
 
 ASSET_KEYS = {"raw_articles", "rejected_rows", "merged_annotations", "sentiment_examples", "sentiment_adapter",
               "evaluation_report", "article_embeddings", "outlet_clusters", "article_index", "outlet_leaning", "suspect_labels", "annotation_quality_report"}
-FAST_TRAINING = {"epochs": 2, "lora_r": 8, "max_length": 64}
+FAST_TRAINING = {"epochs": 4, "lora_r": 8, "max_length": 64}
 
 
 def test_definitions_load_with_the_six_assets_and_the_nightly_schedule():
@@ -21,7 +22,8 @@ def test_definitions_load_with_the_six_assets_and_the_nightly_schedule():
     assert schedule.cron_schedule == "0 2 * * *"
     job_assets = {k.to_user_string() for k in definitions.defs.resolve_job_def("reembedding_job")
                   .asset_layer.executable_asset_keys}
-    assert job_assets == {"article_embeddings", "outlet_clusters", "article_index", "outlet_leaning"}
+    assert job_assets == {"raw_articles", "rejected_rows", "article_embeddings", "outlet_clusters", "article_index",
+                          "outlet_leaning"}
 
 
 @pytest.fixture(scope="module")
@@ -36,13 +38,17 @@ def demo_run(tmp_path_factory):
         run_config={"ops": {"sentiment_adapter": {"config": FAST_TRAINING},
                             "annotation_quality_report": {"config": {"expert_path": str(home / "absent.parquet")}}}},
         instance=dg.DagsterInstance.ephemeral(),
+        tags=partitions.range_tags(),  # every day partition in one run, as `make demo` does
     )
     return result, home, tracking_uri
 
 
 def _metadata(result, asset: str) -> dict:
-    (event,) = [e for e in result.get_asset_materialization_events() if e.asset_key.to_user_string() == asset]
-    return {k: v.value for k, v in event.materialization.metadata.items()}
+    """The asset's output metadata (a range run records one event per day, all with the run's metadata)."""
+    events = [e for e in result.get_asset_materialization_events() if e.asset_key.to_user_string() == asset]
+    partitioned = asset in ("raw_articles", "rejected_rows", "article_embeddings")
+    assert len(events) == (len(partitions.DAILY.get_partition_keys()) if partitioned else 1)
+    return {k: v.value for k, v in events[-1].materialization.metadata.items()}
 
 
 def test_demo_run_succeeds_with_metadata_a_user_can_read(demo_run):
@@ -74,7 +80,8 @@ def test_demo_run_succeeds_with_metadata_a_user_can_read(demo_run):
 
 def test_demo_run_stores_parquet_and_an_adapter_version_per_vector(demo_run):
     result, home, _ = demo_run
-    embeddings = pd.read_parquet(home / "assets" / "article_embeddings.parquet")
+    embeddings = pd.concat([pd.read_parquet(f) for f in sorted((home / "assets" / "article_embeddings").glob("*.parquet"))])
+    assert set(embeddings["partition_day"]) == {"2026-11-20", "2026-11-21", "2026-11-22", "2026-11-23", "2026-11-24"}
     adapter_run = result.output_for_node("sentiment_adapter")
     assert len(embeddings) == 297 and embeddings["embedding"].map(len).eq(384).all()
     assert embeddings["model_version"].nunique() == 1
@@ -95,7 +102,7 @@ def test_mlflow_holds_one_run_per_model_asset_with_metrics_and_dagster_tags(demo
     adapter_run = by_asset["sentiment_adapter"]
     assert adapter_run.data.params["lora_r"] == "8"
     history = client.get_metric_history(adapter_run.info.run_id, "val_macro_f1")
-    assert [m.step for m in history] == [0, 1]
+    assert [m.step for m in history] == list(range(FAST_TRAINING["epochs"]))
     eval_run = by_asset["evaluation_report"]
     assert eval_run.data.metrics["macro_f1"] == _metadata(result, "evaluation_report")["macro_f1"]
     artifacts = {a.path for a in client.list_artifacts(eval_run.info.run_id)}

@@ -5,6 +5,7 @@ import mlflow
 import pytest
 
 from opensentiment_pipeline import cli, definitions
+from opensentiment_pipeline.defs import partitions
 from opensentiment_pipeline.core.sweep import best_trial, expand_grid
 from opensentiment_pipeline.defs.sweep import adapter_sweep_job
 from opensentiment_pipeline.runs import compare_runs
@@ -22,7 +23,7 @@ def test_sweep_job_nests_trials_and_picks_the_best_by_validation(tmp_path, capsy
     instance = dg.DagsterInstance.ephemeral()
     upstream = [a for a in definitions.ASSETS if {k.to_user_string() for k in a.keys}
                 & {"raw_articles", "merged_annotations", "sentiment_examples"}]
-    assert dg.materialize(upstream, resources=resources, instance=instance).success
+    assert dg.materialize(upstream, resources=resources, instance=instance, tags=partitions.range_tags()).success
     defs = dg.Definitions(assets=upstream, jobs=[adapter_sweep_job], resources=resources)
     run_config = {"ops": {"run_adapter_sweep": {"config": {
         "base": {"epochs": 1, "max_length": 48, "lora_r": 4, "target_modules": ["query", "value"]},

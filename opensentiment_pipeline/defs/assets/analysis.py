@@ -6,13 +6,17 @@ from pydantic import Field
 
 from opensentiment_pipeline.defs.assets.model import adapter_version
 from opensentiment_pipeline.defs.metadata import table_preview
+from opensentiment_pipeline.defs.partitions import DAILY, PARTITION_COLUMN, SINGLE_RUN
 from opensentiment_pipeline.defs.resources import ArtifactStore, MlflowTracking
 
 
 class ArticleEmbeddingsConfig(dg.Config):
     sources: list[str] = Field(default_factory=list, description="embed only rows of these sources (empty = all)")
     include_title: bool = Field(default=True, description="prepend the title to the text")
-    max_length: int = Field(default=256, description="tokens per article; longer bodies are truncated")
+    max_length: int = Field(default=256, description="tokens per window; with max_chunks 1 longer bodies are "
+                            "truncated, so the vector reads the title and lead only")
+    max_chunks: int = Field(default=1, description="long articles: embed up to this many max_length windows of "
+                            "the body and average them (token-weighted); the predicted sentiment then reads the whole article too")
     batch_size: int = 64
     device: str = Field(default="auto", description="auto (CUDA when present) | cpu | cuda")
 
@@ -23,32 +27,45 @@ def article_texts(articles: pd.DataFrame, include_title: bool) -> list[str]:
     return [f"{t}. {x}" if isinstance(t, str) and t.strip() else x for t, x in zip(articles["title"], articles["text"])]
 
 
-@dg.asset(io_manager_key="parquet_io_manager", group_name="analysis")
+EMBEDDING_FRAME_COLUMNS = ("article_id", "model_version", "embedding", "sentiment", "sentiment_confidence",
+                           PARTITION_COLUMN)
+
+
+@dg.asset(io_manager_key="parquet_io_manager", group_name="analysis", partitions_def=DAILY,
+          backfill_policy=SINGLE_RUN)
 def article_embeddings(context: dg.AssetExecutionContext, config: ArticleEmbeddingsConfig,
                        raw_articles: pd.DataFrame, sentiment_adapter: str) -> pd.DataFrame:
     """One L2-normalised vector per article from the fine-tuned encoder, with its predicted sentiment and the
-    adapter version (MLflow run id) that made it."""
+    adapter version (MLflow run id) that made it. Partitioned by publish day like raw_articles: a nightly run
+    embeds one day and leaves the others as they are."""
     from opensentiment_pipeline.core import embeddings, modeling, training
 
     articles = raw_articles
     if config.sources:
-        unknown = set(config.sources) - set(raw_articles["source"])
-        if unknown:
-            raise ValueError(f"sources {sorted(unknown)} are not in raw_articles; present: "
-                             f"{sorted(raw_articles['source'].unique())}")
         articles = raw_articles[raw_articles["source"].isin(config.sources)]
+        if articles.empty and not raw_articles.empty and context.has_partition_key_range and len(context.partition_keys) > 1:
+            # Over a range of days a source missing everywhere is a typo, not a quiet day.
+            raise ValueError(f"sources {sorted(config.sources)} are not in raw_articles; present: "
+                             f"{sorted(raw_articles['source'].unique())}")
     articles = articles.reset_index(drop=True)
+    version = adapter_version(sentiment_adapter)
+    if articles.empty:
+        context.log.info("no articles to embed on days %s..%s", context.partition_keys[0], context.partition_keys[-1])
+        context.add_output_metadata({"num_rows": 0, "adapter_version": version})
+        return pd.DataFrame({c: pd.Series(dtype=object) for c in EMBEDDING_FRAME_COLUMNS})
     device = embeddings.resolve_device(config.device)
     manifest, tokenizer, model = modeling.load_adapter(sentiment_adapter, device=device)
     texts = article_texts(articles, config.include_title)
-    vectors = embeddings.encode_texts(modeling.encoder_of(model), tokenizer, texts, batch_size=config.batch_size,
-                                      max_length=config.max_length, device=device, show_progress=True)
-    proba = training.predict_proba(model, tokenizer, articles.assign(text=texts), manifest=manifest,
-                                   batch_size=config.batch_size, device=config.device)
-    version = adapter_version(sentiment_adapter)
+    # One forward pass gives both: the head reads the same mean-pooled vector that is stored (target-dependent
+    # rows such as NewsMTSC's get the sentence's overall sentiment here, not the target's).
+    vectors, proba = training.embed_and_predict(model, tokenizer, texts, labels=manifest.labels,
+                                                batch_size=config.batch_size, max_length=config.max_length,
+                                                device=config.device, max_chunks=config.max_chunks,
+                                                show_progress=True)
     frame = embeddings.embeddings_frame(articles["article_id"], vectors, model_version=version)
     frame["sentiment"] = [manifest.labels[i] for i in proba.argmax(1)]
     frame["sentiment_confidence"] = proba.max(1)
+    frame[PARTITION_COLUMN] = articles[PARTITION_COLUMN].to_numpy()
     context.add_output_metadata({
         "num_rows": len(frame),
         "dimensions": int(vectors.shape[1]),
@@ -67,13 +84,20 @@ class OutletClustersConfig(dg.Config):
     min_samples: int | None = Field(default=None, description="HDBSCAN: higher = more points called noise")
     top_k: int = Field(default=8, description="keywords per cluster (c-TF-IDF)")
     random_state: int = 42
+    projection: str = Field(default="umap", description="what draws the 2-D map: umap | tsne (HDBSCAN always "
+                            "clusters on the UMAP output, so the topics do not change with the view)")
+    n_outlet_groups: int | None = Field(default=None, description="flat outlet groups cut from the outlet "
+                                       "dendrogram; None = cut at 0.7 x its top merge distance")
+    min_topic_articles: int = Field(default=5, description="per-topic table: smallest (cluster, outlet) cell "
+                                    "that gets a sentiment row")
 
 
-@dg.asset(io_manager_key="parquet_io_manager", group_name="analysis")
+@dg.asset(io_manager_key="parquet_io_manager", group_name="analysis", backfill_policy=SINGLE_RUN)
 def outlet_clusters(context: dg.AssetExecutionContext, config: OutletClustersConfig, raw_articles: pd.DataFrame,
                     article_embeddings: pd.DataFrame, mlflow_tracking: MlflowTracking,
                     artifacts: ArtifactStore) -> pd.DataFrame:
-    """UMAP coordinates and an HDBSCAN cluster per article; outlet summary and similarity in metadata."""
+    """2-D map coordinates (UMAP or t-SNE) and an HDBSCAN cluster per article; outlet summary, outlet similarity
+    in dendrogram order with flat outlet groups, and a per-topic table of each outlet's sentiment in metadata."""
     import mlflow
 
     from opensentiment_pipeline.core import clustering, embeddings, plots
@@ -85,23 +109,32 @@ def outlet_clusters(context: dg.AssetExecutionContext, config: OutletClustersCon
     out_dir = artifacts.run_dir(context, "outlet_clusters")
     result.outlets.to_csv(out_dir / "outlets.csv", index=False)
     result.outlet_similarity.to_csv(out_dir / "outlet_similarity.csv")
-    (out_dir / "umap_scatter.html").write_text(
-        plots.scatter_html(points, hover_cols=["title", "outlet", "sentiment", "cluster"], color_by="outlet"))
+    result.topic_outlet_sentiment.to_csv(out_dir / "topic_outlet_sentiment.csv", index=False)
+    scatter_path = out_dir / f"{config.projection}_scatter.html"
+    scatter_path.write_text(plots.scatter_html(points, hover_cols=["title", "outlet", "sentiment", "cluster"],
+                                               color_by="outlet", color_options=["sentiment", "cluster"]))
     scatter = plots.scatter_png(points, color_by="outlet")
-    heatmap = plots.similarity_heatmap_png(result.outlet_similarity)
+    heatmap = plots.similarity_heatmap_png(result.outlet_similarity, order=result.outlet_order)
     with mlflow_tracking.run(context, params=config.model_dump()) as run:
         mlflow.log_artifacts(str(out_dir))
         mlflow.log_metrics({"num_clusters": result.n_clusters, "noise_share": result.noise_share})
     keywords = pd.DataFrame([{"cluster": c, "keywords": ", ".join(words)} for c, words in result.cluster_keywords.items()])
+    groups = result.outlets.set_index("outlet")["outlet_group"]
+    outlet_groups = {str(g): [o for o in result.outlet_order if groups[o] == g] for g in sorted(set(groups))}
     context.add_output_metadata({
         **mlflow_tracking.run_metadata(run),
         "num_articles": len(points),
         "num_clusters": result.n_clusters,
         "noise_share": result.noise_share,
-        "umap_scatter": dg.MetadataValue.md(plots.png_markdown(scatter, "UMAP of article embeddings by outlet")),
+        "projection": config.projection,
+        "umap_scatter": dg.MetadataValue.md(plots.png_markdown(
+            scatter, f"{config.projection.upper()} map of article embeddings by outlet")),
         "outlet_similarity": dg.MetadataValue.md(plots.png_markdown(heatmap, "outlet similarity")),
         "outlets": dg.MetadataValue.md(table_preview(result.outlets.round(3), rows=50)),
+        "outlet_groups": dg.MetadataValue.json(outlet_groups),
         "cluster_keywords": dg.MetadataValue.md(table_preview(keywords, rows=50, max_chars=120)),
-        "interactive_scatter": dg.MetadataValue.path(str(out_dir / "umap_scatter.html")),
+        "topic_outlet_sentiment": dg.MetadataValue.md(
+            table_preview(result.topic_outlet_sentiment.round(3), rows=50, max_chars=60)),
+        "interactive_scatter": dg.MetadataValue.path(str(scatter_path)),
     })
     return points

@@ -8,6 +8,7 @@ import pandas as pd
 from pydantic import Field
 
 from opensentiment_pipeline.core.annotations import AGGREGATORS
+from opensentiment_pipeline.defs.partitions import SINGLE_RUN
 from opensentiment_pipeline.defs.metadata import table_preview
 from opensentiment_pipeline.defs.resources import ArtifactStore, MlflowTracking
 
@@ -22,7 +23,7 @@ class MergedAnnotationsConfig(dg.Config):
     n_iter: int = Field(default=100, description="EM iterations for the Dawid-Skene methods")
 
 
-@dg.asset(io_manager_key="parquet_io_manager", group_name="annotation")
+@dg.asset(io_manager_key="parquet_io_manager", group_name="annotation", backfill_policy=SINGLE_RUN)
 def merged_annotations(context: dg.AssetExecutionContext, config: MergedAnnotationsConfig,
                        raw_articles: pd.DataFrame, mlflow_tracking: MlflowTracking) -> pd.DataFrame:
     """One label per item with its agreement, vote count, class posterior and entropy."""
@@ -69,7 +70,7 @@ class AnnotationQualityReportConfig(dg.Config):
     n_iter: int = Field(default=100, description="EM iterations for the Dawid-Skene methods")
 
 
-@dg.asset(io_manager_key="parquet_io_manager", group_name="annotation")
+@dg.asset(io_manager_key="parquet_io_manager", group_name="annotation", backfill_policy=SINGLE_RUN)
 def annotation_quality_report(context: dg.AssetExecutionContext, config: AnnotationQualityReportConfig,
                               mlflow_tracking: MlflowTracking) -> pd.DataFrame:
     """Crowd votes merged with each method versus the expert majority on the same sentences: one row per
@@ -109,7 +110,7 @@ class SuspectLabelsConfig(dg.Config):
     seed: int = Field(default=0, description="seed of the fold shuffle and the model")
 
 
-@dg.asset(io_manager_key="parquet_io_manager", group_name="annotation")
+@dg.asset(io_manager_key="parquet_io_manager", group_name="annotation", backfill_policy=SINGLE_RUN)
 def suspect_labels(context: dg.AssetExecutionContext, config: SuspectLabelsConfig,
                    merged_annotations: pd.DataFrame, raw_articles: pd.DataFrame, artifacts: ArtifactStore,
                    mlflow_tracking: MlflowTracking) -> pd.DataFrame:

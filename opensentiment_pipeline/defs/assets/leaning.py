@@ -6,6 +6,7 @@ import dagster as dg
 import pandas as pd
 from pydantic import Field
 
+from opensentiment_pipeline.defs.partitions import SINGLE_RUN
 from opensentiment_pipeline.defs.metadata import table_preview
 from opensentiment_pipeline.defs.resources import ArtifactStore, MlflowTracking
 
@@ -23,7 +24,7 @@ class OutletLeaningConfig(dg.Config):
     seed: int = 0
 
 
-@dg.asset(io_manager_key="parquet_io_manager", group_name="analysis")
+@dg.asset(io_manager_key="parquet_io_manager", group_name="analysis", backfill_policy=SINGLE_RUN)
 def outlet_leaning(context: dg.AssetExecutionContext, config: OutletLeaningConfig, raw_articles: pd.DataFrame,
                    article_embeddings: pd.DataFrame, mlflow_tracking: MlflowTracking,
                    artifacts: ArtifactStore) -> pd.DataFrame:

@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 from pydantic import Field
 
+from opensentiment_pipeline.defs.partitions import SINGLE_RUN
 from opensentiment_pipeline.defs.assets.model import adapter_version
 from opensentiment_pipeline.defs.resources import ArtifactStore
 
@@ -32,7 +33,7 @@ class ArticleIndexConfig(dg.Config):
     seed: int = Field(default=0, description="picks the recall queries")
 
 
-@dg.asset(group_name="analysis")
+@dg.asset(group_name="analysis", backfill_policy=SINGLE_RUN)
 def article_index(context: dg.AssetExecutionContext, config: ArticleIndexConfig, article_embeddings: pd.DataFrame,
                   raw_articles: pd.DataFrame, sentiment_adapter: str, artifacts: ArtifactStore) -> str:
     """Folder holding the vector index, the articles it can return, and how to embed a query for it."""

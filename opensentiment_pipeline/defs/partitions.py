@@ -1,0 +1,39 @@
+"""Day partitions: `raw_articles` and `article_embeddings` are stored one Parquet file per publish day.
+
+The nightly schedule then ingests and embeds one new day instead of everything. The first partition is the
+archive: it also holds undated items (labelled corpora such as NewsMTSC) and everything published before it,
+so a 2012 article and a sentence without a date are filed there, not lost. Its date is
+`$OPENSENTIMENT_FIRST_DAY` (default 2026-11-01); moving it later refiles the archive on the next backfill.
+
+Every asset has a single-run backfill policy, so a range of days (a first load, or a re-embedding after a new
+adapter) is one run that reads each source once, and `dagster asset materialize --partition-range` works on a
+selection that mixes day-partitioned and unpartitioned assets.
+"""
+
+from __future__ import annotations
+
+import os
+
+import dagster as dg
+
+FIRST_DAY = os.environ.get("OPENSENTIMENT_FIRST_DAY", "2026-11-01")
+# end_offset=1: today's partition exists, so an article published this morning can be ingested now;
+# the nightly run re-ingests the whole day once it is over.
+DAILY = dg.DailyPartitionsDefinition(start_date=FIRST_DAY, end_offset=1, timezone="UTC")
+SINGLE_RUN = dg.BackfillPolicy.single_run()
+PARTITION_COLUMN = "partition_day"  # the day a row is stored under (YYYY-MM-DD)
+
+RANGE_START_TAG = "dagster/asset_partition_range_start"
+RANGE_END_TAG = "dagster/asset_partition_range_end"
+
+
+def whole_range() -> tuple[str, str]:
+    """(first, last) partition key today: the archive day and today (UTC)."""
+    return DAILY.get_first_partition_key(), DAILY.get_last_partition_key()
+
+
+def range_tags(first: str | None = None, last: str | None = None) -> dict[str, str]:
+    """Run tags that make one run materialize the days first..last (default: all of them), as
+    `dagster asset materialize --partition-range first...last` does."""
+    whole = whole_range()
+    return {RANGE_START_TAG: first or whole[0], RANGE_END_TAG: last or whole[1]}
