@@ -45,9 +45,8 @@ def main() -> int:
 
     articles = sources.read_source(sources.SourceSpec(name="abp", format="article_bias_prediction",
                                                       path=args.data)).articles
-    articles = (articles.groupby("outlet", group_keys=False)
-                .apply(lambda g: g.sample(n=min(len(g), args.per_outlet), random_state=args.seed))
-                .reset_index(drop=True))
+    articles = pd.concat([group.sample(n=min(len(group), args.per_outlet), random_state=args.seed)
+                          for _, group in articles.groupby("outlet")], ignore_index=True)
     if args.adapter:
         _, tokenizer, model = modeling.load_adapter(args.adapter, device=embeddings.resolve_device("cpu"))
         encoder, encoder_name = modeling.encoder_of(model), f"adapter {args.adapter}"

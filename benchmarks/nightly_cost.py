@@ -70,12 +70,14 @@ def main() -> int:
     last_day = (today - dt.timedelta(days=1)).isoformat()
     (work / "dagster").mkdir()
     with dg.instance_for_test(temp_dir=str(work / "dagster")) as instance:
-        ingest = dg.materialize(assets, instance=instance, resources=resources, run_config=run_config,
+        ingest = dg.materialize(assets, instance=instance, resources=resources,
+                                run_config={"ops": {"raw_articles": run_config["ops"]["raw_articles"]}},
                                 selection=dg.AssetSelection.assets("raw_articles", "sentiment_adapter"),
                                 tags=partitions.range_tags())
         assert ingest.success
         full = timed(lambda: dg.materialize(
-            assets, instance=instance, resources=resources, run_config=run_config,
+            assets, instance=instance, resources=resources,
+            run_config={"ops": {"article_embeddings": run_config["ops"]["article_embeddings"]}},
             selection=dg.AssetSelection.assets("article_embeddings").downstream(), tags=partitions.range_tags()))
         defs = dg.Definitions(assets=assets, asset_checks=definitions.ASSET_CHECKS, jobs=[jobs.reembedding_job],
                               resources=resources)

@@ -91,7 +91,6 @@ def to_spec(source: SourceConfig, seed: int):
 )
 def raw_articles(context: dg.AssetExecutionContext, config: RawArticlesConfig):
     from opensentiment_pipeline.core import sources
-
     from opensentiment_pipeline.core.articles import publish_days
 
     # Every run reads whole sources (files or feeds hold no per-day index) and keeps the run's days, so
@@ -102,7 +101,8 @@ def raw_articles(context: dg.AssetExecutionContext, config: RawArticlesConfig):
     everything = result.articles.assign(**{PARTITION_COLUMN: publish_days(result.articles["published_at"],
                                                                             first_day=DAILY.get_first_partition_key())})
     articles = everything[everything[PARTITION_COLUMN].isin(days)].reset_index(drop=True)
-    rejects = result.rejects.assign(**{PARTITION_COLUMN: days[-1]})  # a reject has no trustworthy date: filed under the run's last day
+    # A reject has no trustworthy date: a run's rejects are filed under its last day.
+    rejects = result.rejects.assign(**{PARTITION_COLUMN: days[-1]})
     context.log.info("read %d rows from %d sources (%d rejected, %d duplicates dropped); %d fall on days %s..%s",
                      len(everything), len(config.sources), len(rejects), result.duplicates_dropped, len(articles),
                      days[0], days[-1])
