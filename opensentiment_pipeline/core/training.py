@@ -27,6 +27,14 @@ from opensentiment_pipeline.core.schema import SENTIMENT_LABELS, MetricsLogger, 
 logger = logging.getLogger(__name__)
 
 
+SOFT_PREFIX = "soft_"  # examples may carry a teacher's class probabilities as soft_<label> columns (distillation)
+
+
+def soft_columns(labels: Sequence[str]) -> list[str]:
+    """Column names of soft targets, one per label: `soft_negative`, ..."""
+    return [f"{SOFT_PREFIX}{label}" for label in labels]
+
+
 def set_seed(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed)
@@ -38,6 +46,17 @@ def check_examples(examples: pd.DataFrame, *, labels: Sequence[str]) -> None:
     missing = {"text", "label", "split"} - set(examples.columns)
     if missing:
         raise ValueError(f"training examples lack columns {sorted(missing)}; got {list(examples.columns)}")
+    soft = soft_columns(labels)
+    has_soft = all(c in examples for c in soft)
+    unlabelled = examples["label"].isna() & examples["split"].isin(["train", "val"])
+    if unlabelled.any():
+        if not has_soft:
+            raise ValueError(f"{int(unlabelled.sum())} train/val rows have no label and there are no soft targets "
+                             f"({soft}); drop them or add the teacher's probabilities")
+        if examples.loc[unlabelled, soft].isna().any(axis=None):
+            raise ValueError("rows without a label need soft targets in every column of " + str(soft))
+        if (examples.loc[unlabelled, "split"] == "val").any():
+            raise ValueError("val rows must carry a label: validation chooses the epoch on human labels")
     unknown = set(examples["label"].dropna()) - set(labels)
     if unknown:
         raise ValueError(f"unknown labels {sorted(unknown)}; expected a subset of {list(labels)}")
@@ -52,8 +71,9 @@ class Encoded:
 
     input_ids: list[list[int]]
     token_type_ids: list[list[int]] | None
-    labels: torch.Tensor  # (n,) long
+    labels: torch.Tensor  # (n,) long; -1 where a row has no human label (distillation on unlabelled text)
     weights: torch.Tensor  # (n,) float
+    soft: torch.Tensor | None = None  # (n, n_labels) teacher probabilities; one-hot of the label where absent
 
 
 def encode_examples(frame: pd.DataFrame, tokenizer, *, labels: Sequence[str], max_length: int, pair_input: bool) -> Encoded:
@@ -79,9 +99,46 @@ def encode_examples(frame: pd.DataFrame, tokenizer, *, labels: Sequence[str], ma
             input_ids[i] = enc["input_ids"][k]
             token_types[i] = enc["token_type_ids"][k] if "token_type_ids" in enc else [0] * len(input_ids[i])
     has_types = "token_type_ids" in tokenizer.model_input_names
-    label_ids = torch.tensor([labels.index(label) for label in frame["label"]], dtype=torch.long)
-    weights = frame["weight"].astype(float).to_numpy() if "weight" in frame else np.ones(len(frame))
-    return Encoded(input_ids, token_types if has_types else None, label_ids, torch.tensor(weights, dtype=torch.float32))
+    label_ids = torch.tensor([labels.index(label) if isinstance(label, str) else -1 for label in frame["label"]],
+                             dtype=torch.long)
+    weights = frame["weight"].astype(float).fillna(1.0).to_numpy() if "weight" in frame else np.ones(len(frame))
+    return Encoded(input_ids, token_types if has_types else None, label_ids, torch.tensor(weights, dtype=torch.float32),
+                   soft_targets(frame, labels, label_ids))
+
+
+def soft_targets(frame: pd.DataFrame, labels: Sequence[str], label_ids: torch.Tensor) -> torch.Tensor | None:
+    """The teacher's probabilities as `(n, n_labels)`, or None when `frame` has no soft_<label> columns.
+
+    Rows with a label but no teacher probabilities get the one-hot label, so their soft loss equals the hard one.
+    """
+    columns = soft_columns(labels)
+    if not all(c in frame for c in columns):
+        return None
+    soft = torch.tensor(frame[columns].astype(float).to_numpy(), dtype=torch.float32)
+    missing = torch.isnan(soft).any(1)
+    if missing.any():
+        soft[missing] = torch.nn.functional.one_hot(label_ids[missing].clamp(min=0), len(labels)).float()
+    return soft / soft.sum(1, keepdim=True)
+
+
+def example_losses(logits: torch.Tensor, labels: torch.Tensor, soft: torch.Tensor | None,
+                   hard_weight: float) -> torch.Tensor:
+    """Per-example loss: cross-entropy with the label, mixed with cross-entropy against the teacher's soft targets.
+
+    With soft targets, a labelled row costs `hard_weight * CE(label) + (1 - hard_weight) * CE(soft)` and an
+    unlabelled row (label -1) costs `CE(soft)` alone (Hinton et al. 2015, with the teacher's temperature
+    applied when the soft targets were made).
+
+    >>> logits = torch.tensor([[2.0, 0.0], [0.0, 0.0]])
+    >>> example_losses(logits, torch.tensor([0, -1]), torch.tensor([[1.0, 0.0], [0.5, 0.5]]), 0.5).round(decimals=4).tolist()
+    [0.1269, 0.6931]
+    """
+    log_p = torch.nn.functional.log_softmax(logits.float(), dim=1)
+    hard = -log_p.gather(1, labels.clamp(min=0).unsqueeze(1)).squeeze(1)
+    if soft is None:
+        return hard
+    soft_loss = -(soft * log_p).sum(1)
+    return torch.where(labels >= 0, hard_weight * hard + (1 - hard_weight) * soft_loss, soft_loss)
 
 
 def bucketed_batches(lengths: Sequence[int], *, batch_size: int, rng: random.Random | None) -> list[list[int]]:
@@ -138,7 +195,7 @@ def autocast(device: torch.device):
 
 
 def train_one_epoch(model, encoded: Encoded, batches: list[list[int]], optimizer, scheduler, *, pad_id: int,
-                    device: torch.device, grad_accum: int, progress: bool) -> float:
+                    device: torch.device, grad_accum: int, progress: bool, hard_weight: float = 1.0) -> float:
     """One pass over `batches`; returns the mean (weighted) training loss."""
     from tqdm.auto import tqdm
 
@@ -150,7 +207,8 @@ def train_one_epoch(model, encoded: Encoded, batches: list[list[int]], optimizer
         weights = encoded.weights[indices].to(device)
         with autocast(device):
             logits = model(**batch).logits
-        losses = torch.nn.functional.cross_entropy(logits.float(), labels, reduction="none")
+        soft = encoded.soft[indices].to(device) if encoded.soft is not None else None
+        losses = example_losses(logits, labels, soft, hard_weight)
         loss = (losses * weights).sum() / weights.sum()
         (loss / grad_accum).backward()
         total += loss.detach()
@@ -200,6 +258,7 @@ def train_adapter(
     seed: int,
     device: str,
     labels: Sequence[str] = SENTIMENT_LABELS,
+    distill_hard_weight: float = 0.5,
     log_metrics: MetricsLogger = ignore_metrics,
     progress: bool = False,
 ) -> TrainResult:
@@ -208,6 +267,8 @@ def train_adapter(
     `examples` has columns text, label, split ("train"/"val"; other rows are ignored) and optionally
     target (pair input) and weight (per-example loss weight, e.g. annotator agreement). The best epoch
     is chosen by validation macro-F1; training stops after `patience` epochs without improvement.
+    With soft_<label> columns (a teacher's probabilities, see `distillation`), train rows may lack a label and the
+    loss mixes label and teacher by `distill_hard_weight`; validation always scores against human labels.
     """
     labels = list(labels)
     check_examples(examples, labels=labels)
@@ -237,7 +298,7 @@ def train_adapter(
     for epoch in range(epochs):
         batches = bucketed_batches(train_lengths, batch_size=batch_size, rng=rng)
         train_loss = train_one_epoch(model, train, batches, optimizer, scheduler, pad_id=pad_id, device=dev,
-                                     grad_accum=grad_accum, progress=progress)
+                                     grad_accum=grad_accum, progress=progress, hard_weight=distill_hard_weight)
         val_pred = predict_logits(model, val, batch_size=batch_size * 2, pad_id=pad_id, device=dev).argmax(1)
         metrics = {"train_loss": train_loss, "val_macro_f1": macro_f1(val.labels.numpy(), val_pred, len(labels)),
                    "val_accuracy": float((val_pred == val.labels.numpy()).mean()), "learning_rate": scheduler.get_last_lr()[0]}

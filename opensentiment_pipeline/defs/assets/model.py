@@ -49,8 +49,10 @@ class SentimentAdapterConfig(dg.Config):
     lora_alpha: int = Field(default=32, description="LoRA scaling numerator (scale = alpha / r)")
     lora_dropout: float = Field(default=0.0, description="dropout on LoRA inputs; 0.1 costs ~40 % of CPU step "
                                 "time (it copies every adapted activation) for little gain on news sentiment")
-    target_modules: list[str] = Field(default_factory=lambda: ["query", "key", "value", "dense"],
-                                      description="module names that get LoRA, or ['all-linear']")
+    target_modules: list[str] = Field(default_factory=lambda: ["auto"],
+                                      description="module names that get LoRA, ['auto'] (the architecture's attention "
+                                      "+ feed-forward projections: query/key/value/dense for BERT, q/k/v/o/dense for "
+                                      "MPNet), or ['all-linear']")
     max_length: int = Field(default=128, description="tokens per input after truncation")
     learning_rate: float = Field(default=1e-3, description="peak learning rate (LoRA wants ~10x full fine-tuning's)")
     weight_decay: float = 0.01
