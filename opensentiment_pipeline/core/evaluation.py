@@ -119,3 +119,13 @@ def evaluate_predictions(test: pd.DataFrame, proba: np.ndarray, train: pd.DataFr
             scored["label"], tfidf_baseline(train["text"], train["label"], scored["text"], seed=seed), labels=labels),
     }
     return report
+
+
+def side_by_side(metrics: dict[str, dict[str, float]]) -> pd.DataFrame:
+    """One row per metric and one column per model (e.g. teacher, student), for metrics every model has.
+
+    >>> side_by_side({"teacher": {"macro_f1": 0.9, "x": 1.0}, "student": {"macro_f1": 0.8}}).values.tolist()
+    [['macro_f1', 0.9, 0.8]]
+    """
+    names = [n for n in next(iter(metrics.values())) if all(n in m for m in metrics.values())]
+    return pd.DataFrame([{"metric": n, **{model: m[n] for model, m in metrics.items()}} for n in names])

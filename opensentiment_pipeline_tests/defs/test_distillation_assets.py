@@ -1,0 +1,55 @@
+"""Distillation through Dagster: off by default (skipped downstream), and on: a student scored beside its teacher."""
+
+from __future__ import annotations
+
+import dagster as dg
+import mlflow
+
+from opensentiment_pipeline import definitions
+from opensentiment_pipeline.defs import partitions
+
+SELECTION = ["raw_articles", "rejected_rows", "merged_annotations", "sentiment_examples", "sentiment_adapter",
+             "evaluation_report", "student_adapter", "student_evaluation_report"]
+FAST = {"epochs": 3, "lora_r": 8, "max_length": 48}
+
+
+def _materialize(home, student: dict):
+    assets = [a for a in definitions.ASSETS if any(k.to_user_string() in SELECTION for k in a.keys)]
+    return dg.materialize(
+        [*assets, *definitions.ASSET_CHECKS], selection=SELECTION,
+        resources=definitions.resources_for(home, tracking_uri=f"sqlite:///{home}/mlflow.db"),
+        run_config={"ops": {"sentiment_adapter": {"config": FAST}, "student_adapter": {"config": student}}},
+        instance=dg.DagsterInstance.ephemeral(), tags=partitions.range_tags(), raise_on_error=False)
+
+
+def _materialized(result) -> dict:
+    return {e.asset_key.to_user_string(): {k: v.value for k, v in e.materialization.metadata.items()}
+            for e in result.get_asset_materialization_events()}
+
+
+def test_student_is_skipped_unless_enabled(tmp_path):
+    result = _materialize(tmp_path, {"enabled": False})
+    assert result.success
+    done = _materialized(result)
+    assert "evaluation_report" in done
+    assert "student_adapter" not in done and "student_evaluation_report" not in done
+
+
+def test_enabled_student_learns_from_the_teacher_and_is_scored_beside_it(tmp_path):
+    result = _materialize(tmp_path, {"enabled": True, **FAST, "epochs": 4, "unlabelled_limit": 40})
+    assert result.success, [e.message for e in result.all_events if e.is_failure]
+    done = _materialized(result)
+    student, report = done["student_adapter"], done["student_evaluation_report"]
+    assert student["teacher_version"] == done["evaluation_report"]["adapter_version"]
+    # the demo corpus has no unlabelled articles: every article is an example, so the pool is empty
+    assert student["unlabelled_rows"] == 0
+    table = report["teacher_vs_student"]
+    assert table.splitlines()[0].split("|")[1:4] == [" metric   ", " teacher ", " student "]
+    assert "| macro_f1 " in table
+    assert 0.0 <= report["macro_f1"] <= 1.0 and report["teacher_version"] == student["teacher_version"]
+    client = mlflow.tracking.MlflowClient(f"sqlite:///{tmp_path}/mlflow.db")
+    run = client.get_run(student["mlflow_run_id"])
+    assert run.data.tags["teacher_version"] == student["teacher_version"]
+    assert run.data.params["hard_weight"] == "0.5"
+    checks = {e.asset_check_evaluation_data.check_name for e in result.get_asset_check_evaluations()}
+    assert "student_beats_tfidf_baseline" in checks
