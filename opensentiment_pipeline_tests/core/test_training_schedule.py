@@ -9,12 +9,8 @@ import pytest
 import torch
 
 from opensentiment_pipeline.core import modeling, training
+from opensentiment_pipeline_tests.core.test_training import WORDS
 
-WORDS = {
-    "positive": ["record profit lifts shares", "team wins the cup", "park opens to cheers", "wages rise again"],
-    "negative": ["factory closes, jobs lost", "flood destroys homes", "company posts heavy loss", "crash kills two"],
-    "neutral": ["council meets on tuesday", "report published today", "minister visits town", "bus timetable released"],
-}
 # One encoder layer: these tests are about the loop, not about what the model learns.
 TINY = dict(base_model="packaged:all-MiniLM-L6-v2", num_layers=1, lora_r=2, lora_alpha=4, lora_dropout=0.0,
             target_modules=["query", "value"], max_length=16, learning_rate=1e-2, weight_decay=0.0,
