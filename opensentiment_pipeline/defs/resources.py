@@ -118,6 +118,46 @@ class ParquetIOManager(dg.ConfigurableIOManager):
         return pd.concat(non_empty, ignore_index=True)
 
 
+class AtomicPickleIOManager(dg.ConfigurableIOManagerFactory):
+    """Dagster's default IO manager (one pickle per output under the instance's storage folder), except that a
+    write replaces the stored pickle only once complete.
+
+    Dagster's own writes the pickle in place, so a run killed or failing mid-write would leave a truncated
+    file where the last good value (an adapter's path, an evaluation report) was.
+    """
+
+    base_dir: str | None = Field(default=None, description="Folder of the pickles; None = the Dagster "
+                                 "instance's storage folder, where Dagster's default IO manager keeps them")
+
+    def create_io_manager(self, context: dg.InitResourceContext) -> "_AtomicPickles":
+        from upath import UPath
+
+        return _AtomicPickles(base_path=UPath(self.base_dir or context.instance.storage_directory()))
+
+
+class _AtomicPickles(dg.UPathIOManager):
+    extension: str = ""  # the same file names as Dagster's default, so values it stored still load
+
+    def dump_to_path(self, context: dg.OutputContext, obj: Any, path: Any) -> None:
+        import pickle
+
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
+        try:
+            with open(tmp, "wb") as handle:
+                pickle.dump(obj, handle, pickle.HIGHEST_PROTOCOL)
+            os.replace(tmp, path)
+        finally:
+            tmp.unlink(missing_ok=True)
+
+    def load_from_path(self, context: dg.InputContext, path: Any) -> Any:
+        import pickle
+
+        with open(path, "rb") as handle:
+            return pickle.load(handle)
+
+
 LOCK_FILE = ".lock"  # in each day-partitioned asset's folder; unpartitioned assets use .<asset>.lock beside their file
 
 

@@ -44,7 +44,8 @@ FAULTS = textwrap.dedent('''
             _writes[0] += 1
             if _writes[0] == int(os.environ.get("TEST_STALL_AT_WRITE", "0")):
                 pathlib.Path(os.environ["TEST_STALLED"]).write_text(str(src))
-                until, deadline = os.environ.get("TEST_STALL_UNTIL", ""), time.monotonic() + 300
+                until = os.environ.get("TEST_STALL_UNTIL", "")
+                deadline = time.monotonic() + float(os.environ.get("TEST_STALL_SECONDS", "600"))
                 while not (until and os.path.exists(until)) and time.monotonic() < deadline:
                     time.sleep(0.05)
         return _replace(src, dst, *args, **kwargs)
@@ -163,15 +164,16 @@ def test_sigkill_mid_write_leaves_every_stored_day_whole_and_the_next_run_succee
 
 def test_two_runs_of_the_same_days_at_once_never_mix_their_days(tmp_path):
     # Run A stalls in the middle of writing its days, holding the asset's lock, until run B is seen waiting for
-    # that lock; without the lock B would write all days meanwhile and A would then overwrite only some.
+    # that lock (at most 3 minutes); without the lock B would write all days meanwhile and A would then
+    # overwrite only some of them.
     a = Cli(tmp_path, "run_a", TEST_STALL_AT_WRITE="3", TEST_STALLED=str(tmp_path / "a_stalled"),
-            TEST_STALL_UNTIL=str(tmp_path / "b_waiting"))
+            TEST_STALL_UNTIL=str(tmp_path / "b_waiting"), TEST_STALL_SECONDS="180")
     try:
         _wait_for(tmp_path / "a_stalled", a)
         b = Cli(tmp_path, "run_b", TEST_WAITING=str(tmp_path / "b_waiting"))
         try:
-            assert a.wait() == 0, a.log.read_text()[-3000:]
-            assert b.wait() == 0, b.log.read_text()[-3000:]
+            assert a.wait(timeout=420) == 0, a.log.read_text()[-3000:]
+            assert b.wait(timeout=420) == 0, b.log.read_text()[-3000:]
         finally:
             b.kill()
     finally:
