@@ -2,7 +2,7 @@
 
 import os
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -30,6 +30,9 @@ class ArtifactStore(dg.ConfigurableResource):
         path = Path(self.root) / "runs" / context.run.run_id / name
         path.mkdir(parents=True, exist_ok=True)
         return path
+
+
+LOCK_FILE = ".lock"  # in each day-partitioned asset's folder; unpartitioned assets use .<asset>.lock beside their file
 
 
 class ParquetIOManager(dg.ConfigurableIOManager):
@@ -143,13 +146,7 @@ class _AtomicPickles(dg.UPathIOManager):
 
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
-        try:
-            with open(tmp, "wb") as handle:
-                pickle.dump(obj, handle, pickle.HIGHEST_PROTOCOL)
-            os.replace(tmp, path)
-        finally:
-            tmp.unlink(missing_ok=True)
+        _write_atomically(path, lambda tmp: tmp.write_bytes(pickle.dumps(obj, pickle.HIGHEST_PROTOCOL)))
 
     def load_from_path(self, context: dg.InputContext, path: Any) -> Any:
         import pickle
@@ -158,15 +155,18 @@ class _AtomicPickles(dg.UPathIOManager):
             return pickle.load(handle)
 
 
-LOCK_FILE = ".lock"  # in each day-partitioned asset's folder; unpartitioned assets use .<asset>.lock beside their file
-
-
 def _replace_parquet(frame: pd.DataFrame, path: Path) -> None:
-    # A unique name: two writers never share a temporary file, and a dot-name never matches a day's file.
+    _write_atomically(path, lambda tmp: frame.to_parquet(tmp, index=False))
+
+
+def _write_atomically(path: Path, write: Callable[[Path], None]) -> None:
+    """`write(tmp)` into a temporary file beside `path`, then rename it over `path`: atomic on one filesystem,
+    so readers see the old file or the new one. The name is unique (two writers never share a temporary
+    file) and starts with a dot (it never matches a stored file's name)."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
     try:
-        frame.to_parquet(tmp, index=False)
-        os.replace(tmp, path)  # atomic on one filesystem: readers see the old file or the new one
+        write(tmp)
+        os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
 
