@@ -214,11 +214,10 @@ def adapter_promotion(context: dg.AssetExecutionContext, evaluation_report: dict
         raise ValueError(f"adapter {evaluation_report['adapter_version']} does not beat the baselines "
                          f"{failed} on its test rows (macro-F1 {evaluation_report['macro_f1']:.4f}); "
                          "not registered, champion unchanged")
-    promotion = registry.register_and_promote(
-        mlflow_tracking.client(), model_name=mlflow_tracking.registered_model,
-        adapter_run_id=evaluation_report["adapter_version"], macro_f1=evaluation_report["macro_f1"],
-        fingerprint=evaluation_report["test_fingerprint"])
     client = mlflow_tracking.client()
+    promotion = registry.register_and_promote(
+        client, model_name=mlflow_tracking.registered_model, adapter_run_id=evaluation_report["adapter_version"],
+        macro_f1=evaluation_report["macro_f1"], fingerprint=evaluation_report["test_fingerprint"])
     for key, value in {"registered_version": promotion.version, "promoted_to_champion": str(promotion.promoted),
                        "promotion_reason": promotion.reason}.items():
         client.set_tag(evaluation_report["evaluation_run_id"], key, value)
