@@ -33,6 +33,7 @@ DAGSTER = Path(sys.executable).with_name("dagster")
 FIRST, LAST = partitions.whole_range()
 SLICE = "raw_articles,rejected_rows"
 STALLED_DAY = "2026-11-22"  # the demo corpus has articles on 2026-11-20 .. 2026-11-24
+DEMO_ROWS = 297  # its articles after deduplication, as test_pipeline.py checks
 FAULTS = textwrap.dedent('''
     """Fault injection for test_crash_and_concurrency; only active in the dagster CLI processes it starts."""
     import fcntl, os, pathlib, time
@@ -153,12 +154,12 @@ def test_sigkill_mid_write_leaves_every_stored_day_whole_and_the_next_run_succee
     context = dg.build_input_context(asset_key="raw_articles", asset_partitions_def=partitions.DAILY,
                                      asset_partition_key_range=dg.PartitionKeyRange(FIRST, LAST))
     loaded = ParquetIOManager(base_dir=str(store / "assets")).load_input(context)
-    assert len(loaded) == sum(len(frame) for frame in days.values()) == 297
+    assert len(loaded) == sum(len(frame) for frame in days.values()) == DEMO_ROWS
 
     again = Cli(tmp_path, "again")
     assert again.wait() == 0, again.log.read_text()[-3000:]
     assert set().union(*_sources(_days(store)).values()) == {"again"}
-    assert sum(len(frame) for frame in _days(store).values()) == 297
+    assert sum(len(frame) for frame in _days(store).values()) == DEMO_ROWS
     assert not [p.name for p in folder.iterdir() if p.name.endswith(".tmp")]  # the leftover was cleared
 
 
@@ -184,6 +185,6 @@ def test_two_runs_of_the_same_days_at_once_never_mix_their_days(tmp_path):
     assert sorted(sources) == ["2026-11-20", "2026-11-21", "2026-11-22", "2026-11-23", "2026-11-24"]
     assert all(names == {"run_b"} for names in sources.values()), sources  # B's days, all of them
     assert (tmp_path / "b_waiting").exists()  # B really had to wait for A's days
-    assert sum(len(frame) for frame in days.values()) == 297
+    assert sum(len(frame) for frame in days.values()) == DEMO_ROWS
     folder = tmp_path / "store" / "assets" / "raw_articles"
     assert not [p.name for p in folder.iterdir() if p.name.endswith(".tmp")]
