@@ -20,7 +20,6 @@ from pathlib import Path
 
 import dagster as dg
 import pandas as pd
-import pytest
 import yaml
 
 from opensentiment_pipeline import definitions
