@@ -37,9 +37,9 @@ test-all: $(BIN)/dagster
 shared-data: $(BIN)/dagster
 	$(BIN)/dagster asset materialize --select '*' --partition-range $(DAYS) -m opensentiment_pipeline.definitions -c configs/shared_data.yaml
 
-# Sentiment quality on the full real data (issue 4's fixed splits): ingestion -> adapter -> evaluation_report
+# Sentiment quality on the full real data (issue 4's fixed splits): ingestion -> adapter -> evaluation_report -> adapter_promotion
 shared-data-full: $(BIN)/dagster
-	$(BIN)/dagster asset materialize --select '*evaluation_report' --partition-range $(DAYS) -m opensentiment_pipeline.definitions -c configs/shared_data_full.yaml
+	$(BIN)/dagster asset materialize --select '*adapter_promotion' --partition-range $(DAYS) -m opensentiment_pipeline.definitions -c configs/shared_data_full.yaml
 
 # After a new adapter: re-embed every stored day with it and rebuild what reads the embeddings (one run)
 reembed: $(BIN)/dagster

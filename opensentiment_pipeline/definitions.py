@@ -13,7 +13,8 @@ import dagster as dg
 from opensentiment_pipeline.defs.assets import analysis, annotation, distillation, ingestion, leaning, model, search
 from opensentiment_pipeline.defs.jobs import nightly_reembedding, reembedding_job
 from opensentiment_pipeline.defs.sweep import adapter_sweep_job
-from opensentiment_pipeline.defs.resources import ArtifactStore, MlflowTracking, ParquetIOManager, project_home
+from opensentiment_pipeline.defs.resources import (AtomicPickleIOManager, ArtifactStore, MlflowTracking, ParquetIOManager,
+                                                   project_home)
 
 ASSET_MODULES = (ingestion, annotation, model, distillation, analysis, search, leaning)
 ASSETS = dg.load_assets_from_modules(ASSET_MODULES)
@@ -25,6 +26,7 @@ def resources_for(home: str | os.PathLike | None = None, tracking_uri: str | Non
     root = project_home() if home is None else os.path.abspath(home)
     uri = tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{root}/mlflow.db"
     return {
+        "io_manager": AtomicPickleIOManager(),  # Dagster's default, but never a half-written pickle
         "parquet_io_manager": ParquetIOManager(base_dir=os.path.join(root, "assets")),
         "artifacts": ArtifactStore(root=os.path.join(root, "artifacts")),
         "mlflow_tracking": MlflowTracking(tracking_uri=uri, artifact_location=os.path.join(root, "mlartifacts")),

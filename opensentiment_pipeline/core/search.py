@@ -43,6 +43,9 @@ INFO_FILE = "index.json"
 # Written beside them by the article_index asset: what the CLI shows per hit, and how to embed a query.
 ARTICLES_FILE = "articles.parquet"
 MANIFEST_FILE = "index_manifest.json"
+# Written into every folder `replacing_folder` creates. A folder is only ever replaced (and the old one deleted)
+# when it carries this file or is empty, so a mistyped `index_dir` (a home folder, say) is refused, not deleted.
+MARKER_FILE = ".opensentiment-index"
 # Below this many allowed rows a filtered HNSW search scans them exactly: graph search with a very
 # selective filter can stop before it has found k allowed neighbours.
 EXACT_FILTER_MAX_ROWS = 20_000
@@ -192,14 +195,20 @@ def replacing_folder(target: str | Path) -> Iterator[Path]:
     """Yield a fresh temporary folder beside `target` that replaces `target` only if the block succeeds.
 
     A failed build leaves the previous `target` untouched. The swap is two renames on one filesystem, so a
-    reader sees the old or the new folder, except for the instant between the renames.
+    reader sees the old or the new folder, except for the instant between the renames. The new folder gets
+    `MARKER_FILE`; an existing `target` is replaced only if it has that marker or is empty, otherwise
+    `FileExistsError` is raised before anything is built or moved.
     """
     target = Path(target)
+    check_replaceable(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
     try:
         yield tmp
+        (tmp / MARKER_FILE).write_text("search index folder written by opensentiment-pipeline; "
+                                       "replaced as a whole on every rebuild\n")
         tmp.chmod(0o755)  # mkdtemp makes it private; the index is meant to be read by other tools
+        check_replaceable(target)  # again: the block may have run for minutes
         old = target.with_name(f".{target.name}.old-{uuid.uuid4().hex[:8]}")
         if target.exists():
             target.rename(old)
@@ -212,6 +221,23 @@ def replacing_folder(target: str | Path) -> Iterator[Path]:
         shutil.rmtree(old, ignore_errors=True)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def check_replaceable(target: str | Path) -> None:
+    """Raise unless `target` is absent, an empty folder, or a folder `replacing_folder` wrote (has MARKER_FILE)."""
+    target = Path(target)
+    if not target.exists() and not target.is_symlink():
+        return
+    if target.is_symlink() or not target.is_dir():
+        raise FileExistsError(f"{target} exists and is not a plain folder; refusing to replace it with a search "
+                              "index. Choose another index_dir")
+    if (target / MARKER_FILE).is_file() or not any(target.iterdir()):
+        return
+    entries = sorted(p.name for p in target.iterdir())
+    raise FileExistsError(
+        f"{target} is not a search index folder (no {MARKER_FILE} marker) and holds {len(entries)} entries, e.g. "
+        f"{entries[:3]}; refusing to replace it, because that would delete it. Check index_dir; if it really is an "
+        "old index built before the marker existed, delete it yourself and build again")
 
 
 def recall_at_k(approximate: VectorIndex, exact: VectorIndex, queries: np.ndarray, *, k: int) -> float:

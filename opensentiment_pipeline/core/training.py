@@ -2,8 +2,9 @@
 
 `train_adapter` reads top to bottom like the recipe: check inputs, seed, build model, batches, optimiser,
 epochs with validation and early stopping, save the best adapter. Speed comes from tokenising once,
-length-bucketed batches with dynamic padding (padding dominates CPU cost, see FACTS.md), bf16 autocast and
-a fused AdamW on CUDA, and no host-device syncs in the inner loop besides the loss read once per epoch.
+length-bucketed batches with dynamic padding (padding dominates CPU cost: LoRA on short sentences trained
+at 125 samples/s with dynamic padding and 41 padded to 64, measured on 2 cores), bf16 autocast and a fused
+AdamW on CUDA, and no host-device syncs in the inner loop besides the loss read once per epoch.
 """
 
 from __future__ import annotations
@@ -189,6 +190,44 @@ def make_optimizer(model, *, learning_rate: float, weight_decay: float, warmup_r
     return optimizer, get_linear_schedule_with_warmup(optimizer, warmup, total_steps)
 
 
+def check_schedule(*, epochs: int, grad_accum: int, patience: int) -> None:
+    """Epoch, accumulation and patience counts must be at least 1 (0 epochs would save the untrained head)."""
+    for name, value in (("epochs", epochs), ("grad_accum", grad_accum), ("patience", patience)):
+        if not isinstance(value, int) or value < 1:
+            raise ValueError(f"{name} must be an integer >= 1; got {value!r}")
+
+
+def optimizer_steps(n_batches: int, grad_accum: int) -> int:
+    """Optimiser steps in an epoch of `n_batches`: one per `grad_accum` batches, plus one for a partial rest."""
+    return math.ceil(n_batches / grad_accum)
+
+
+def accumulation_size(step: int, n_batches: int, grad_accum: int) -> int:
+    """How many batches the optimiser step that batch `step` (0-based) belongs to averages over.
+
+    Every group holds `grad_accum` batches except a shorter last one, whose loss must be averaged over its
+    own size, not `grad_accum`, or its update would be too small."""
+    return min(grad_accum, n_batches - (step // grad_accum) * grad_accum)
+
+
+def is_update_step(step: int, n_batches: int, grad_accum: int) -> bool:
+    """True after the last batch of each accumulation group (never after the first of a group of two or more)."""
+    return (step + 1) % grad_accum == 0 or step + 1 == n_batches
+
+
+def restore_trainable(model, state: dict[str, torch.Tensor]) -> None:
+    """Load `state` (trainable weights from `named_parameters`) back into `model`, checking every key matched.
+
+    `strict=False` because the frozen base weights are not in `state`; a key of `state` the model lacks, or a
+    trainable weight missing from `state`, would otherwise leave the model silently not at the best epoch."""
+    result = model.load_state_dict(state, strict=False)
+    trainable = {name for name, p in model.named_parameters() if p.requires_grad}
+    missing = sorted(trainable & set(result.missing_keys))
+    if result.unexpected_keys or missing:
+        raise RuntimeError(f"restoring the best epoch's weights failed: unexpected keys {result.unexpected_keys[:5]}, "
+                           f"trainable weights not restored {missing[:5]}")
+
+
 def autocast(device: torch.device):
     # bf16 keeps fp32's exponent range, so no loss scaling is needed; on the CPU autocast would slow LoRA down.
     return torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else torch.autocast("cpu", enabled=False)
@@ -210,9 +249,9 @@ def train_one_epoch(model, encoded: Encoded, batches: list[list[int]], optimizer
         soft = encoded.soft[indices].to(device) if encoded.soft is not None else None
         losses = example_losses(logits, labels, soft, hard_weight)
         loss = (losses * weights).sum() / weights.sum()
-        (loss / grad_accum).backward()
+        (loss / accumulation_size(step, len(batches), grad_accum)).backward()
         total += loss.detach()
-        if (step + 1) % grad_accum == 0 or step + 1 == len(batches):
+        if is_update_step(step, len(batches), grad_accum):
             optimizer.step()
             scheduler.step()
             optimizer.zero_grad(set_to_none=True)
@@ -272,6 +311,7 @@ def train_adapter(
     """
     labels = list(labels)
     check_examples(examples, labels=labels)
+    check_schedule(epochs=epochs, grad_accum=grad_accum, patience=patience)
     set_seed(seed)
     dev = resolve_device(device)
     tokenizer = modeling.load_tokenizer(base_model)
@@ -284,7 +324,7 @@ def train_adapter(
     train = encode_examples(examples[examples["split"] == "train"], tokenizer, **encode)
     val = encode_examples(examples[examples["split"] == "val"], tokenizer, **encode)
     rng = random.Random(seed)
-    steps_per_epoch = math.ceil(math.ceil(len(train.input_ids) / batch_size) / grad_accum)
+    steps_per_epoch = optimizer_steps(math.ceil(len(train.input_ids) / batch_size), grad_accum)
     optimizer, scheduler = make_optimizer(model, learning_rate=learning_rate, weight_decay=weight_decay,
                                           warmup_ratio=warmup_ratio, total_steps=epochs * steps_per_epoch, device=dev)
     logger.info("Running training: %d train / %d val examples, %d epochs, batch %d x %d, %d optimisation steps, "
@@ -312,7 +352,7 @@ def train_adapter(
             logger.info("early stop: no val macro-F1 gain for %d epochs (best epoch %d)", patience, best[1])
             break
     seconds = time.perf_counter() - started
-    model.load_state_dict(best[2], strict=False)  # back to the best epoch's adapter and head
+    restore_trainable(model, best[2])  # back to the best epoch's adapter and head
     save_adapter(model, tokenizer, out_dir, modeling.AdapterManifest(
         base_model=base_model, labels=labels, num_layers=num_layers, max_length=max_length, pair_input=bool(pair_input)))
     return TrainResult(out_dir=str(out_dir), trainable_params=trainable, total_params=total, best_epoch=best[1],

@@ -1,7 +1,10 @@
-"""MLflow model registry: every evaluated adapter becomes a model version; `champion` moves only on a win.
+"""MLflow model registry: every adapter that passed the blocking checks becomes a model version; `champion`
+moves only on a win.
 
 A version is compared with the champion only when both were scored on the same test data (same item ids
-and labels, `test_fingerprint`); otherwise the alias stays and the reason says why.
+and labels, `test_fingerprint`); otherwise the alias stays and the reason says why. Registry errors (a server
+that is down, a store that cannot be read) propagate: only a registered model without the alias means
+"no champion yet".
 """
 
 import hashlib
@@ -29,19 +32,12 @@ class Promotion:
 def register_and_promote(client, *, model_name: str, adapter_run_id: str, macro_f1: float,
                          fingerprint: str) -> Promotion:
     """Register the adapter logged by `adapter_run_id` and move `champion` to it if it is better."""
-    from mlflow.exceptions import MlflowException
-
-    try:
-        client.get_registered_model(model_name)
-    except MlflowException:
-        client.create_registered_model(model_name, description="LoRA sentiment adapters (opensentiment-pipeline)")
+    model = _registered_model(client, model_name)
     version = client.create_model_version(
         model_name, source=f"runs:/{adapter_run_id}/adapter", run_id=adapter_run_id,
         tags={"macro_f1": f"{macro_f1:.6f}", "test_fingerprint": fingerprint}).version
-    try:
-        champion = client.get_model_version_by_alias(model_name, CHAMPION)
-    except MlflowException:
-        champion = None
+    champion_alias = (model.aliases or {}).get(CHAMPION)
+    champion = client.get_model_version(model_name, champion_alias) if champion_alias is not None else None
     if champion is None:
         promoted, reason = True, "no champion yet"
     elif champion.tags.get("test_fingerprint") != fingerprint:
@@ -58,3 +54,16 @@ def register_and_promote(client, *, model_name: str, adapter_run_id: str, macro_
     champion_version = version if promoted else champion.version  # int or str depending on the store
     client.set_model_version_tag(model_name, version, "promotion_reason", reason)
     return Promotion(version=str(version), champion_version=str(champion_version), promoted=promoted, reason=reason)
+
+
+def _registered_model(client, model_name: str):
+    """The registered model, created when the registry says it does not exist (any other error propagates)."""
+    from mlflow.exceptions import MlflowException
+    from mlflow.protos.databricks_pb2 import RESOURCE_DOES_NOT_EXIST, ErrorCode
+
+    try:
+        return client.get_registered_model(model_name)
+    except MlflowException as err:
+        if err.error_code != ErrorCode.Name(RESOURCE_DOES_NOT_EXIST):
+            raise
+    return client.create_registered_model(model_name, description="LoRA sentiment adapters (opensentiment-pipeline)")

@@ -1,7 +1,8 @@
 """Resources: where artifacts live, how DataFrames are stored, and MLflow tracking."""
 
 import os
-from collections.abc import Iterator, Mapping
+import uuid
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -31,14 +32,21 @@ class ArtifactStore(dg.ConfigurableResource):
         return path
 
 
+LOCK_FILE = ".lock"  # in each day-partitioned asset's folder; unpartitioned assets use .<asset>.lock beside their file
+
+
 class ParquetIOManager(dg.ConfigurableIOManager):
     """Stores DataFrame assets as Parquet files a user can open directly.
 
     Unpartitioned assets: <base_dir>/<asset>.parquet. Day-partitioned assets: <base_dir>/<asset>/<day>.parquet,
     one file per day of the run (an empty day gets an empty file with the columns), split on the frame's
     `partition_day` column; a downstream asset without partitions reads every stored day as one frame.
-    Writes go to a temporary file that replaces the old one only once complete, so a failed run never
-    leaves a half-written table behind, and days outside a run are never touched.
+    Writes go to a temporary file (a unique, hidden name that is never read as data) that replaces the old
+    one only once complete, so a failed or killed run never leaves a half-written table behind, and days
+    outside a run are never touched. A lock file per asset serialises writers: two runs writing the same
+    days at once each write all of their days in turn, never interleaved, and a reader takes a shared lock,
+    so it sees every day from the same writer. Temporary files left by a killed writer are removed by the
+    next write of that asset.
     """
 
     base_dir: str = Field(description="Folder holding one Parquet file (or folder of days) per asset")
@@ -61,7 +69,9 @@ class ParquetIOManager(dg.ConfigurableIOManager):
             return
         path = self._path(context)
         path.parent.mkdir(parents=True, exist_ok=True)
-        _replace_parquet(obj, path)
+        with _locked(path.parent / f".{path.stem}.lock", exclusive=True):
+            _remove_leftovers(path.parent, f".{path.name}.*.tmp")
+            _replace_parquet(obj, path)
         context.add_output_metadata({"path": dg.MetadataValue.path(str(path))})
 
     def _write_days(self, context: dg.OutputContext, obj: pd.DataFrame) -> None:
@@ -78,8 +88,10 @@ class ParquetIOManager(dg.ConfigurableIOManager):
         folder = self._folder(context)
         folder.mkdir(parents=True, exist_ok=True)
         days = {day: part for day, part in obj.groupby(PARTITION_COLUMN, sort=False)}
-        for key in keys:
-            _replace_parquet(days.get(key, obj.iloc[:0]), folder / f"{key}.parquet")
+        with _locked(folder / LOCK_FILE, exclusive=True):
+            _remove_leftovers(folder, ".*.tmp")
+            for key in keys:
+                _replace_parquet(days.get(key, obj.iloc[:0]), folder / f"{key}.parquet")
         context.add_output_metadata({"path": dg.MetadataValue.path(str(folder)),
                                      "rows_per_day": dg.MetadataValue.json(
                                          {day: len(part) for day, part in sorted(days.items())})})
@@ -91,7 +103,8 @@ class ParquetIOManager(dg.ConfigurableIOManager):
         if not path.exists():
             raise FileNotFoundError(f"{path} does not exist: materialize {path.stem} "
                                     "first (and set DAGSTER_HOME so runs share one instance)")
-        return pd.read_parquet(path)
+        with _locked(path.parent / f".{path.stem}.lock", exclusive=False):
+            return pd.read_parquet(path)
 
     def _read_days(self, context: dg.InputContext) -> pd.DataFrame:
         keys = list(context.asset_partition_keys)
@@ -102,15 +115,80 @@ class ParquetIOManager(dg.ConfigurableIOManager):
                 f"no day of {context.asset_key.to_user_string()} between {keys[0]} and {keys[-1]} is stored in "
                 f"{folder}: materialize it first, e.g. dagster asset materialize --select "
                 f"{context.asset_key.to_user_string()} --partition-range {keys[0]}...{keys[-1]}")
-        frames = [pd.read_parquet(f) for f in files]
+        with _locked(folder / LOCK_FILE, exclusive=False):
+            frames = [pd.read_parquet(f) for f in files]
         non_empty = [f for f in frames if len(f)] or frames[:1]  # concat of empty frames warns and loses dtypes
         return pd.concat(non_empty, ignore_index=True)
 
 
+class AtomicPickleIOManager(dg.ConfigurableIOManagerFactory):
+    """Dagster's default IO manager (one pickle per output under the instance's storage folder), except that a
+    write replaces the stored pickle only once complete.
+
+    Dagster's own writes the pickle in place, so a run killed or failing mid-write would leave a truncated
+    file where the last good value (an adapter's path, an evaluation report) was.
+    """
+
+    base_dir: str | None = Field(default=None, description="Folder of the pickles; None = the Dagster "
+                                 "instance's storage folder, where Dagster's default IO manager keeps them")
+
+    def create_io_manager(self, context: dg.InitResourceContext) -> "_AtomicPickles":
+        from upath import UPath
+
+        return _AtomicPickles(base_path=UPath(self.base_dir or context.instance.storage_directory()))
+
+
+class _AtomicPickles(dg.UPathIOManager):
+    extension: str = ""  # the same file names as Dagster's default, so values it stored still load
+
+    def dump_to_path(self, context: dg.OutputContext, obj: Any, path: Any) -> None:
+        import pickle
+
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        _write_atomically(path, lambda tmp: tmp.write_bytes(pickle.dumps(obj, pickle.HIGHEST_PROTOCOL)))
+
+    def load_from_path(self, context: dg.InputContext, path: Any) -> Any:
+        import pickle
+
+        with open(path, "rb") as handle:
+            return pickle.load(handle)
+
+
 def _replace_parquet(frame: pd.DataFrame, path: Path) -> None:
-    tmp = path.with_suffix(".parquet.tmp")
-    frame.to_parquet(tmp, index=False)
-    tmp.replace(path)
+    _write_atomically(path, lambda tmp: frame.to_parquet(tmp, index=False))
+
+
+def _write_atomically(path: Path, write: Callable[[Path], None]) -> None:
+    """`write(tmp)` into a temporary file beside `path`, then rename it over `path`: atomic on one filesystem,
+    so readers see the old file or the new one. The name is unique (two writers never share a temporary
+    file) and starts with a dot (it never matches a stored file's name)."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+@contextmanager
+def _locked(lock_path: Path, *, exclusive: bool) -> Iterator[None]:
+    """Hold an flock on `lock_path` (created if missing); released when the process ends, even by SIGKILL."""
+    import fcntl
+
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock_path, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _remove_leftovers(folder: Path, pattern: str) -> None:
+    """Temporary files of writers that died mid-write (called under the exclusive lock: no live writer has any)."""
+    for leftover in folder.glob(pattern):
+        leftover.unlink(missing_ok=True)
 
 
 class MlflowTracking(dg.ConfigurableResource):

@@ -10,7 +10,7 @@ from opensentiment_pipeline import definitions
 from opensentiment_pipeline.defs import partitions
 
 ASSET_KEYS = {"raw_articles", "rejected_rows", "merged_annotations", "sentiment_examples", "sentiment_adapter",
-              "evaluation_report", "article_embeddings", "outlet_clusters", "article_index", "outlet_leaning", "suspect_labels", "annotation_quality_report"}
+              "evaluation_report", "adapter_promotion", "article_embeddings", "outlet_clusters", "article_index", "outlet_leaning", "suspect_labels", "annotation_quality_report"}
 FAST_TRAINING = {"epochs": 4, "lora_r": 8, "max_length": 64}
 
 
@@ -68,8 +68,9 @@ def test_demo_run_succeeds_with_metadata_a_user_can_read(demo_run):
     report = _metadata(result, "evaluation_report")
     assert 0.0 <= report["macro_f1"] <= 1.0 and "demo_macro_f1" in report
     assert report["confusion_matrix"].startswith("![")
-    assert (report["registered_version"], report["champion_version"]) == ("1", "1")
-    assert report["promotion_reason"] == "no champion yet"
+    promotion = _metadata(result, "adapter_promotion")  # after the blocking checks passed
+    assert (promotion["registered_version"], promotion["champion_version"]) == ("1", "1")
+    assert promotion["promotion_reason"] == "no champion yet"
     clusters = _metadata(result, "outlet_clusters")
     assert clusters["num_articles"] == 297
     assert clusters["umap_scatter"].startswith("![")

@@ -100,8 +100,9 @@ def outlet_clusters(context: dg.AssetExecutionContext, config: OutletClustersCon
     in dendrogram order with flat outlet groups, and a per-topic table of each outlet's sentiment in metadata."""
     import mlflow
 
-    from opensentiment_pipeline.core import clustering, embeddings, plots
+    from opensentiment_pipeline.core import clustering, embeddings, encoder_versions, plots
 
+    encoder_versions.check_one_adapter(article_embeddings, asset="outlet_clusters", day_column=PARTITION_COLUMN)
     articles = article_embeddings[["article_id", "sentiment"]].merge(
         raw_articles[["article_id", "outlet", "title", "text"]], on="article_id", how="left", validate="one_to_one")
     result = clustering.cluster_outlets(articles, embeddings.frame_to_matrix(article_embeddings), **config.model_dump())

@@ -6,7 +6,7 @@ import dagster as dg
 import pandas as pd
 from pydantic import Field
 
-from opensentiment_pipeline.defs.partitions import SINGLE_RUN
+from opensentiment_pipeline.defs.partitions import PARTITION_COLUMN, SINGLE_RUN
 from opensentiment_pipeline.defs.metadata import table_preview
 from opensentiment_pipeline.defs.resources import ArtifactStore, MlflowTracking
 
@@ -32,8 +32,9 @@ def outlet_leaning(context: dg.AssetExecutionContext, config: OutletLeaningConfi
     and whether the probe was fitted on it. Without ratings the axis is the outlets' first principal axis."""
     import mlflow
 
-    from opensentiment_pipeline.core import embeddings, leaning, plots
+    from opensentiment_pipeline.core import embeddings, encoder_versions, leaning, plots
 
+    encoder_versions.check_one_adapter(article_embeddings, asset="outlet_leaning", day_column=PARTITION_COLUMN)
     columns = ["article_id", "outlet", *(["leaning"] if "leaning" in raw_articles.columns else [])]
     articles = article_embeddings[["article_id"]].merge(raw_articles[columns], on="article_id", how="left",
                                                         validate="one_to_one")

@@ -1,5 +1,6 @@
 """Model assets: labelled splits, the LoRA sentiment adapter and its held-out evaluation."""
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -119,7 +120,9 @@ class EvaluationReportConfig(dg.Config):
 def evaluation_report(context: dg.AssetExecutionContext, config: EvaluationReportConfig, sentiment_adapter: str,
                       sentiment_examples: pd.DataFrame, mlflow_tracking: MlflowTracking,
                       artifacts: ArtifactStore) -> dict:
-    """Held-out scores of the adapter next to majority-class and TF-IDF baselines on the same rows."""
+    """Held-out scores of the adapter next to majority-class and TF-IDF baselines on the same rows.
+
+    Nothing is registered here: `adapter_promotion` does that once the blocking checks below have passed."""
     import mlflow
 
     from opensentiment_pipeline.core import embeddings, evaluation, modeling, plots, training
@@ -132,6 +135,7 @@ def evaluation_report(context: dg.AssetExecutionContext, config: EvaluationRepor
     report = evaluation.evaluate_predictions(test, proba, train, labels=manifest.labels, n_bootstrap=config.n_bootstrap,
                                              seed=config.seed, min_group_rows=config.min_group_rows)
     report["adapter_version"] = adapter_version(sentiment_adapter)
+    report["test_fingerprint"] = registry.test_fingerprint(test)
     metrics = report_metrics(report)
     confusion_png = plots.confusion_matrix_png(report["confusion_matrix"], manifest.labels)
     out_dir = artifacts.run_dir(context, "evaluation_report")
@@ -140,21 +144,11 @@ def evaluation_report(context: dg.AssetExecutionContext, config: EvaluationRepor
     with mlflow_tracking.run(context, params={**config.model_dump(), "adapter_version": report["adapter_version"]}) as run:
         mlflow.log_metrics(metrics)
         mlflow.log_artifacts(str(out_dir))
-        promotion = registry.register_and_promote(
-            mlflow_tracking.client(), model_name=mlflow_tracking.registered_model,
-            adapter_run_id=report["adapter_version"], macro_f1=report["macro_f1"],
-            fingerprint=registry.test_fingerprint(test))
-        mlflow.set_tags({"registered_version": promotion.version, "promoted_to_champion": str(promotion.promoted),
-                         "promotion_reason": promotion.reason})
-    context.log.info("model registry: version %s, champion %s (%s)", promotion.version,
-                     promotion.champion_version, promotion.reason)
+    report["evaluation_run_id"] = run.info.run_id  # adapter_promotion tags this run with the outcome
     context.add_output_metadata({
         **mlflow_tracking.run_metadata(run),
         **metrics,
         "adapter_version": report["adapter_version"],
-        "registered_version": promotion.version,
-        "champion_version": promotion.champion_version,
-        "promotion_reason": promotion.reason,
         "scores": dg.MetadataValue.md(scores_table(report)),
         "by_outlet": dg.MetadataValue.md(table_preview(pd.DataFrame(report["by_outlet"]).round(3), rows=50)),
         "confusion_matrix": dg.MetadataValue.md(plots.png_markdown(confusion_png, "confusion matrix")),
@@ -187,6 +181,10 @@ def scores_table(report: dict) -> str:
     return (pd.DataFrame(rows).round(4).to_markdown(index=False) + "\n\n" + per_class.round(4).to_markdown(index=False))
 
 
+# One blocking check on evaluation_report per baseline; adapter_promotion re-checks them all.
+BLOCKING_BASELINES = ("majority_class", "tfidf_logreg")
+
+
 def beats_baseline(report: dict, baseline: str) -> dg.AssetCheckResult:
     """Passed when the adapter's macro-F1 is above the named baseline's on the same test rows."""
     adapter, other = report["macro_f1"], report["baselines"][baseline]["macro_f1"]
@@ -204,3 +202,34 @@ def adapter_beats_majority_baseline(evaluation_report: dict) -> dg.AssetCheckRes
                 description="the adapter's macro-F1 must beat TF-IDF + logistic regression on the same test rows")
 def adapter_beats_tfidf_baseline(evaluation_report: dict) -> dg.AssetCheckResult:
     return beats_baseline(evaluation_report, "tfidf_logreg")
+
+
+@dg.asset(group_name="model", backfill_policy=SINGLE_RUN)
+def adapter_promotion(context: dg.AssetExecutionContext, evaluation_report: dict,
+                      mlflow_tracking: MlflowTracking) -> dict:
+    """The adapter's MLflow model-registry version, and whether the `champion` alias moved to it.
+
+    Dagster starts this step only after every blocking check on evaluation_report has passed; it re-checks
+    the baselines itself as well, so materializing it on its own cannot promote an adapter that failed them."""
+    failed = [name for name in BLOCKING_BASELINES if not beats_baseline(evaluation_report, name).passed]
+    if failed:
+        raise ValueError(f"adapter {evaluation_report['adapter_version']} does not beat the baselines "
+                         f"{failed} on its test rows (macro-F1 {evaluation_report['macro_f1']:.4f}); "
+                         "not registered, champion unchanged")
+    client = mlflow_tracking.client()
+    promotion = registry.register_and_promote(
+        client, model_name=mlflow_tracking.registered_model, adapter_run_id=evaluation_report["adapter_version"],
+        macro_f1=evaluation_report["macro_f1"], fingerprint=evaluation_report["test_fingerprint"])
+    for key, value in {"registered_version": promotion.version, "promoted_to_champion": str(promotion.promoted),
+                       "promotion_reason": promotion.reason}.items():
+        client.set_tag(evaluation_report["evaluation_run_id"], key, value)
+    context.log.info("model registry: version %s, champion %s (%s)", promotion.version,
+                     promotion.champion_version, promotion.reason)
+    context.add_output_metadata({
+        "adapter_version": evaluation_report["adapter_version"],
+        "registered_version": promotion.version,
+        "champion_version": promotion.champion_version,
+        "promoted": promotion.promoted,
+        "promotion_reason": promotion.reason,
+    })
+    return dataclasses.asdict(promotion)

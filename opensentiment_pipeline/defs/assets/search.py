@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 from pydantic import Field
 
-from opensentiment_pipeline.defs.partitions import SINGLE_RUN
+from opensentiment_pipeline.defs.partitions import PARTITION_COLUMN, SINGLE_RUN
 from opensentiment_pipeline.defs.assets.model import adapter_version
 from opensentiment_pipeline.defs.resources import ArtifactStore
 
@@ -37,9 +37,10 @@ class ArticleIndexConfig(dg.Config):
 def article_index(context: dg.AssetExecutionContext, config: ArticleIndexConfig, article_embeddings: pd.DataFrame,
                   raw_articles: pd.DataFrame, sentiment_adapter: str, artifacts: ArtifactStore) -> str:
     """Folder holding the vector index, the articles it can return, and how to embed a query for it."""
-    from opensentiment_pipeline.core import embeddings, search
+    from opensentiment_pipeline.core import embeddings, encoder_versions, search
 
-    version = _single_model_version(article_embeddings, adapter_version(sentiment_adapter))
+    version = encoder_versions.check_one_adapter(article_embeddings, asset="article_index", day_column=PARTITION_COLUMN,
+                                                 current=adapter_version(sentiment_adapter))
     vectors = embeddings.frame_to_matrix(article_embeddings)
     kind = config.kind if config.kind != "auto" else ("flat" if len(vectors) <= config.exact_max_vectors else "hnsw")
     hnsw = {"hnsw_m": config.hnsw_m, "ef_construction": config.ef_construction, "ef_search": config.ef_search}
@@ -78,13 +79,3 @@ def index_articles(article_embeddings: pd.DataFrame, raw_articles: pd.DataFrame)
                          f"{orphans.head(3).tolist()}; re-materialize article_embeddings after raw_articles")
     return table.assign(snippet=table.pop("text").str.slice(0, SNIPPET_CHARS))
 
-
-def _single_model_version(article_embeddings: pd.DataFrame, adapter: str) -> str:
-    versions = sorted(article_embeddings["model_version"].unique())
-    if len(versions) != 1:
-        raise ValueError(f"article_embeddings holds vectors from {len(versions)} adapter versions {versions[:5]}; "
-                         "vectors of different adapters are not comparable: re-embed every article with one adapter")
-    if versions[0] != adapter:
-        raise ValueError(f"article_embeddings were made by adapter {versions[0]} but sentiment_adapter is {adapter}; "
-                         "re-materialize article_embeddings so queries and articles share one encoder")
-    return versions[0]
