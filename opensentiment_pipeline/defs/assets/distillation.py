@@ -11,11 +11,13 @@ import pandas as pd
 from pydantic import Field
 
 from opensentiment_pipeline.core.schema import SENTIMENT_LABELS
+from opensentiment_pipeline.defs import registry
 from opensentiment_pipeline.defs.assets.model import (
     ADAPTER_RUN_FILE,
     SentimentAdapterConfig,
     adapter_version,
     beats_baseline,
+    promote,
     report_metrics,
 )
 from opensentiment_pipeline.defs.partitions import SINGLE_RUN
@@ -114,6 +116,7 @@ def student_evaluation_report(context: dg.AssetExecutionContext, config: Student
                                              min_group_rows=config.min_group_rows)
     report["adapter_version"] = adapter_version(student_adapter)
     report["teacher_version"] = evaluation_report["adapter_version"]
+    report["test_fingerprint"] = registry.test_fingerprint(test)
     report["test_rows_per_second"] = len(test) / max(seconds, 1e-9)
     report["total_params"] = modeling.count_parameters(model)[1]
     side_by_side = evaluation.side_by_side({"teacher": report_metrics(evaluation_report), "student": report_metrics(report)})
@@ -124,6 +127,7 @@ def student_evaluation_report(context: dg.AssetExecutionContext, config: Student
                                               "teacher_version": report["teacher_version"]}) as run:
         mlflow.log_metrics(report_metrics(report))
         mlflow.log_artifacts(str(out_dir))
+    report["evaluation_run_id"] = run.info.run_id  # student_promotion tags this run with the outcome
     context.add_output_metadata({
         **mlflow_tracking.run_metadata(run),
         **report_metrics(report),
@@ -137,6 +141,23 @@ def student_evaluation_report(context: dg.AssetExecutionContext, config: Student
 
 
 @dg.asset_check(asset=student_evaluation_report, blocking=True,
+                description="the student's macro-F1 must beat predicting the majority class")
+def student_beats_majority_baseline(student_evaluation_report: dict) -> dg.AssetCheckResult:
+    return beats_baseline(student_evaluation_report, "majority_class")
+
+
+@dg.asset_check(asset=student_evaluation_report, blocking=True,
                 description="the student's macro-F1 must beat TF-IDF + logistic regression on the same test rows")
 def student_beats_tfidf_baseline(student_evaluation_report: dict) -> dg.AssetCheckResult:
     return beats_baseline(student_evaluation_report, "tfidf_logreg")
+
+
+@dg.asset(group_name="model", backfill_policy=SINGLE_RUN)
+def student_promotion(context: dg.AssetExecutionContext, student_evaluation_report: dict,
+                      mlflow_tracking: MlflowTracking) -> dict:
+    """The student's registry version under `<registered model>-student`, with its own `champion` alias.
+
+    Runs only after the student's blocking checks passed. Students keep their own champion so that the fast
+    model a nightly run should embed with is never displaced by a slower teacher that scores higher."""
+    return promote(context, student_evaluation_report, mlflow_tracking,
+                   model_name=f"{mlflow_tracking.registered_model}-student")

@@ -211,22 +211,31 @@ def adapter_promotion(context: dg.AssetExecutionContext, evaluation_report: dict
 
     Dagster starts this step only after every blocking check on evaluation_report has passed; it re-checks
     the baselines itself as well, so materializing it on its own cannot promote an adapter that failed them."""
-    failed = [name for name in BLOCKING_BASELINES if not beats_baseline(evaluation_report, name).passed]
+    return promote(context, evaluation_report, mlflow_tracking, model_name=mlflow_tracking.registered_model)
+
+
+def promote(context: dg.AssetExecutionContext, report: dict, mlflow_tracking: MlflowTracking, *,
+            model_name: str) -> dict:
+    """Register the evaluated adapter under `model_name` and move its `champion` alias on a win.
+
+    Shared by `adapter_promotion` and `student_promotion` (each registered model keeps its own champion)."""
+    failed = [name for name in BLOCKING_BASELINES if not beats_baseline(report, name).passed]
     if failed:
-        raise ValueError(f"adapter {evaluation_report['adapter_version']} does not beat the baselines "
-                         f"{failed} on its test rows (macro-F1 {evaluation_report['macro_f1']:.4f}); "
+        raise ValueError(f"adapter {report['adapter_version']} does not beat the baselines "
+                         f"{failed} on its test rows (macro-F1 {report['macro_f1']:.4f}); "
                          "not registered, champion unchanged")
     client = mlflow_tracking.client()
     promotion = registry.register_and_promote(
-        client, model_name=mlflow_tracking.registered_model, adapter_run_id=evaluation_report["adapter_version"],
-        macro_f1=evaluation_report["macro_f1"], fingerprint=evaluation_report["test_fingerprint"])
+        client, model_name=model_name, adapter_run_id=report["adapter_version"],
+        macro_f1=report["macro_f1"], fingerprint=report["test_fingerprint"])
     for key, value in {"registered_version": promotion.version, "promoted_to_champion": str(promotion.promoted),
                        "promotion_reason": promotion.reason}.items():
-        client.set_tag(evaluation_report["evaluation_run_id"], key, value)
-    context.log.info("model registry: version %s, champion %s (%s)", promotion.version,
+        client.set_tag(report["evaluation_run_id"], key, value)
+    context.log.info("model registry %s: version %s, champion %s (%s)", model_name, promotion.version,
                      promotion.champion_version, promotion.reason)
     context.add_output_metadata({
-        "adapter_version": evaluation_report["adapter_version"],
+        "registered_model": model_name,
+        "adapter_version": report["adapter_version"],
         "registered_version": promotion.version,
         "champion_version": promotion.champion_version,
         "promoted": promotion.promoted,
