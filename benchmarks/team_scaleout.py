@@ -2,14 +2,15 @@
 
 `--n` Article-Bias-Prediction articles (title + body) get publish dates spread evenly over `--days` days. A whole
 team instance starts on this machine (deploy/team_services.py: Postgres, Redis, MLflow server, webserver, daemon,
-celery workers). One run ingests every day and trains a small adapter (one epoch on the demo corpus; its quality
-does not matter here, all six layers are kept so an embedding costs what it costs in production). Then
+celery workers). One run ingests every day, merges the demo labels and trains a small adapter (one epoch on the
+demo corpus; its quality does not matter here, all six layers are kept so an embedding costs what it costs in
+production). Then
 `article_embeddings` is backfilled over the `--days` days through the webserver's GraphQL API, as a user would
 from the UI; the team backfill policy cuts it into runs of `--days-per-run` days, which the queue runs side by
 side and whose steps the celery workers take. Once with one worker, once with two. Each worker gets
 `--threads` torch threads, so one worker uses one core and two use two.
 
-    HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/team_scaleout.py --n 1500 --days 30 --days-per-run 5
+    HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/team_scaleout.py --n 600 --days 30 --days-per-run 5
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from nightly_cost import write_corpus  # noqa: E402  (the same ABP corpus, dated
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--n", type=int, default=1500, help="articles in the corpus")
+    parser.add_argument("--n", type=int, default=600, help="articles in the corpus")
     parser.add_argument("--days", type=int, default=30, help="days they are spread over = days backfilled")
     parser.add_argument("--days-per-run", type=int, default=5, help="OPENSENTIMENT_DAYS_PER_RUN")
     parser.add_argument("--threads", type=int, default=1, help="torch threads per worker process")
@@ -63,7 +64,8 @@ def main() -> int:
 
         client = DagsterGraphQLClient("127.0.0.1", port_number=int(team.env["OPENSENTIMENT_WEBSERVER_PORT"]))
         setup = client.submit_job_execution(
-            "__ASSET_JOB", asset_selection=["raw_articles", "sentiment_examples", "sentiment_adapter"],
+            "__ASSET_JOB",
+            asset_selection=["raw_articles", "merged_annotations", "sentiment_examples", "sentiment_adapter"],
             run_config={"ops": {
                 "raw_articles": {"config": {"sources": [DEMO_SOURCE, source], "max_rejected_share": 0.5}},
                 "sentiment_adapter": {"config": {"epochs": 1, "lora_r": 8, "max_length": 64}}}},

@@ -75,6 +75,7 @@ def _child_setup(uid: int | None, gid: int | None):
         for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT):
             signal.signal(sig, signal.SIG_DFL)
         if gid is not None:
+            os.setgroups([])  # drop root's supplementary groups too
             os.setgid(gid)
         if uid is not None:
             os.setuid(uid)
@@ -176,11 +177,21 @@ class TeamServices:
             tree = _wait_gone(proc, tree, wait)
             if not tree:
                 break
-        proc.wait(timeout=5)
+        try:
+            proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:  # stuck in the kernel after SIGKILL: nothing more we can do
+            pass
 
     def stop_all(self) -> None:
-        for name in reversed(list(self.processes)):  # workers first, Postgres last
-            self.stop(name)
+        """Stop every service, workers first and Postgres last; one failing stop does not spare the others."""
+        errors = []
+        for name in reversed(list(self.processes)):
+            try:
+                self.stop(name)
+            except Exception as err:  # keep stopping the rest, report at the end
+                errors.append(f"{name}: {err!r}")
+        if errors:
+            raise RuntimeError("could not stop cleanly: " + "; ".join(errors))
 
 
 def _wait_gone(proc: subprocess.Popen, tree: list, timeout: float) -> list:
@@ -340,10 +351,11 @@ def start_team_services(root: Path, step_workers: int = 2, **extra_env: str) -> 
         wait_for_workers(team, names)
         yield team
     finally:
-        team.stop_all()
-        data = env.get("OPENSENTIMENT_PG_DATA")
-        if data:
-            shutil.rmtree(data, ignore_errors=True)
+        try:
+            team.stop_all()
+        finally:
+            if env.get("OPENSENTIMENT_PG_DATA"):
+                shutil.rmtree(env["OPENSENTIMENT_PG_DATA"], ignore_errors=True)
 
 
 def main() -> int:

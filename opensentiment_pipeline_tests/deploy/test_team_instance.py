@@ -3,8 +3,8 @@ daemon, and two celery workers for steps (deploy/team_services.py starts and sto
 
 One scenario drives the demo graph through them: the run is launched through the webserver's GraphQL API,
 queued, launched by the daemon, its steps executed by the celery workers, and the worker process training
-`sentiment_adapter` is killed. The run must be marked failed and the daemon's retry must finish the graph. A backfill of day partitions must
-be cut into runs of OPENSENTIMENT_DAYS_PER_RUN days.
+`sentiment_adapter` is killed. The run must be marked failed and the daemon's retry must finish the graph. A
+backfill of day partitions must be cut into runs of OPENSENTIMENT_DAYS_PER_RUN days.
 
 Skipped when Postgres, Redis or the `team` extra are missing, except in CI (CI=true), where it fails instead.
 """
