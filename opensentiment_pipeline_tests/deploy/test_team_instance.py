@@ -46,8 +46,10 @@ def require_services() -> None:
 @pytest.fixture(scope="module")
 def team(tmp_path_factory):
     require_services()
-    with start_team_services(tmp_path_factory.mktemp("team"),
-                             OPENSENTIMENT_DAYS_PER_RUN=str(DAYS_PER_RUN)) as services:
+    # one torch thread per worker: two workers on two cores; more threads than cores makes OpenMP spin-wait
+    # (15 s per training batch instead of 1 s here while other jobs ran)
+    with start_team_services(tmp_path_factory.mktemp("team"), OPENSENTIMENT_DAYS_PER_RUN=str(DAYS_PER_RUN),
+                             OMP_NUM_THREADS="1", MKL_NUM_THREADS="1") as services:
         yield services
 
 
