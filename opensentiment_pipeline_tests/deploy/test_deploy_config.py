@@ -49,9 +49,9 @@ def test_instance_reads_every_credential_and_address_from_the_environment(instan
     assert {k: v for k, v in db.items() if k != "scheme"} == {
         "username": {"env": "DAGSTER_PG_USERNAME"}, "password": {"env": "DAGSTER_PG_PASSWORD"},
         "hostname": {"env": "DAGSTER_PG_HOST"}, "port": {"env": "DAGSTER_PG_PORT"}, "db_name": {"env": "DAGSTER_PG_DB"}}
-    launcher = instance_yaml["run_launcher"]["config"]
-    assert (launcher["broker"], launcher["backend"]) == ({"env": "DAGSTER_CELERY_BROKER_URL"},
-                                                         {"env": "DAGSTER_CELERY_BACKEND_URL"})
+    assert "run_launcher" not in instance_yaml  # the daemon launches runs; celery executes their steps
+    workers = yaml.safe_load((DEPLOY / "celery.yaml").read_text())["execution"]["config"]
+    assert workers == {"broker": {"env": "DAGSTER_CELERY_BROKER_URL"}, "backend": {"env": "DAGSTER_CELERY_BACKEND_URL"}}
 
 
 def test_queue_allows_one_training_run_and_several_embedding_runs(instance_yaml):
