@@ -53,12 +53,8 @@ def team(tmp_path_factory):
         yield services
 
 
-def sql(team, query: str, *args) -> list[tuple]:
-    return team.sql(query, *args)
-
-
 def run_status(team, run_id: str) -> str | None:
-    rows = sql(team, "SELECT status FROM runs WHERE run_id = %s", run_id)
+    rows = team.sql("SELECT status FROM runs WHERE run_id = %s", run_id)
     return rows[0][0] if rows else None
 
 
@@ -70,7 +66,7 @@ def wait_for(what: str, probe, team, timeout: float = SCENARIO_TIMEOUT_S, every:
         if value:
             return value
         time.sleep(every)
-    logs = "\n".join(f"--- {name}\n{team.log_tail(name, 15)}" for name in ("daemon", "runs", "steps1", "steps2"))
+    logs = "\n".join(f"--- {name}\n{team.log_tail(name, 15)}" for name in ("daemon", "webserver", "steps1", "steps2"))
     pytest.fail(f"timed out after {timeout:.0f} s waiting for {what}\n{logs}")
 
 
@@ -79,14 +75,13 @@ def wait_for_run_end(team, run_id: str) -> str:
                     lambda: (s := run_status(team, run_id)) in ("SUCCESS", "FAILURE", "CANCELED") and s, team)
 
 
-def kill_step_worker(team, step_key: str) -> int:
+def kill_step_worker(team, step_key: str) -> None:
     """SIGKILL the celery worker process executing `step_key` (its parent worker then reports the task lost)."""
     active = celery_app(team.env).control.inspect(timeout=5).active() or {}
     pids = [task["worker_pid"] for tasks in active.values() for task in tasks
             if step_key in str(task.get("args")) + str(task.get("kwargs"))]
     assert pids, f"no celery worker is executing {step_key}: {active}"
     os.kill(pids[0], signal.SIGKILL)
-    return pids[0]
 
 
 @pytest.fixture(scope="module")
@@ -100,8 +95,9 @@ def scenario(team, tmp_path_factory):
                           "annotation_quality_report": {"config": {"expert_path": absent}}}}
     first = client.submit_job_execution("__ASSET_JOB", run_config=run_config,
                                         tags={**range_tags(), KIND_TAG: "training"})
+
     def training_started_or_run_ended():
-        if sql(team, "SELECT 1 FROM event_logs WHERE run_id = %s AND dagster_event_type = 'STEP_START' "
+        if team.sql("SELECT 1 FROM event_logs WHERE run_id = %s AND dagster_event_type = 'STEP_START' "
                      "AND step_key = 'sentiment_adapter'", first):
             return "started"
         return run_status(team, first) in ("SUCCESS", "FAILURE", "CANCELED") and run_status(team, first)
@@ -109,40 +105,40 @@ def scenario(team, tmp_path_factory):
     state = wait_for("sentiment_adapter to start", training_started_or_run_ended, team)
     if state != "started":
         pytest.fail(f"run {first} ended {state} before sentiment_adapter started:\n{team.log_tail('steps1')}")
-    killed_pid = kill_step_worker(team, "sentiment_adapter")
+    kill_step_worker(team, "sentiment_adapter")
     first_status = wait_for_run_end(team, first)
-    retry = wait_for("the daemon to retry the failed run", lambda: sql(
-        team, "SELECT run_id FROM run_tags WHERE key = 'dagster/parent_run_id' AND value = %s", first), team)[0][0]
-    return {"first": first, "first_status": first_status, "killed_pid": killed_pid, "retry": retry,
+    retry = wait_for("the daemon to retry the failed run", lambda: team.sql(
+        "SELECT run_id FROM run_tags WHERE key = 'dagster/parent_run_id' AND value = %s", first), team)[0][0]
+    return {"first": first, "first_status": first_status, "retry": retry,
             "retry_status": wait_for_run_end(team, retry)}
 
 
 def test_run_whose_worker_is_killed_is_marked_failed_and_its_retry_succeeds(team, scenario):
     assert scenario["first_status"] == "FAILURE"
-    messages = [row[0] for row in sql(team, "SELECT event FROM event_logs WHERE run_id = %s "
+    messages = [row[0] for row in team.sql("SELECT event FROM event_logs WHERE run_id = %s "
                                             "AND dagster_event_type = 'PIPELINE_FAILURE'", scenario["first"])]
     assert any("WorkerLostError" in m and "sentiment_adapter" in m for m in messages), messages
     assert scenario["retry_status"] == "SUCCESS"
-    retry_tags = dict(sql(team, "SELECT key, value FROM run_tags WHERE run_id = %s", scenario["retry"]))
+    retry_tags = dict(team.sql("SELECT key, value FROM run_tags WHERE run_id = %s", scenario["retry"]))
     assert retry_tags["dagster/root_run_id"] == scenario["first"]
     assert retry_tags[KIND_TAG] == "training"
 
 
 def test_runs_and_materializations_are_stored_in_postgres(team, scenario):
-    runs = dict(sql(team, "SELECT run_id, status FROM runs"))
+    runs = dict(team.sql("SELECT run_id, status FROM runs"))
     assert runs == {scenario["first"]: "FAILURE", scenario["retry"]: "SUCCESS"}
-    materialized = {json.loads(key)[0] for (key,) in sql(
-        team, "SELECT DISTINCT asset_key FROM event_logs WHERE run_id IN (%s, %s) "
-              "AND dagster_event_type = 'ASSET_MATERIALIZATION'", scenario["first"], scenario["retry"])}
+    materialized = {json.loads(key)[0] for (key,) in team.sql(
+        "SELECT DISTINCT asset_key FROM event_logs WHERE run_id IN (%s, %s) "
+        "AND dagster_event_type = 'ASSET_MATERIALIZATION'", scenario["first"], scenario["retry"])}
     assert GRAPH_ASSETS <= materialized
-    days = sql(team, "SELECT count(DISTINCT partition) FROM event_logs WHERE dagster_event_type = "
-                     "'ASSET_MATERIALIZATION' AND asset_key = %s", json.dumps(["article_embeddings"]))
+    days = team.sql("SELECT count(DISTINCT partition) FROM event_logs WHERE dagster_event_type = "
+                    "'ASSET_MATERIALIZATION' AND asset_key = %s", json.dumps(["article_embeddings"]))
     assert days[0][0] == len(DAILY.get_partition_keys())
 
 
 def test_steps_ran_as_celery_tasks_on_the_step_workers(team, scenario):
-    events = [e for (e,) in sql(team, "SELECT event FROM event_logs WHERE run_id = %s AND dagster_event_type = "
-                                      "'ENGINE_EVENT' AND event LIKE %s", scenario["retry"], "%in celery worker%")]
+    events = [e for (e,) in team.sql("SELECT event FROM event_logs WHERE run_id = %s AND dagster_event_type = "
+                                     "'ENGINE_EVENT' AND event LIKE %s", scenario["retry"], "%in celery worker%")]
     workers = {match for e in events for match in re.findall(r"\b(steps\d)@", e)}
     assert workers and workers <= {"steps1", "steps2"}, workers
     assert len(events) >= 4  # every step the retry re-ran: the adapter, its evaluation, embeddings, maps
@@ -173,12 +169,12 @@ def test_mlflow_runs_are_on_the_server_tagged_with_dagster_run_ids_with_their_ar
 def test_a_backfill_of_days_is_cut_into_runs_of_days_per_run(team, scenario):
     days = DAILY.get_partition_keys()[:2 * DAYS_PER_RUN]
     backfill = team.launch_backfill("raw_articles", days, {KIND_TAG: "embedding"})
-    run_ids = wait_for("the backfill's runs", lambda: (ids := [r for (r,) in sql(
-        team, "SELECT run_id FROM run_tags WHERE key = 'dagster/backfill' AND value = %s", backfill)])
+    run_ids = wait_for("the backfill's runs", lambda: (ids := [r for (r,) in team.sql(
+        "SELECT run_id FROM run_tags WHERE key = 'dagster/backfill' AND value = %s", backfill)])
         and len(ids) >= 2 and ids, team, timeout=300)
     assert sorted(wait_for_run_end(team, r) for r in run_ids) == ["SUCCESS", "SUCCESS"]
-    ranges = sorted(tuple(v for _, v in sorted(sql(
-        team, "SELECT key, value FROM run_tags WHERE run_id = %s AND key LIKE %s", r,
-        "dagster/asset_partition_range_%"))) for r in run_ids)
+    ranges = sorted(tuple(v for _, v in sorted(team.sql(
+        "SELECT key, value FROM run_tags WHERE run_id = %s AND key LIKE %s", r, "dagster/asset_partition_range_%")))
+        for r in run_ids)
     # each tuple is (range_end, range_start)
     assert ranges == [(days[DAYS_PER_RUN - 1], days[0]), (days[-1], days[DAYS_PER_RUN])]
