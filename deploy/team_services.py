@@ -131,10 +131,10 @@ class TeamServices:
         if user is not None and os.geteuid() == 0:  # Postgres refuses to run as root
             entry = pwd.getpwnam(user)
             uid, gid = entry.pw_uid, entry.pw_gid
-        log = open(self.root / "logs" / f"{name}.log", "ab")
-        proc = subprocess.Popen(cmd, env=self.env, cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT,
-                                stdin=subprocess.DEVNULL, start_new_session=True,
-                                preexec_fn=_child_setup(uid, gid))
+        with open(self.root / "logs" / f"{name}.log", "ab") as log:  # the child keeps its own handle
+            proc = subprocess.Popen(cmd, env=self.env, cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT,
+                                    stdin=subprocess.DEVNULL, start_new_session=True,
+                                    preexec_fn=_child_setup(uid, gid))
         self.processes[name] = proc
         return proc
 
