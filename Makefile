@@ -7,7 +7,7 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_NO_ADVISORY_WARNINGS := 1
 export DAGSTER_HOME := $(CURDIR)
 
-.PHONY: demo test test-all mpnet shared-data shared-data-full shared-data-quality reembed ui mlflow-ui clean
+.PHONY: demo test test-all mpnet shared-data shared-data-full shared-data-quality reembed ui mlflow-ui clean team-install team-up test-team
 
 $(BIN)/dagster: pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON) on PATH (or run: make PYTHON=/path/to/python3.11 ...)"; exit 1; }
@@ -61,3 +61,14 @@ mlflow-ui: $(BIN)/dagster
 
 clean:
 	rm -rf .opensentiment
+
+# Team instance (deploy/, README "Running for a team"): the `team` extra, a whole local instance (Postgres, Redis,
+# MLflow server, webserver, daemon, celery workers) until Ctrl-C, and its tests.
+team-install: $(BIN)/dagster
+	$(BIN)/python -m pip install --quiet -e ".[test,team]"
+
+team-up: team-install
+	$(BIN)/python -m deploy.team_services up
+
+test-team: team-install
+	$(BIN)/python -m pytest -q opensentiment_pipeline_tests/deploy

@@ -22,6 +22,7 @@ import yaml
 from opensentiment_pipeline.defs.partitions import DAILY
 
 NIGHTLY_HOUR_UTC = 2
+KIND_TAG = "opensentiment/kind"  # run tag the team instance's queue limits by (training | embedding)
 NIGHTLY_ASSETS = ("raw_articles", "article_embeddings", "article_index", "outlet_clusters", "outlet_leaning")
 
 
@@ -47,6 +48,7 @@ reembedding_job = dg.define_asset_job(
     | dg.AssetSelection.assets("article_embeddings").downstream(),
     partitions_def=DAILY,
     config=nightly_config(),
+    tags={KIND_TAG: "embedding"},  # deploy/dagster.yaml limits how many embedding runs share the workers
     description="Ingest and embed one day of articles, then refresh the index, outlet map and bias axis",
 )
 

@@ -7,7 +7,9 @@ so a 2012 article and a sentence without a date are filed there, not lost. Its d
 
 Every asset has a single-run backfill policy, so a range of days (a first load, or a re-embedding after a new
 adapter) is one run that reads each source once, and `dagster asset materialize --partition-range` works on a
-selection that mixes day-partitioned and unpartitioned assets.
+selection that mixes day-partitioned and unpartitioned assets. On a team instance (`DAGSTER_DEPLOYMENT=team` or `k8s`,
+deploy/) the two day-partitioned assets instead cut a backfill into runs of `$OPENSENTIMENT_DAYS_PER_RUN` days
+(default 7), which the queue and the celery workers run side by side.
 """
 
 from __future__ import annotations
@@ -21,7 +23,25 @@ FIRST_DAY = os.environ.get("OPENSENTIMENT_FIRST_DAY", "2026-11-01")
 # the nightly run re-ingests the whole day once it is over.
 DAILY = dg.DailyPartitionsDefinition(start_date=FIRST_DAY, end_offset=1, timezone="UTC")
 SINGLE_RUN = dg.BackfillPolicy.single_run()
+DEPLOYMENTS = ("local", "team", "k8s")
 PARTITION_COLUMN = "partition_day"  # the day a row is stored under (YYYY-MM-DD)
+
+
+
+def day_backfill_policy(deployment: str, days_per_run: str) -> dg.BackfillPolicy:
+    """How a backfill of day partitions is cut into runs: one run on a laptop (`local`), runs of `days_per_run`
+    days on a team instance (`team`, `k8s`), so that several workers share a long backfill."""
+    if deployment == "local":
+        return SINGLE_RUN
+    if deployment not in DEPLOYMENTS:
+        raise ValueError(f"DAGSTER_DEPLOYMENT={deployment!r}; expected one of {list(DEPLOYMENTS)}")
+    if not days_per_run.isdigit() or int(days_per_run) < 1:
+        raise ValueError(f"OPENSENTIMENT_DAYS_PER_RUN={days_per_run!r}; expected a whole number of days >= 1")
+    return dg.BackfillPolicy.multi_run(max_partitions_per_run=int(days_per_run))
+
+
+DAY_BACKFILL = day_backfill_policy(os.environ.get("DAGSTER_DEPLOYMENT", "local"),
+                                   os.environ.get("OPENSENTIMENT_DAYS_PER_RUN", "7"))
 
 RANGE_START_TAG = "dagster/asset_partition_range_start"
 RANGE_END_TAG = "dagster/asset_partition_range_end"

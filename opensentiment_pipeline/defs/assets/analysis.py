@@ -6,7 +6,7 @@ from pydantic import Field
 
 from opensentiment_pipeline.defs.assets.model import adapter_version
 from opensentiment_pipeline.defs.metadata import table_preview
-from opensentiment_pipeline.defs.partitions import DAILY, PARTITION_COLUMN, SINGLE_RUN
+from opensentiment_pipeline.defs.partitions import DAILY, DAY_BACKFILL, PARTITION_COLUMN, SINGLE_RUN
 from opensentiment_pipeline.defs.resources import ArtifactStore, MlflowTracking
 
 
@@ -32,7 +32,7 @@ EMBEDDING_FRAME_COLUMNS = ("article_id", "model_version", "embedding", "sentimen
 
 
 @dg.asset(io_manager_key="parquet_io_manager", group_name="analysis", partitions_def=DAILY,
-          backfill_policy=SINGLE_RUN)
+          backfill_policy=DAY_BACKFILL)
 def article_embeddings(context: dg.AssetExecutionContext, config: ArticleEmbeddingsConfig,
                        raw_articles: pd.DataFrame, sentiment_adapter: str) -> pd.DataFrame:
     """One L2-normalised vector per article from the fine-tuned encoder, with its predicted sentiment and the

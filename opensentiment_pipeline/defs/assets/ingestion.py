@@ -7,7 +7,7 @@ import pandas as pd
 from pydantic import Field
 
 from opensentiment_pipeline.defs.metadata import label_distribution, table_preview
-from opensentiment_pipeline.defs.partitions import DAILY, PARTITION_COLUMN, SINGLE_RUN
+from opensentiment_pipeline.defs.partitions import DAILY, DAY_BACKFILL, PARTITION_COLUMN
 
 BUILTIN_PREFIX = "builtin:"
 DEMO_DIR = Path(__file__).resolve().parents[2] / "demo_data"
@@ -84,7 +84,7 @@ def to_spec(source: SourceConfig, seed: int):
     },
     group_name="ingestion",
     partitions_def=DAILY,
-    backfill_policy=SINGLE_RUN,
+    backfill_policy=DAY_BACKFILL,
     can_subset=True,  # `--select raw_articles+` must work without naming rejected_rows too
     check_specs=[dg.AssetCheckSpec("rejected_share_below_threshold", asset="raw_articles",
                                    description="no source loses more than max_rejected_share of its rows")],
