@@ -7,8 +7,9 @@ from config. Validation rows (for early stopping) are carved out of train only, 
 give no val rows of their own: test rows are never seen before evaluation.
 
 Rows are split by sentence, not one by one: all rows whose text is the same after `normalise_text` (the
-targets of one NewsMTSC sentence, copies across sources) land on the same side, so a model is never tested
-on a sentence it was trained on with another target.
+targets of one sentence, copies across sources) land on the same side, so a model is never tested on a
+sentence it was trained on with another target. A row without a split whose sentence a source placed
+follows that row.
 """
 
 from __future__ import annotations
@@ -73,7 +74,9 @@ def make_examples(articles: pd.DataFrame, merged: pd.DataFrame, *, task: str, te
         if source not in own_val:
             val = _held_out_sentences(part, size=val_size, seed=seed)
             split.loc[part.index[part["_sentence"].isin(val)]] = "val"
-    examples["split"] = _follow_sentences(split, examples["_sentence"], movable=~given.isin(["test", "val"]))
+    # Free copies of one sentence in two sources may have been drawn apart; rows a source placed stay put (a
+    # published split is kept as published, even where it repeats a sentence across its sides).
+    examples["split"] = _follow_sentences(split, examples["_sentence"], movable=given.isna())
     return examples[list(EXAMPLE_COLUMNS)].sort_values("article_id").reset_index(drop=True)
 
 
