@@ -321,6 +321,7 @@ def _load_table(path: Path, rejects: Rejects, encoding: str) -> tuple[pd.DataFra
 
 
 _LINES = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+\Z")  # physical lines with their ends, as csv counts them
+_LINE_BREAK = re.compile(r"\r\n|\r|\n")
 _UNDECODABLE = re.compile("[\udc80-\udcff]")  # bytes `surrogateescape` kept because the codec could not decode them
 
 
@@ -392,7 +393,7 @@ def _csv_records(lines: list[str], start: int, delimiter: str, n_fields: int):
         try:
             for fields in reader:
                 first, consumed = start + consumed, reader.line_num
-                swallowed = _swallowed_rows(lines[first + 1 : start + consumed], delimiter, n_fields)
+                swallowed = _swallowed_rows(fields, delimiter, n_fields) if start + consumed - first > 1 else 0
                 if swallowed:
                     yield (f"unterminated quote: the record from file line {first + 1} runs over "
                            f"{swallowed} more line(s) that read as rows of their own; the row is rejected "
@@ -410,17 +411,19 @@ def _csv_records(lines: list[str], start: int, delimiter: str, n_fields: int):
             start = first + 1
 
 
-def _swallowed_rows(continuation: list[str], delimiter: str, n_fields: int) -> int:
-    """How many lines inside one multi-line record parse on their own into `n_fields` fields: lines an open
-    quote swallowed. Real multi-line texts (paragraphs) rarely hold exactly n_fields - 1 delimiters."""
+def _swallowed_rows(fields: list[str], delimiter: str, n_fields: int) -> int:
+    """How many lines after the first inside the fields of one record parse on their own into `n_fields`
+    fields: whole rows an open quote swallowed. A real multi-line text (paragraphs) rarely has a line with
+    exactly n_fields - 1 delimiters; an open quote that swallows only part of the next row goes unseen."""
     if n_fields < 2:
         return 0
     found = 0
-    for line in continuation:
-        try:
-            found += len(next(csv.reader([line], delimiter=delimiter, strict=True), [])) == n_fields
-        except csv.Error:
-            continue
+    for value in fields:
+        for line in _LINE_BREAK.split(value)[1:]:
+            try:
+                found += len(next(csv.reader([line], delimiter=delimiter, strict=True), [])) == n_fields
+            except csv.Error:
+                continue
     return found
 
 
