@@ -72,6 +72,8 @@ class IngestResult:
     articles: pd.DataFrame  # ARTICLE_COLUMNS
     rejects: pd.DataFrame  # REJECT_COLUMNS
     duplicates_dropped: int = 0
+    # Per source: items read (before `limit`) plus distinct rejected rows, the denominator of its rejected share.
+    rows_read: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -254,7 +254,8 @@ def read_sources(specs: Iterable[SourceSpec], *, near_dup_threshold: float, seed
                                         protected=is_test[order])
     kept = kept.sort_values("_position").drop(columns="_position").reset_index(drop=True)
     rejects = pd.concat([r.rejects for r in results], ignore_index=True)
-    return IngestResult(articles=validate_articles(kept), rejects=rejects, duplicates_dropped=n_exact + n_near)
+    return IngestResult(articles=validate_articles(kept), rejects=rejects, duplicates_dropped=n_exact + n_near,
+                        rows_read={name: n for r in results for name, n in r.rows_read.items()})
 
 
 def read_source(spec: SourceSpec) -> IngestResult:
@@ -265,12 +266,13 @@ def read_source(spec: SourceSpec) -> IngestResult:
     if articles.empty and not len(rejects):
         logger.warning("%s: %s: %s", spec.name, spec.path, EMPTY_SOURCE)
         rejects.add([0], "file", EMPTY_SOURCE, [""])
+    rejects_frame = rejects.frame()
+    rows_read = len(articles) + len(rejects_frame.drop_duplicates("row"))
     if spec.limit is not None and len(articles) > spec.limit:
         articles = articles.sample(n=spec.limit, random_state=spec.seed).sort_index()
     articles = validate_articles(articles.reset_index(drop=True))
-    rejects_frame = rejects.frame()
     logger.info("%s: %d articles, %d rejects from %s", spec.name, len(articles), len(rejects_frame), spec.path)
-    return IngestResult(articles=articles, rejects=rejects_frame)
+    return IngestResult(articles=articles, rejects=rejects_frame, rows_read={spec.name: rows_read})
 
 
 def _columns(spec: SourceSpec) -> dict[str, str]:

@@ -233,3 +233,13 @@ def test_a_reject_carries_the_publish_date_of_its_row(tmp_path):
     assert rejects[["row", "field"]].values.tolist() == [[1, "body"], [2, "date"], [2, "split"]]
     assert rejects["published_at"].tolist()[0] == pd.Timestamp("2026-11-20 08:00", tz="UTC")
     assert rejects["published_at"].iloc[1:].isna().all()
+
+
+def test_rows_read_counts_the_whole_file_even_when_a_limit_subsamples_it():
+    # The rejected share must compare rejects (whole file) with rows of the whole file, not with the subsample.
+    spec = SourceSpec(name="faulty", format="table", path=str(DATA / "articles_faulty.csv"), limit=1, seed=0,
+                      columns={"id": "id", "text": "body", "published_at": "published", "label": "sentiment"},
+                      label_map={"pos": "positive"})
+    result = read_source(spec)
+    assert len(result.articles) == 1 and result.rejects["row"].nunique() == 4
+    assert result.rows_read == {"faulty": 6}

@@ -1,6 +1,7 @@
 """Ingestion: every configured source → one normalised, deduplicated article table plus its rejects."""
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import dagster as dg
 import pandas as pd
@@ -8,6 +9,9 @@ from pydantic import Field
 
 from opensentiment_pipeline.defs.metadata import label_distribution, table_preview
 from opensentiment_pipeline.defs.partitions import DAILY, PARTITION_COLUMN, SINGLE_RUN
+
+if TYPE_CHECKING:
+    from opensentiment_pipeline.core.schema import IngestResult
 
 BUILTIN_PREFIX = "builtin:"
 DEMO_DIR = Path(__file__).resolve().parents[2] / "demo_data"
@@ -127,24 +131,24 @@ def raw_articles(context: dg.AssetExecutionContext, config: RawArticlesConfig):
             "preview": dg.MetadataValue.md(table_preview(rejects)),
         })
     if "raw_articles" in selected:
-        yield from articles_outputs(context, config, articles, everything, all_rejects, result.duplicates_dropped)
+        yield from articles_outputs(context, config, articles, everything, all_rejects, result)
 
 
 def articles_outputs(context: dg.AssetExecutionContext, config: RawArticlesConfig, articles: pd.DataFrame,
-                     everything: pd.DataFrame, rejects: pd.DataFrame, duplicates_dropped: int):
+                     everything: pd.DataFrame, rejects: pd.DataFrame, result: "IngestResult"):
     """The raw_articles output (the run's days) and the rejected-share check result (over all rows read)."""
     yield dg.Output(articles, output_name="raw_articles", metadata={
         "num_rows": len(articles),
         "num_rows_read": len(everything),
         "rows_per_source": dg.MetadataValue.json(articles["source"].value_counts().to_dict()),
         "num_outlets": int(articles["outlet"].nunique()),
-        "duplicates_dropped": duplicates_dropped,
+        "duplicates_dropped": result.duplicates_dropped,
         "rejected_rows": len(rejects),
         "empty_sources": dg.MetadataValue.json(empty_sources(rejects)),
         "gold_label_distribution": dg.MetadataValue.json(label_distribution(articles)),
         "preview": dg.MetadataValue.md(table_preview(articles[["article_id", "outlet", "published_at", "title", "text"]])),
     })
-    shares = rejected_shares(everything, rejects)
+    shares = rejected_shares(result.rows_read, rejects)
     worst = max(shares.values(), default=0.0)
     if context.selected_asset_check_keys:
         yield dg.AssetCheckResult(asset_key="raw_articles", check_name="rejected_share_below_threshold",
@@ -176,13 +180,12 @@ def empty_sources(rejects: pd.DataFrame) -> list[str]:
     return sorted(rejects.loc[rejects["reason"] == EMPTY_SOURCE, "source"].unique().tolist())
 
 
-def rejected_shares(articles: pd.DataFrame, rejects: pd.DataFrame) -> dict[str, float]:
+def rejected_shares(rows_read: dict[str, int], rejects: pd.DataFrame) -> dict[str, float]:
     """Share of each source's input rows that were rejected (a row with several faults counts once; an empty
-    source's one file-level reject makes its share 1.0)."""
+    source's one file-level reject makes its share 1.0). `rows_read` counts items before `limit`, so a
+    subsampled source is judged on its whole file, as its rejects are."""
     rejected_rows = rejects.drop_duplicates(["source", "file", "row"])["source"].value_counts()
-    kept = articles["source"].value_counts()
-    return {str(source): float(rejected_rows.get(source, 0) / (rejected_rows.get(source, 0) + kept.get(source, 0)))
-            for source in sorted(set(kept.index) | set(rejected_rows.index))}
+    return {str(source): float(rejected_rows.get(source, 0) / n) if n else 0.0 for source, n in sorted(rows_read.items())}
 
 
 @dg.asset_check(asset="raw_articles", description="article_id must be unique after ingestion")
