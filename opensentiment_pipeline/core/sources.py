@@ -8,8 +8,9 @@ flatten it first.
 Rejects (REJECT_COLUMNS) hold one row per fault, so a row with two faults appears twice:
 - `row` is 1-based. CSV/TSV: the data record number; the header and blank lines are not counted, so
   for files without multi-line fields the file line is `row + 1`. A record broken by an unterminated
-  quote counts as one row (its first line), and reading resumes on the line after it. JSONL: the line number. Parquet: the
-  row position. RSS/Atom: the entry position. NewsMTSC: the sentence's line; BABE votes: the vote's row.
+  quote counts as one row (its first line), and reading resumes on the line after it (`textfiles.py`).
+  JSONL: the line number. Parquet: the row position. RSS/Atom: the entry position. NewsMTSC: the
+  sentence's line; BABE votes: the vote's row.
 - `field` is the column as named in the file (e.g. `label_bias`), or "record" for a line that can't be
   parsed at all. `value` is the raw value as text, cut to 200 characters.
 - A fault in the id, text, date, gold label or agreement rejects the whole row. An unknown label in one
@@ -34,11 +35,7 @@ SG2 and MBIC share items), and equal ids are always exact duplicates that `dedup
 from __future__ import annotations
 
 import codecs
-import csv
-import itertools
-import json
 import logging
-import re
 import urllib.error
 import urllib.request
 import warnings
@@ -64,6 +61,7 @@ from opensentiment_pipeline.core.articles import (
 )
 from opensentiment_pipeline.core.dedup import deduplicate
 from opensentiment_pipeline.core.schema import SPLIT_ALIASES, TASK_LABELS, IngestResult
+from opensentiment_pipeline.core.textfiles import load_csv, load_jsonl
 
 logger = logging.getLogger(__name__)
 
@@ -308,9 +306,9 @@ def _load_table(path: Path, rejects: Rejects, encoding: str) -> tuple[pd.DataFra
         raise FileNotFoundError(f"source {rejects.source!r}: no such file: {path}")
     suffix = path.suffix.lower()
     if suffix in (".csv", ".tsv"):
-        return _load_csv(path, "\t" if suffix == ".tsv" else ",", rejects, encoding)
+        return load_csv(path, "\t" if suffix == ".tsv" else ",", rejects, encoding)
     if suffix in (".jsonl", ".ndjson"):
-        return _load_jsonl(path, rejects, encoding)
+        return load_jsonl(path, rejects, encoding)
     if suffix in (".parquet", ".pq"):
         try:
             frame = pd.read_parquet(path)
@@ -320,141 +318,6 @@ def _load_table(path: Path, rejects: Rejects, encoding: str) -> tuple[pd.DataFra
     raise ValueError(
         f"source {rejects.source!r}: {path} has unsupported suffix {suffix!r}; use .csv, .tsv, .jsonl, .ndjson or .parquet"
     )
-
-
-_LINES = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+\Z")  # physical lines with their ends, as csv counts them
-_LINE_BREAK = re.compile(r"\r\n|\r|\n")
-_UNDECODABLE = re.compile("[\udc80-\udcff]")  # bytes `surrogateescape` kept because the codec could not decode them
-
-
-def _decode(path: Path, encoding: str) -> str:
-    """The file as text; undecodable bytes become lone surrogates, so one bad line does not sink the file."""
-    codec = "utf-8-sig" if codecs.lookup(encoding).name == "utf-8" else encoding
-    return path.read_bytes().decode(codec, errors="surrogateescape")
-
-
-def _undecodable(text: str, encoding: str, source: str, line: int) -> str | None:
-    """None when `text` decoded cleanly, else the reject reason naming the first bad byte, its line and the fix."""
-    found = _UNDECODABLE.search(text)
-    if found is None:
-        return None
-    byte = ord(found.group()) - 0xDC00
-    return (f"byte 0x{byte:02X} on file line {line} is not valid {encoding}; if the file is in another "
-            f"encoding, set `encoding:` on source {source!r} (e.g. encoding: latin-1)")
-
-
-def _shown(line: str) -> str:
-    """A raw line for the rejects table: undecodable bytes as \\xNN (Parquet cannot store lone surrogates)."""
-    return _UNDECODABLE.sub(lambda m: f"\\x{ord(m.group()) - 0xDC00:02x}", line.rstrip("\r\n"))
-
-
-def _load_csv(path: Path, delimiter: str, rejects: Rejects, encoding: str) -> tuple[pd.DataFrame, list[int]]:
-    # The csv module instead of pandas: pandas' on_bad_lines callback is not told the line's position.
-    lines = _LINES.findall(_decode(path, encoding))
-    header, first = _csv_header(lines, delimiter, path, rejects, encoding)
-    records, rows = [], []
-    for number, (fields, line) in enumerate(_csv_records(lines, first, delimiter, len(header)), start=1):
-        broken = isinstance(fields, str)  # a record broken by quoting: `fields` is the reason
-        bad_bytes = _undecodable(lines[line] if broken else "".join(fields), encoding, rejects.source, line + 1)
-        if bad_bytes or broken:
-            rejects.add([number], "record", bad_bytes or fields, [_shown(lines[line])])
-        elif len(fields) != len(header):
-            reason = f"expected {len(header)} fields, found {len(fields)}"
-            rejects.add([number], "record", reason, [delimiter.join(fields)])
-        else:
-            records.append(fields)
-            rows.append(number)
-    return pd.DataFrame(records, columns=header, dtype=object), rows
-
-
-def _csv_header(lines: list[str], delimiter: str, path: Path, rejects: Rejects, encoding: str) -> tuple[list[str], int]:
-    """(header fields, index of the first line after the header); an empty file has an empty header."""
-    first = next((i for i, line in enumerate(lines) if line.strip("\r\n")), len(lines))
-    if first == len(lines):
-        return [], first
-    bad_bytes = _undecodable(lines[first], encoding, rejects.source, first + 1)
-    if bad_bytes:
-        raise ValueError(f"source {rejects.source!r}: cannot read the header of {path}: {bad_bytes}")
-    reader = csv.reader(lines[first:], delimiter=delimiter, strict=True)
-    try:
-        header = next(reader)
-    except csv.Error as err:
-        raise ValueError(f"source {rejects.source!r}: cannot read the header of {path} as CSV ({err})") from None
-    if len(set(header)) != len(header):
-        raise ValueError(f"source {rejects.source!r}: {path} needs a header row of distinct column names; got {header}")
-    return header, first + reader.line_num
-
-
-def _csv_records(lines: list[str], start: int, delimiter: str, n_fields: int):
-    """Yield (fields, index of the record's first line) per non-blank record; `fields` is a reason string
-    for a record broken by an unterminated quote. Parsing then resumes on the line after its first one, so
-    the rows the open quote swallowed are still read."""
-    while start < len(lines):
-        reader = csv.reader(itertools.islice(lines, start, None), delimiter=delimiter, strict=True)
-        consumed = 0
-        try:
-            for fields in reader:
-                first, consumed = start + consumed, reader.line_num
-                swallowed = _swallowed_rows(fields, delimiter, n_fields) if start + consumed - first > 1 else 0
-                if swallowed:
-                    yield (f"unterminated quote: the record from file line {first + 1} runs over "
-                           f"{swallowed} more line(s) that read as rows of their own; the row is rejected "
-                           f"and reading resumes on line {first + 2}"), first
-                    start = first + 1
-                    break
-                if fields:
-                    yield fields, first
-            else:
-                return
-        except csv.Error as err:
-            first = start + consumed
-            yield (f"broken quoting from file line {first + 1} ({err}), most likely an unterminated quote; "
-                   f"the row is rejected and reading resumes on line {first + 2}"), first
-            start = first + 1
-
-
-def _swallowed_rows(fields: list[str], delimiter: str, n_fields: int) -> int:
-    """How many lines after the first inside the fields of one record parse on their own into `n_fields`
-    fields: whole rows an open quote swallowed. A real multi-line text (paragraphs) rarely has a line with
-    exactly n_fields - 1 delimiters; an open quote that swallows only part of the next row goes unseen."""
-    if n_fields < 2:
-        return 0
-    found = 0
-    for value in fields:
-        for line in _LINE_BREAK.split(value)[1:]:
-            try:
-                found += len(next(csv.reader([line], delimiter=delimiter, strict=True), [])) == n_fields
-            except csv.Error:
-                continue
-    return found
-
-
-def _load_jsonl(path: Path, rejects: Rejects, encoding: str) -> tuple[pd.DataFrame, list[int]]:
-    records, rows, n_lines, n_not_json = [], [], 0, 0
-    for number, line in enumerate(_LINES.findall(_decode(path, encoding)), start=1):
-        line = line.rstrip("\r\n")
-        if not line.strip():
-            continue
-        n_lines += 1
-        bad_bytes = _undecodable(line, encoding, rejects.source, number)
-        if bad_bytes:
-            rejects.add([number], "record", bad_bytes, [_shown(line)])
-            continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as err:
-            rejects.add([number], "record", f"invalid JSON: {err.msg}", [line])
-            n_not_json += 1
-            continue
-        if not isinstance(record, dict):
-            rejects.add([number], "record", "not a JSON object", [line])
-            n_not_json += 1
-            continue
-        records.append(record)
-        rows.append(number)
-    if n_lines and n_not_json == n_lines:
-        raise ValueError(f"source {rejects.source!r}: no line of {path} is a JSON object; is it JSON Lines?")
-    return pd.DataFrame.from_records(records), rows
 
 
 _SPLIT_COLUMN = "__opensentiment_split"
