@@ -132,6 +132,14 @@ def test_malformed_rss_names_the_line_and_column(tmp_path):
         read_source(SourceSpec(name="f", format="rss", path=str(tmp_path / "bad.xml")))
 
 
+def test_html_entities_undefined_in_xml_are_read_not_refused(tmp_path):
+    (tmp_path / "nbsp.xml").write_text('<?xml version="1.0"?><rss version="2.0"><channel><title>T</title><item>'
+                                       "<guid>g1</guid><title>Bridge&nbsp;opens</title><description>On&nbsp;time."
+                                       "</description></item></channel></rss>")
+    result = read_source(SourceSpec(name="f", format="rss", path=str(tmp_path / "nbsp.xml")))
+    assert result.articles[["article_id", "title", "text"]].values.tolist() == [["f:g1", "Bridge opens", "On time."]]
+
+
 def test_a_feed_file_over_the_size_cap_is_refused():
     size = (DATA / "feed_sample.xml").stat().st_size
     with pytest.raises(ValueError, match=rf"feed_sample.xml is {size:,} bytes, over max_feed_bytes=100; .*raise `max_feed_bytes`"):
