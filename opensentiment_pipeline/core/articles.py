@@ -178,14 +178,14 @@ class Rejects:
     def __init__(self, source: str, file: str) -> None:
         self.source, self.file = source, file
         self._records: list[tuple[str, str, int, str, str, str]] = []
-        self._published: dict[int, pd.Timestamp] = {}
+        self._published: list[pd.Series] = []  # publish dates indexed by row
 
     def __len__(self) -> int:
         return len(self._records)
 
     def date_rows(self, rows: Iterable[int], published: Iterable[Any]) -> None:
         """Remember each row's publish date (NaT when unknown); `frame` puts it in `published_at`."""
-        self._published.update((int(r), p) for r, p in zip(rows, published) if not is_missing(p))
+        self._published.append(pd.Series(published).set_axis(pd.Index(list(rows), dtype="int64")))
 
     def add(self, rows: Iterable[int], field: str, reason: str, values: Iterable[Any]) -> None:
         """One reject per (row, value); `value` is kept as text cut to 200 characters ("" when missing)."""
@@ -197,9 +197,10 @@ class Rejects:
         """The rejects sorted by row; faults of one row stay in the order they were found."""
         df = pd.DataFrame(self._records, columns=list(REJECT_COLUMNS[:-1])).astype({"row": "int64"})
         published = pd.Series(pd.NaT, index=df.index, dtype="datetime64[ns, UTC]")
-        known = df["row"].isin(list(self._published))
-        if known.any():
-            published[known] = pd.to_datetime(df.loc[known, "row"].map(self._published), utc=True)
+        if self._published and len(df):
+            dates = pd.concat(self._published)
+            dates = dates[~dates.index.duplicated()]  # NewsMTSC: several targets of one line share its date
+            published = pd.to_datetime(df["row"].map(dates), utc=True).astype("datetime64[ns, UTC]")
         return df.assign(published_at=published).sort_values("row", kind="stable").reset_index(drop=True)
 
 
