@@ -195,7 +195,9 @@ def _home(home: str | None) -> Path:
 
 
 def _normalise(name: str) -> str:
-    return " ".join(str(name).replace("-", " ").replace("_", " ").lower().split())
+    from opensentiment_pipeline.core.articles import normalise_outlet  # the one outlet normaliser
+
+    return normalise_outlet(name)
 
 
 def _cut(value: object, width: int) -> str:

@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 import pandera.pandas as pa
 
-from opensentiment_pipeline.core.schema import ARTICLE_COLUMNS, REJECT_COLUMNS, TASK_LABELS
+from opensentiment_pipeline.core.schema import ARTICLE_COLUMNS, REJECT_COLUMNS, SPLIT_ALIASES, SPLITS, TASK_LABELS
 
 UNKNOWN_OUTLET = "unknown"
 # ASCII bytes that are not [A-Za-z0-9_] become spaces; bytes >= 128 (inside UTF-8 sequences) stay.
@@ -42,12 +42,14 @@ def clean_strings(values: pd.Series) -> pd.Series:
 
 
 def normalise_outlet(name: Any) -> str:
-    """Outlet name for grouping: lower-case, hyphens and underscores as spaces, single-spaced, stripped.
+    """Outlet name for grouping: lower-case, hyphens, dashes and underscores as spaces, single-spaced, stripped.
 
-    Hyphens count as spaces because the same outlet is spelled "fox-news" in BABE SG1/MBIC and
-    "Fox News" in SG2. Missing or empty names give "unknown".
+    The one outlet normaliser of the project: ingestion, the leaning reference and the CLI's `--outlet`
+    filter all call it, so a name matches wherever it is typed. Hyphens count as spaces because the same
+    outlet is spelled "fox-news" in BABE SG1/MBIC and "Fox News" in SG2; the dashes U+2010..U+2015 (en
+    dash, em dash, ...) count as hyphens. Missing or empty names give "unknown".
 
-    >>> normalise_outlet("  Fox   News "), normalise_outlet("usa-today"), normalise_outlet(None)
+    >>> normalise_outlet("  Fox   News "), normalise_outlet("usa\u2013today"), normalise_outlet(None)
     ('fox news', 'usa today', 'unknown')
     """
     return UNKNOWN_OUTLET if is_missing(name) else (_OUTLET_SPACE.sub(" ", str(name)).strip().lower() or UNKNOWN_OUTLET)
@@ -127,6 +129,21 @@ def parse_published(values: pd.Series) -> tuple[pd.Series, pd.Series]:
     return parsed, parsed.isna() & text.notna()
 
 
+def normalise_splits(values: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """Map split values to SPLITS after case-folding and stripping ("Test" -> "test", "dev" -> "val").
+
+    Returns:
+        (splits, unknown): `splits` is None where the value is missing or unknown; `unknown` marks
+        non-empty values that SPLIT_ALIASES does not know.
+    """
+    keys = clean_strings(values).map(lambda v: None if v is None else v.casefold())
+    splits = keys.map(lambda k: None if k is None else SPLIT_ALIASES.get(k)).astype(object)
+    return splits, splits.isna() & keys.notna()
+
+
+UNKNOWN_SPLIT = f"unknown split; expected one of {sorted(SPLIT_ALIASES)} (any case; dev and validation mean val)"
+
+
 def start_of_tomorrow_utc() -> pd.Timestamp:
     """The first instant no article can have been published before: 00:00 UTC tomorrow."""
     return pd.Timestamp.now(tz="UTC").normalize() + pd.Timedelta(days=1)
@@ -161,6 +178,14 @@ class Rejects:
     def __init__(self, source: str, file: str) -> None:
         self.source, self.file = source, file
         self._records: list[tuple[str, str, int, str, str, str]] = []
+        self._published: list[pd.Series] = []  # publish dates indexed by row
+
+    def __len__(self) -> int:
+        return len(self._records)
+
+    def date_rows(self, rows: Iterable[int], published: Iterable[Any]) -> None:
+        """Remember each row's publish date (NaT when unknown); `frame` puts it in `published_at`."""
+        self._published.append(pd.Series(published).set_axis(pd.Index(list(rows), dtype="int64")))
 
     def add(self, rows: Iterable[int], field: str, reason: str, values: Iterable[Any]) -> None:
         """One reject per (row, value); `value` is kept as text cut to 200 characters ("" when missing)."""
@@ -170,8 +195,13 @@ class Rejects:
 
     def frame(self) -> pd.DataFrame:
         """The rejects sorted by row; faults of one row stay in the order they were found."""
-        df = pd.DataFrame(self._records, columns=list(REJECT_COLUMNS)).astype({"row": "int64"})
-        return df.sort_values("row", kind="stable").reset_index(drop=True)
+        df = pd.DataFrame(self._records, columns=list(REJECT_COLUMNS[:-1])).astype({"row": "int64"})
+        published = pd.Series(pd.NaT, index=df.index, dtype="datetime64[ns, UTC]")
+        if self._published and len(df):
+            dates = pd.concat(self._published)
+            dates = dates[~dates.index.duplicated()]  # NewsMTSC: several targets of one line share its date
+            published = pd.to_datetime(df["row"].map(dates), utc=True).astype("datetime64[ns, UTC]")
+        return df.assign(published_at=published).sort_values("row", kind="stable").reset_index(drop=True)
 
 
 def build_articles(
@@ -252,15 +282,18 @@ def _clean_fields(frame: pd.DataFrame, rows: pd.Series, columns: Mapping[str, st
     text = clean_strings(raw("text"))
     reject(text.isna(), "text", "empty text")
     published, failed = parse_published(raw("published_at"))
+    rejects.date_rows(rows, published)
     reject(failed, "published_at", "unparseable date")
     reject(published >= start_of_tomorrow_utc(), "published_at", "publish date is in the future (after today, UTC)")
     label, unknown = map_labels(raw("label"), label_map, task)
     reject(unknown, "label", f"unknown label; expected one of {list(TASK_LABELS[task])} or a `label_map` key")
     agreement = pd.to_numeric(raw("agreement"), errors="coerce").astype(float)
     reject(~agreement.between(0, 1) & clean_strings(raw("agreement")).notna(), "agreement", "agreement is not a number in [0, 1]")
+    split, unknown_split = normalise_splits(raw("split"))
+    reject(unknown_split, "split", UNKNOWN_SPLIT)
     fields = {
         "id": ids, "text": text, "published_at": published, "label": label, "agreement": agreement,
-        "title": clean_strings(raw("title")).fillna(""), "outlet": raw("outlet"), "split": clean_strings(raw("split")),
+        "title": clean_strings(raw("title")).fillna(""), "outlet": raw("outlet"), "split": split,
         "target": clean_strings(raw("target")),
         "leaning": clean_strings(raw("leaning")).map(lambda v: v if v is None else v.lower()),
     }
@@ -324,7 +357,7 @@ ARTICLE_SCHEMA = pa.DataFrameSchema(
         "title": pa.Column(str),
         "text": pa.Column(str, checks=_NON_EMPTY),
         "source": pa.Column(str, checks=_NON_EMPTY),
-        "split": pa.Column(str, nullable=True),
+        "split": pa.Column(str, checks=pa.Check.isin(list(SPLITS)), nullable=True),
         "target": pa.Column(str, nullable=True),
         "task": pa.Column(str, checks=pa.Check.isin(sorted(TASK_LABELS))),
         "label": pa.Column(str, nullable=True),

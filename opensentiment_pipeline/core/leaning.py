@@ -16,13 +16,14 @@ Intervals are bootstrap percentiles over an outlet's articles. Nothing here know
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
+from opensentiment_pipeline.core.articles import normalise_outlet  # the one outlet normaliser
 
 logger = logging.getLogger(__name__)
 
@@ -38,7 +39,6 @@ LEANING_COLUMNS: tuple[str, ...] = (
     "fitted_on",  # the final probe was fitted on this outlet's articles
 )
 AXIS_COLUMNS: tuple[str, ...] = ("axis", "explained_variance_ratio", "low_end", "high_end")
-_OUTLET_SPACE = re.compile(r"[\s_-]+")
 
 
 @dataclass(frozen=True)
@@ -67,11 +67,6 @@ def read_reference_csv(path: str | Path) -> dict[str, str]:
     if conflicts:
         raise ValueError(f"{path}: outlets {conflicts[:5]} are rated more than once with different leanings")
     return dict(zip(frame["outlet"], frame["leaning"]))
-
-
-def normalise_outlet(name: object) -> str:
-    """Lower-case, hyphens/underscores as spaces, single-spaced: how ingestion stores `outlet`."""
-    return _OUTLET_SPACE.sub(" ", str(name)).strip().lower()
 
 
 def place_outlets(

@@ -19,6 +19,11 @@ BIAS_LABELS: tuple[str, ...] = ("biased", "non-biased")
 # and sentiment labels (NewsMTSC, Financial PhraseBank, the demo corpus) can share one article table.
 TASK_LABELS: dict[str, tuple[str, ...]] = {"sentiment": SENTIMENT_LABELS, "bias": BIAS_LABELS}
 
+# Split values a source may give, after case-folding and stripping, and what each is stored as. Anything
+# else is rejected at ingestion, so a "Test" or "dev" row is never silently re-split into train.
+SPLITS: tuple[str, ...] = ("train", "val", "test")
+SPLIT_ALIASES: dict[str, str] = {"train": "train", "val": "val", "dev": "val", "validation": "val", "test": "test"}
+
 # The normalised article table. `votes` holds the raw per-annotator labels as a list of
 # {"annotator_id": str, "label": str} dicts (empty when the source has none); `label` is a gold label the
 # source itself gives (NewsMTSC, FPB), already mapped into TASK_LABELS[task].
@@ -29,7 +34,7 @@ ARTICLE_COLUMNS: tuple[str, ...] = (
     "title",  # str, "" when none
     "text",  # str, never empty
     "source",  # str, the configured name of the source the row came from
-    "split",  # "train" / "test" when the source fixes it, else None
+    "split",  # one of SPLITS when the source fixes it, else None
     "target",  # str mention for target-dependent sentiment, else None
     "task",  # key of TASK_LABELS
     "label",  # gold label from the source, else None
@@ -38,8 +43,9 @@ ARTICLE_COLUMNS: tuple[str, ...] = (
     "votes",  # list[dict] of raw annotator votes
 )
 
-# One row per rejected input row: where it was, which field failed and why.
-REJECT_COLUMNS: tuple[str, ...] = ("source", "file", "row", "field", "reason", "value")
+# One row per rejected input row: where it was, which field failed and why. `published_at` is the row's
+# publish date when it could be read (datetime64[ns, UTC], else NaT): the day the reject is filed under.
+REJECT_COLUMNS: tuple[str, ...] = ("source", "file", "row", "field", "reason", "value", "published_at")
 
 # One label per item, from votes (majority vote, Dawid-Skene, ...) or passed through from the source.
 MERGED_COLUMNS: tuple[str, ...] = (
@@ -66,6 +72,8 @@ class IngestResult:
     articles: pd.DataFrame  # ARTICLE_COLUMNS
     rejects: pd.DataFrame  # REJECT_COLUMNS
     duplicates_dropped: int = 0
+    # Per source: items read (before `limit`) plus distinct rejected rows, the denominator of its rejected share.
+    rows_read: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

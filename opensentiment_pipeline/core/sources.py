@@ -7,14 +7,23 @@ flatten it first.
 
 Rejects (REJECT_COLUMNS) hold one row per fault, so a row with two faults appears twice:
 - `row` is 1-based. CSV/TSV: the data record number; the header and blank lines are not counted, so
-  for files without multi-line fields the file line is `row + 1`. JSONL: the line number. Parquet: the
-  row position. RSS/Atom: the entry position. NewsMTSC: the sentence's line; BABE votes: the vote's row.
+  for files without multi-line fields the file line is `row + 1`. A record broken by an unterminated
+  quote counts as one row (its first line), and reading resumes on the line after it (`textfiles.py`).
+  JSONL: the line number. Parquet: the row position. RSS/Atom: the entry position. NewsMTSC: the
+  sentence's line; BABE votes: the vote's row.
 - `field` is the column as named in the file (e.g. `label_bias`), or "record" for a line that can't be
   parsed at all. `value` is the raw value as text, cut to 200 characters.
 - A fault in the id, text, date, gold label or agreement rejects the whole row. An unknown label in one
   of `label_columns` drops only that annotator's vote: the other votes still describe the item.
   Ids have their whitespace collapsed (NewsMTSC gids contain newlines); ids with other control
   characters or U+FFFD (a decoding failure) are "garbled".
+- A CSV/TSV/JSONL line with bytes that are not valid in the source's `encoding` is rejected alone
+  (field "record"), with a hint to set `encoding`; the rest of the file is read.
+- A source that yields no row at all (a header-only CSV, an empty JSONL, a feed without entries) gets one
+  reject with `row` 0 and field "file", so the rejected-share check sees it (share 1.0) instead of
+  nothing. It is not an error: other sources are still read and stored; the check stops what follows.
+- `published_at` of a reject is the row's publish date when it could be read; ingestion files the
+  reject under that day (see defs/assets/ingestion.py).
 
 Ids: a source id becomes `f"{spec.name}:{raw_id}"`, so ids from different sources never clash. A
 repeated source id is rejected (first row kept), except in NewsMTSC, where a suffix `#2`, `#3` makes it
@@ -25,12 +34,12 @@ SG2 and MBIC share items), and equal ids are always exact duplicates that `dedup
 
 from __future__ import annotations
 
-import csv
-import json
+import codecs
 import logging
 import urllib.error
 import urllib.request
 import warnings
+import xml.sax
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
@@ -47,10 +56,12 @@ from opensentiment_pipeline.core.articles import (
     clean_strings,
     content_id,
     map_labels,
+    normalise_splits,
     validate_articles,
 )
 from opensentiment_pipeline.core.dedup import deduplicate
-from opensentiment_pipeline.core.schema import TASK_LABELS, IngestResult
+from opensentiment_pipeline.core.schema import SPLIT_ALIASES, TASK_LABELS, IngestResult
+from opensentiment_pipeline.core.textfiles import load_csv, load_jsonl
 
 logger = logging.getLogger(__name__)
 
@@ -76,6 +87,8 @@ FORMAT_LABEL_MAP: dict[str, dict[str, str]] = {
 }
 BABE_ANNOTATOR_COLUMNS = ("annotator_id", "worker_pseudo_id")  # experts (SG1/SG2), MTurk workers (MBIC)
 _NESTED_FORMATS = ("newsmtsc", "rss")  # fixed nested layout: no column mapping
+DEFAULT_MAX_FEED_BYTES = 20_000_000  # real feeds are well under 1 MB; 20 MB is a page of HTML or a file, not a feed
+EMPTY_SOURCE = "empty source: no rows at all (a header-only CSV, an empty JSONL file or a feed without entries)"
 
 
 @dataclass(frozen=True)
@@ -93,7 +106,8 @@ class SourceSpec:
         task: key of TASK_LABELS; None picks the format's task ("bias" for babe_votes, else "sentiment").
         label_map: raw label -> label in TASK_LABELS[task]; keys match after case-folding and stripping.
             Labels that are already canonical need no entry.
-        split: fixed split for every row; overrides a `split` column.
+        split: fixed split for every row; overrides a `split` column. Case-folded; "dev" and
+            "validation" mean "val"; anything but train / val / test is an error here and a reject in a column.
         outlet: fixed outlet for every row (normalised); overrides an `outlet` column.
         limit: keep a seeded random subset of `limit` items, drawn after reading and cleaning (rejects
             still cover the whole file). The only subsampling mechanism; items keep file order.
@@ -103,6 +117,9 @@ class SourceSpec:
             in file order, before any row is rejected or deduplicated. This reproduces a published fixed split
             (Financial PhraseBank: 4,840 rows, 0.2, 0) exactly; rows rejected later leave their side of it.
         split_seed: `random_state` of that split.
+        encoding: text encoding of a CSV/TSV/JSONL file (any Python codec name, e.g. "latin-1", "cp1252").
+            The default "utf-8" also skips a byte-order mark. A line with bytes invalid in it is rejected.
+        max_feed_bytes: largest RSS/Atom document read (bytes); a bigger one is an error, not a slow crash.
     """
 
     name: str
@@ -118,6 +135,8 @@ class SourceSpec:
     seed: int | None = None
     test_size: float | None = None
     split_seed: int = 0
+    encoding: str = "utf-8"
+    max_feed_bytes: int = DEFAULT_MAX_FEED_BYTES
 
     def __post_init__(self) -> None:
         # Copies: a caller mutating its dict later must not change a spec that was already checked.
@@ -129,6 +148,7 @@ class SourceSpec:
         self._check_columns()
         self._check_labels()
         self._check_sampling()
+        self._check_reading()
 
     def _check_identity(self) -> None:
         if not isinstance(self.name, str) or not self.name.strip() or ":" in self.name or self.name in TASK_LABELS:
@@ -158,6 +178,12 @@ class SourceSpec:
         for fixed in ("split", "outlet"):
             if getattr(self, fixed) is not None and fixed in self.columns:
                 warnings.warn(f"SourceSpec {self.name!r}: columns[{fixed!r}] is ignored because {fixed}= is set", stacklevel=3)
+        if self.split is not None:
+            split, unknown = normalise_splits(pd.Series([self.split], dtype=object))
+            if unknown.iloc[0]:
+                raise ValueError(f"SourceSpec {self.name!r}: split must be one of {sorted(SPLIT_ALIASES)} "
+                                 f"(any case; dev and validation mean val); got {self.split!r}")
+            object.__setattr__(self, "split", split.iloc[0])
 
     def _check_labels(self) -> None:
         if self.task not in TASK_LABELS:
@@ -186,11 +212,24 @@ class SourceSpec:
                                  f"combined with split= or used with format {self.format!r}")
 
 
+    def _check_reading(self) -> None:
+        try:
+            codecs.lookup(self.encoding)
+        except (LookupError, TypeError):
+            raise ValueError(f"SourceSpec {self.name!r}: encoding {self.encoding!r} is not a codec Python knows; "
+                             "use e.g. 'utf-8', 'latin-1' or 'cp1252'") from None
+        if self.format == "rss" and codecs.lookup(self.encoding).name != "utf-8":
+            warnings.warn(f"SourceSpec {self.name!r}: encoding has no effect on a feed (its XML declares it)", stacklevel=3)
+        if not isinstance(self.max_feed_bytes, int) or self.max_feed_bytes < 1:
+            raise ValueError(f"SourceSpec {self.name!r}: max_feed_bytes must be a positive integer; got {self.max_feed_bytes!r}")
+
+
 def read_sources(specs: Iterable[SourceSpec], *, near_dup_threshold: float, seed: int) -> IngestResult:
     """Read every source, drop duplicates across all of them and validate the table.
 
-    Rows with split "test" are never dropped and win over train rows that repeat them; otherwise earlier
-    sources (and rows) win.
+    Rows with split "test" are never dropped and win over every other row that repeats them; "val" rows
+    come next and win over train and unsplit rows; otherwise earlier sources (and rows) win. Split values
+    are already canonical here (`build_articles` case-folds them), so "Test" in a file is protected too.
 
     Ids are unique across sources by construction: source ids carry the source name, and two content
     ids are equal only for exact duplicates, which `deduplicate` drops; `validate_articles` checks it.
@@ -202,16 +241,19 @@ def read_sources(specs: Iterable[SourceSpec], *, near_dup_threshold: float, seed
         raise ValueError(f"read_sources needs at least one source and unique names; got {names}")
     results = [read_source(s) for s in specs]
     combined = pd.concat([r.articles for r in results], ignore_index=True)
-    # Fixed test rows go first and are protected: a published test set stays whole, and train rows that
-    # repeat a test row are dropped (no leakage). Row order is restored afterwards.
+    # Fixed test rows go first and are protected: a published test set stays whole, and rows that repeat a
+    # test row are dropped (no leakage). Val rows go next, so a train copy of a val row is the one dropped.
+    # Row order is restored afterwards.
     is_test = (combined["split"] == "test").to_numpy()
-    order = np.argsort(~is_test, kind="stable")
+    rank = np.where(is_test, 0, np.where(combined["split"] == "val", 1, 2))
+    order = np.argsort(rank, kind="stable")
     reordered = combined.iloc[order].assign(_position=order).reset_index(drop=True)
     kept, n_exact, n_near = deduplicate(reordered, near_threshold=near_dup_threshold, seed=seed,
                                         protected=is_test[order])
     kept = kept.sort_values("_position").drop(columns="_position").reset_index(drop=True)
     rejects = pd.concat([r.rejects for r in results], ignore_index=True)
-    return IngestResult(articles=validate_articles(kept), rejects=rejects, duplicates_dropped=n_exact + n_near)
+    return IngestResult(articles=validate_articles(kept), rejects=rejects, duplicates_dropped=n_exact + n_near,
+                        rows_read={name: n for r in results for name, n in r.rows_read.items()})
 
 
 def read_source(spec: SourceSpec) -> IngestResult:
@@ -219,12 +261,16 @@ def read_source(spec: SourceSpec) -> IngestResult:
     rejects = Rejects(spec.name, str(spec.path))
     reader = {"newsmtsc": _read_newsmtsc, "babe_votes": _read_babe_votes, "rss": _read_rss}.get(spec.format, _read_table)
     articles = reader(spec, rejects)
+    if articles.empty and not len(rejects):
+        logger.warning("%s: %s: %s", spec.name, spec.path, EMPTY_SOURCE)
+        rejects.add([0], "file", EMPTY_SOURCE, [""])
+    rejects_frame = rejects.frame()
+    rows_read = len(articles) + len(rejects_frame.drop_duplicates("row"))
     if spec.limit is not None and len(articles) > spec.limit:
         articles = articles.sample(n=spec.limit, random_state=spec.seed).sort_index()
     articles = validate_articles(articles.reset_index(drop=True))
-    rejects_frame = rejects.frame()
     logger.info("%s: %d articles, %d rejects from %s", spec.name, len(articles), len(rejects_frame), spec.path)
-    return IngestResult(articles=articles, rejects=rejects_frame)
+    return IngestResult(articles=articles, rejects=rejects_frame, rows_read={spec.name: rows_read})
 
 
 def _columns(spec: SourceSpec) -> dict[str, str]:
@@ -232,10 +278,13 @@ def _columns(spec: SourceSpec) -> dict[str, str]:
 
 
 def _read_table(spec: SourceSpec, rejects: Rejects) -> pd.DataFrame:
-    frame, rows = _load_table(Path(spec.path), rejects)
+    frame, rows = _load_table(Path(spec.path), rejects, spec.encoding)
     columns = _columns(spec)
-    _require_columns(frame, [*columns.values(), *spec.label_columns], spec)
-    if spec.test_size is not None:
+    needed = [*columns.values(), *spec.label_columns]
+    if frame.empty and not len(frame.columns):  # an empty JSONL file has no columns to check
+        frame = pd.DataFrame(columns=list(dict.fromkeys(needed)), dtype=object)
+    _require_columns(frame, needed, spec)
+    if spec.test_size is not None and len(frame):
         frame, columns = _fixed_split(frame, rows, columns, spec)
     if spec.format == "financial_phrasebank":
         frame, rows = _prepare_phrasebank(frame, rows, columns, rejects)
@@ -251,15 +300,15 @@ def _require_columns(frame: pd.DataFrame, needed: Iterable[str], spec: SourceSpe
         )
 
 
-def _load_table(path: Path, rejects: Rejects) -> tuple[pd.DataFrame, list[int]]:
+def _load_table(path: Path, rejects: Rejects, encoding: str) -> tuple[pd.DataFrame, list[int]]:
     """Load a whole file as (frame, 1-based row numbers); unparseable records go to `rejects`."""
     if not path.is_file():
         raise FileNotFoundError(f"source {rejects.source!r}: no such file: {path}")
     suffix = path.suffix.lower()
     if suffix in (".csv", ".tsv"):
-        return _load_csv(path, "\t" if suffix == ".tsv" else ",", rejects)
+        return load_csv(path, "\t" if suffix == ".tsv" else ",", rejects, encoding)
     if suffix in (".jsonl", ".ndjson"):
-        return _load_jsonl(path, rejects)
+        return load_jsonl(path, rejects, encoding)
     if suffix in (".parquet", ".pq"):
         try:
             frame = pd.read_parquet(path)
@@ -269,52 +318,6 @@ def _load_table(path: Path, rejects: Rejects) -> tuple[pd.DataFrame, list[int]]:
     raise ValueError(
         f"source {rejects.source!r}: {path} has unsupported suffix {suffix!r}; use .csv, .tsv, .jsonl, .ndjson or .parquet"
     )
-
-
-def _load_csv(path: Path, delimiter: str, rejects: Rejects) -> tuple[pd.DataFrame, list[int]]:
-    # The csv module instead of pandas: pandas' on_bad_lines callback is not told the line's position.
-    records, rows = [], []
-    try:
-        with path.open(newline="", encoding="utf-8-sig") as fh:
-            reader = csv.reader(fh, delimiter=delimiter)
-            header = next(reader, None)
-            if not header or len(set(header)) != len(header):
-                raise ValueError(f"source {rejects.source!r}: {path} needs a header row of distinct column names; got {header}")
-            for number, fields in enumerate((f for f in reader if f), start=1):
-                if len(fields) != len(header):
-                    reason = f"expected {len(header)} fields, found {len(fields)}"
-                    rejects.add([number], "record", reason, [delimiter.join(fields)])
-                    continue
-                records.append(fields)
-                rows.append(number)
-    except (UnicodeDecodeError, csv.Error) as err:
-        raise ValueError(f"source {rejects.source!r}: cannot read {path} as UTF-8 CSV ({err}); re-export it as UTF-8 CSV") from err
-    return pd.DataFrame(records, columns=header, dtype=object), rows
-
-
-def _load_jsonl(path: Path, rejects: Rejects) -> tuple[pd.DataFrame, list[int]]:
-    records, rows, n_lines = [], [], 0
-    try:
-        lines = path.read_text(encoding="utf-8-sig").splitlines()
-    except UnicodeDecodeError as err:
-        raise ValueError(f"source {rejects.source!r}: {path} is not UTF-8 text ({err}); re-export it as UTF-8") from err
-    for number, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        n_lines += 1
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as err:
-            rejects.add([number], "record", f"invalid JSON: {err.msg}", [line])
-            continue
-        if not isinstance(record, dict):
-            rejects.add([number], "record", "not a JSON object", [line])
-            continue
-        records.append(record)
-        rows.append(number)
-    if n_lines and not records:
-        raise ValueError(f"source {rejects.source!r}: no line of {path} is a JSON object; is it JSON Lines?")
-    return pd.DataFrame.from_records(records), rows
 
 
 _SPLIT_COLUMN = "__opensentiment_split"
@@ -370,7 +373,10 @@ def _prepare_phrasebank(
 
 def _read_newsmtsc(spec: SourceSpec, rejects: Rejects) -> pd.DataFrame:
     """One row per (sentence, target); no outlet is given (the gid prefix names an article pool, not an outlet)."""
-    frame, rows = _load_table(Path(spec.path), rejects)
+    frame, rows = _load_table(Path(spec.path), rejects, spec.encoding)
+    if frame.empty and not len(frame.columns):
+        return _to_articles(pd.DataFrame(columns=["gid", "sentence_normalized"]), [], spec, rejects,
+                            {"id": "gid", "text": "sentence_normalized"})
     _require_columns(frame, ["sentence_normalized", "targets"], spec)
     flat, flat_rows = [], []
     for row, sentence, targets in zip(rows, frame["sentence_normalized"], frame["targets"]):
@@ -393,7 +399,7 @@ def _read_babe_votes(spec: SourceSpec, rejects: Rejects) -> pd.DataFrame:
     punctuation are one item; its text, outlet and leaning come from its first row that has them.
     A vote with a missing or unknown label, or an annotator's second vote on the same item, is rejected.
     """
-    frame, rows = _load_table(Path(spec.path), rejects)
+    frame, rows = _load_table(Path(spec.path), rejects, spec.encoding)
     columns = _columns(spec)
     if "annotator" not in columns:
         found = [c for c in BABE_ANNOTATOR_COLUMNS if c in frame.columns]
@@ -430,6 +436,13 @@ def _read_babe_votes(spec: SourceSpec, rejects: Rejects) -> pd.DataFrame:
 def _read_rss(spec: SourceSpec, rejects: Rejects) -> pd.DataFrame:
     """Feed entries: text = summary (or content, or the title for headline-only feeds) without HTML."""
     feed = feedparser.parse(_fetch(spec))
+    problem = feed.get("bozo_exception")
+    # On any XML error feedparser falls back to a lenient parse that can turn a broken document into wrong
+    # entries. HTML entities (&nbsp;) undefined in XML are the exception: common, and resolved exactly.
+    if isinstance(problem, xml.sax.SAXParseException) and problem.getMessage() != "undefined entity":
+        raise ValueError(f"source {spec.name!r}: {spec.path} is not a readable RSS/Atom feed: not well-formed XML at "
+                         f"line {problem.getLineNumber()}, column {problem.getColumnNumber()} ({problem.getMessage()}); "
+                         "fix the document (or ask its publisher to) before ingesting it")
     if feed.bozo and not feed.entries:
         raise ValueError(f"source {spec.name!r}: {spec.path} is not a readable RSS/Atom feed: {feed.get('bozo_exception')}")
     if feed.bozo:
@@ -446,17 +459,34 @@ def _read_rss(spec: SourceSpec, rejects: Rejects) -> pd.DataFrame:
 
 
 def _fetch(spec: SourceSpec) -> bytes:
+    """The feed document, at most `spec.max_feed_bytes` long (a larger one is an error, never read whole)."""
     # Fetched here rather than by feedparser so a network error fails loudly instead of giving an empty feed.
+    cap = spec.max_feed_bytes
     if str(spec.path).startswith(("http://", "https://")):
         try:
             with urllib.request.urlopen(spec.path, timeout=30) as response:
-                return response.read()
+                declared = response.headers.get("Content-Length")
+                if declared and declared.isdigit() and int(declared) > cap:
+                    _too_large(spec, f"{int(declared):,} bytes (Content-Length)")
+                data = response.read(cap + 1)
         except urllib.error.URLError as err:
             raise ConnectionError(f"source {spec.name!r}: cannot fetch {spec.path}: {err}") from err
-    path = Path(spec.path)
-    if not path.is_file():
-        raise FileNotFoundError(f"source {spec.name!r}: no such file: {path}")
-    return path.read_bytes()
+    else:
+        path = Path(spec.path)
+        if not path.is_file():
+            raise FileNotFoundError(f"source {spec.name!r}: no such file: {path}")
+        if path.stat().st_size > cap:
+            _too_large(spec, f"{path.stat().st_size:,} bytes")
+        with path.open("rb") as fh:
+            data = fh.read(cap + 1)
+    if len(data) > cap:
+        _too_large(spec, "more")
+    return data
+
+
+def _too_large(spec: SourceSpec, size: str) -> None:
+    raise ValueError(f"source {spec.name!r}: {spec.path} is {size}, over max_feed_bytes={spec.max_feed_bytes:,}; "
+                     "that is no ordinary feed. Check the URL, or raise `max_feed_bytes` on the source if it is right")
 
 
 def _feed_date(entry: Any) -> str | None:

@@ -46,6 +46,15 @@ def test_normalise_outlet(raw, expected):
     assert normalise_outlet(raw) == expected
 
 
+@pytest.mark.parametrize("spelling", ["Fox\u2013News", "fox \u2014 news", "FOX\u2010news", "fox_news", " Fox-News "])
+def test_ingestion_leaning_reference_and_cli_filter_agree_on_an_outlet_name(spelling):
+    # One normaliser: an en dash in a leaning reference file or on the command line matches "fox news" in the table.
+    from opensentiment_pipeline import cli
+    from opensentiment_pipeline.core import leaning
+
+    assert normalise_outlet(spelling) == leaning.normalise_outlet(spelling) == cli._normalise(spelling) == "fox news"
+
+
 def test_normalise_text_drops_case_punctuation_and_spacing():
     assert normalise_text("  “Don’t”  STOP—now!\n ﬁne_print ") == "don t stop now fine_print"
     assert normalise_text("Last year ? when") == normalise_text("Last year ― when")

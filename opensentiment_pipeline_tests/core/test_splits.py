@@ -44,3 +44,46 @@ def test_missing_task_is_named():
     articles, merged = _articles_and_labels()
     with pytest.raises(ValueError, match=r"no merged labels for task 'bias'; tasks present: \['sentiment'\]"):
         make_examples(articles, merged, task="bias", test_size=0.2, val_size=0.2, seed=0, weight_by_agreement=False)
+
+
+def _frames(rows: list[tuple[str, str, str, str | None, str]]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(article_id, text, source, split, label) rows -> (articles, merged)."""
+    ids, texts, sources, splits, labels = map(list, zip(*rows))
+    articles = pd.DataFrame({"article_id": ids, "text": texts, "target": [f"t{i}" for i in range(len(ids))],
+                             "source": sources, "outlet": "o", "split": splits})
+    merged = pd.DataFrame({"article_id": ids, "task": "sentiment", "label": labels, "agreement": 1.0})
+    return articles, merged
+
+
+def _splits(articles, merged, **kwargs) -> dict[str, str]:
+    examples = make_examples(articles, merged, task="sentiment", **{"test_size": 0.25, "val_size": 0.25, "seed": 0,
+                                                                    "weight_by_agreement": False, **kwargs})
+    return dict(zip(examples["article_id"], examples["split"]))
+
+
+def test_given_val_rows_are_kept_and_their_source_gets_no_carved_val():
+    rows = [(f"tr{i}", f"train sentence {i}", "fixed", "train", ["negative", "positive"][i % 2]) for i in range(8)]
+    rows += [("v1", "val sentence", "fixed", "val", "neutral"), ("te1", "test sentence", "fixed", "test", "neutral")]
+    splits = _splits(*_frames(rows))
+    assert splits == {**{f"tr{i}": "train" for i in range(8)}, "v1": "val", "te1": "test"}
+
+
+def test_all_targets_of_one_sentence_land_on_the_same_side():
+    labels = ["negative", "neutral", "positive"]
+    rows = [(f"s{s}-{t}", f"Sentence {s} names Alice, Bob and Carol.", "free", None, labels[(s + t) % 3])
+            for s in range(12) for t in range(3)]
+    articles, merged = _frames(rows)
+    splits = _splits(articles, merged)
+    per_sentence = {s: {splits[f"s{s}-{t}"] for t in range(3)} for s in range(12)}
+    assert all(len(sides) == 1 for sides in per_sentence.values()), per_sentence
+    assert sorted(next(iter(v)) for v in per_sentence.values()) == ["test"] * 3 + ["train"] * 6 + ["val"] * 3  # sentences, not rows
+
+
+def test_a_free_row_follows_a_fixed_row_of_the_same_sentence_and_copies_across_sources_agree():
+    rows = [("fixed-test", "The mayor praised the new bridge.", "gold", "test", "positive"),
+            ("free-copy", "the mayor praised the NEW bridge", "extra", None, "neutral")]  # same sentence, other target
+    rows += [(f"x{i}", f"Unrelated sentence {i}.", "extra", None, ["negative", "positive"][i % 2]) for i in range(8)]
+    rows += [(f"y{i}", f"Unrelated sentence {i}.", "more", None, ["negative", "positive"][i % 2]) for i in range(8)]
+    splits = _splits(*_frames(rows))
+    assert splits["free-copy"] == "test"
+    assert all(splits[f"x{i}"] == splits[f"y{i}"] for i in range(8))  # one sentence in two free sources: one side

@@ -1,6 +1,7 @@
 """Ingestion: every configured source → one normalised, deduplicated article table plus its rejects."""
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import dagster as dg
 import pandas as pd
@@ -8,6 +9,9 @@ from pydantic import Field
 
 from opensentiment_pipeline.defs.metadata import label_distribution, table_preview
 from opensentiment_pipeline.defs.partitions import DAILY, DAY_BACKFILL, PARTITION_COLUMN
+
+if TYPE_CHECKING:
+    from opensentiment_pipeline.core.schema import IngestResult
 
 BUILTIN_PREFIX = "builtin:"
 DEMO_DIR = Path(__file__).resolve().parents[2] / "demo_data"
@@ -26,12 +30,17 @@ class SourceConfig(dg.Config):
     task: str | None = Field(default=None, description="label space of labels and votes: sentiment | bias "
                              "(default: the format's own, sentiment for tables)")
     label_map: dict[str, str] = Field(default_factory=dict, description="raw label -> canonical label")
-    split: str | None = Field(default=None, description="fixed split for every row: train | test")
+    split: str | None = Field(default=None, description="fixed split for every row: train | val | test "
+                              "(any case; dev and validation mean val)")
     outlet: str | None = Field(default=None, description="outlet for every row, when the source names none")
     limit: int | None = Field(default=None, description="seeded random subsample of this many items (None = all)")
     test_size: float | None = Field(default=None, description="fixed stratified train/test split of the file's rows "
                                     "(all rows, file order, before rejects): Financial PhraseBank's 80/20 is 0.2")
     split_seed: int = Field(default=0, description="random_state of the test_size split")
+    encoding: str = Field(default="utf-8", description="text encoding of a CSV/TSV/JSONL file, e.g. latin-1 or "
+                          "cp1252; a line with bytes invalid in it is rejected with a hint")
+    max_feed_bytes: int = Field(default=20_000_000, description="largest RSS/Atom document read; a bigger one "
+                                "fails the run with a clear error")
 
 
 DEMO_SOURCE = {
@@ -48,8 +57,10 @@ class RawArticlesConfig(dg.Config):
     near_duplicate_threshold: float = Field(default=0.8, description="MinHash Jaccard above which two texts "
                                             "of one source are near-duplicates")
     seed: int = Field(default=0, description="Seed for subsampling and MinHash")
-    max_rejected_share: float = Field(default=0.05, description="the check rejected_share_below_threshold fails "
-                                      "when more than this share of any source's rows is rejected")
+    max_rejected_share: float = Field(default=0.05, ge=0.0, le=1.0, description="the blocking check "
+                                      "rejected_share_below_threshold fails (and stops what reads raw_articles) when "
+                                      "more than this share of any source's rows is rejected; an empty source counts "
+                                      "as fully rejected")
 
 
 def resolve_path(path: str) -> str:
@@ -86,8 +97,9 @@ def to_spec(source: SourceConfig, seed: int):
     partitions_def=DAILY,
     backfill_policy=DAY_BACKFILL,
     can_subset=True,  # `--select raw_articles+` must work without naming rejected_rows too
-    check_specs=[dg.AssetCheckSpec("rejected_share_below_threshold", asset="raw_articles",
-                                   description="no source loses more than max_rejected_share of its rows")],
+    check_specs=[dg.AssetCheckSpec("rejected_share_below_threshold", asset="raw_articles", blocking=True,
+                                   description="no source loses more than max_rejected_share of its rows, and none "
+                                               "is empty; blocking: what reads raw_articles waits for it")],
 )
 def raw_articles(context: dg.AssetExecutionContext, config: RawArticlesConfig):
     from opensentiment_pipeline.core import sources
@@ -101,50 +113,79 @@ def raw_articles(context: dg.AssetExecutionContext, config: RawArticlesConfig):
     everything = result.articles.assign(**{PARTITION_COLUMN: publish_days(result.articles["published_at"],
                                                                             first_day=DAILY.get_first_partition_key())})
     articles = everything[everything[PARTITION_COLUMN].isin(days)].reset_index(drop=True)
-    # A reject has no trustworthy date: a run's rejects are filed under its last day.
-    rejects = result.rejects.assign(**{PARTITION_COLUMN: days[-1]})
-    context.log.info("read %d rows from %d sources (%d rejected, %d duplicates dropped); %d fall on days %s..%s",
-                     len(everything), len(config.sources), len(rejects), result.duplicates_dropped, len(articles),
-                     days[0], days[-1])
+    all_rejects = result.rejects.assign(**{PARTITION_COLUMN: reject_days(result.rejects)})
+    rejects = all_rejects[all_rejects[PARTITION_COLUMN].isin(days)].reset_index(drop=True)
+    context.log.info("read %d rows from %d sources (%d rejected, %d duplicates dropped); %d rows and %d rejects "
+                     "fall on days %s..%s", len(everything), len(config.sources), len(all_rejects),
+                     result.duplicates_dropped, len(articles), len(rejects), days[0], days[-1])
+    empty = empty_sources(all_rejects)
+    if empty:
+        context.log.warning("empty source(s) %s: no rows at all; the check rejected_share_below_threshold fails", empty)
     selected = context.selected_output_names
-    if "raw_articles" in selected:
-        yield from articles_outputs(context, config, articles, everything, rejects, result.duplicates_dropped)
     if "rejected_rows" in selected:
         yield dg.Output(rejects, output_name="rejected_rows", metadata={
             "num_rows": len(rejects),
-            "rejects_per_source": dg.MetadataValue.json(rejects["source"].value_counts().to_dict()),
+            "num_rejects_read": len(all_rejects),
+            "rejects_per_source": dg.MetadataValue.json(all_rejects["source"].value_counts().to_dict()),
+            "empty_sources": dg.MetadataValue.json(empty),
             "preview": dg.MetadataValue.md(table_preview(rejects)),
         })
+    if "raw_articles" in selected:
+        yield from articles_outputs(context, config, articles, everything, all_rejects, result)
 
 
 def articles_outputs(context: dg.AssetExecutionContext, config: RawArticlesConfig, articles: pd.DataFrame,
-                     everything: pd.DataFrame, rejects: pd.DataFrame, duplicates_dropped: int):
+                     everything: pd.DataFrame, rejects: pd.DataFrame, result: "IngestResult"):
     """The raw_articles output (the run's days) and the rejected-share check result (over all rows read)."""
     yield dg.Output(articles, output_name="raw_articles", metadata={
         "num_rows": len(articles),
         "num_rows_read": len(everything),
         "rows_per_source": dg.MetadataValue.json(articles["source"].value_counts().to_dict()),
         "num_outlets": int(articles["outlet"].nunique()),
-        "duplicates_dropped": duplicates_dropped,
+        "duplicates_dropped": result.duplicates_dropped,
         "rejected_rows": len(rejects),
+        "empty_sources": dg.MetadataValue.json(empty_sources(rejects)),
         "gold_label_distribution": dg.MetadataValue.json(label_distribution(articles)),
         "preview": dg.MetadataValue.md(table_preview(articles[["article_id", "outlet", "published_at", "title", "text"]])),
     })
-    shares = rejected_shares(everything, rejects)
+    shares = rejected_shares(result.rows_read, rejects)
     worst = max(shares.values(), default=0.0)
     if context.selected_asset_check_keys:
         yield dg.AssetCheckResult(asset_key="raw_articles", check_name="rejected_share_below_threshold",
                                   passed=worst <= config.max_rejected_share,
                                   metadata={"rejected_share_per_source": dg.MetadataValue.json(shares),
-                                            "max_rejected_share": config.max_rejected_share})
+                                            "max_rejected_share": config.max_rejected_share,
+                                            "empty_sources": dg.MetadataValue.json(empty_sources(rejects))})
 
 
-def rejected_shares(articles: pd.DataFrame, rejects: pd.DataFrame) -> dict[str, float]:
-    """Share of each source's input rows that were rejected (a row with several faults counts once)."""
+def reject_days(rejects: pd.DataFrame) -> pd.Series:
+    """The day each reject is filed under: its row's publish day, as an article of that row would be.
+
+    Rows without a readable date (undated corpora, a bad date, an unparseable record, an empty source) and rows
+    dated in the future go to the archive day. So each input row's rejects live in one day partition, which a
+    rerun of that day replaces: the nightly run, which reads whole sources but keeps yesterday, never files the
+    same reject twice.
+    """
+    from opensentiment_pipeline.core.articles import publish_days
+
+    first, last = DAILY.get_first_partition_key(), DAILY.get_last_partition_key()
+    days = publish_days(pd.to_datetime(rejects["published_at"], utc=True), first_day=first)
+    return days.where(days <= last, first).astype(object)
+
+
+def empty_sources(rejects: pd.DataFrame) -> list[str]:
+    """Sources that gave no row at all (their one reject has row 0, field "file")."""
+    from opensentiment_pipeline.core.sources import EMPTY_SOURCE
+
+    return sorted(rejects.loc[rejects["reason"] == EMPTY_SOURCE, "source"].unique().tolist())
+
+
+def rejected_shares(rows_read: dict[str, int], rejects: pd.DataFrame) -> dict[str, float]:
+    """Share of each source's input rows that were rejected (a row with several faults counts once; an empty
+    source's one file-level reject makes its share 1.0). `rows_read` counts items before `limit`, so a
+    subsampled source is judged on its whole file, as its rejects are."""
     rejected_rows = rejects.drop_duplicates(["source", "file", "row"])["source"].value_counts()
-    kept = articles["source"].value_counts()
-    return {str(source): float(rejected_rows.get(source, 0) / (rejected_rows.get(source, 0) + kept.get(source, 0)))
-            for source in sorted(set(kept.index) | set(rejected_rows.index))}
+    return {str(source): float(rejected_rows.get(source, 0) / n) if n else 0.0 for source, n in sorted(rows_read.items())}
 
 
 @dg.asset_check(asset="raw_articles", description="article_id must be unique after ingestion")
