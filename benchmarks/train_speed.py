@@ -15,6 +15,7 @@ real NewsMTSC pairs; the script prints samples/s, the ratios, and the validation
 """
 
 import argparse
+import statistics
 import tempfile
 import time
 
@@ -132,14 +133,23 @@ def main() -> None:
     parser.add_argument("--base-model", default="packaged:all-MiniLM-L6-v2",
                         help="encoder for the Trainer reference and the project loop (the plain loop keeps MiniLM)")
     parser.add_argument("--skip-plain", action="store_true", help="only the Trainer reference and the project loop")
+    parser.add_argument("--repeats", type=int, default=1, help="alternating Trainer / project runs (medians)")
     args = parser.parse_args()
     device = training.resolve_device(args.device)
     frame = load_pairs(args.data, args.n, seed=0)
     torch.manual_seed(0)
     plain = None if args.skip_plain else plain_peft_epoch(frame, batch_size=args.batch_size,
                                                            max_length=args.max_length, device=device)
-    trainer, trainer_f1 = trainer_epoch(frame, device=device, base_model=args.base_model)
-    ours, ours_f1 = project_epoch(frame, device=str(device), base_model=args.base_model)
+    # Trainer and the project loop alternate (A B A B ...), so a change in machine load hits both alike;
+    # the medians are reported and every repeat is printed.
+    runs = {"trainer": [], "ours": []}
+    for repeat in range(args.repeats):
+        runs["trainer"].append(trainer_epoch(frame, device=device, base_model=args.base_model))
+        runs["ours"].append(project_epoch(frame, device=str(device), base_model=args.base_model))
+        print(f"repeat {repeat}: Trainer {runs['trainer'][-1][0]:.1f} samples/s, "
+              f"train_adapter {runs['ours'][-1][0]:.1f} samples/s", flush=True)
+    trainer, trainer_f1 = (statistics.median(x) for x in zip(*runs["trainer"]))
+    ours, ours_f1 = (statistics.median(x) for x in zip(*runs["ours"]))
     name = torch.cuda.get_device_name() if device.type == "cuda" else f"cpu x{torch.get_num_threads()} threads"
     print(f"device: {name}; {len(frame)} NewsMTSC pairs (every 5th held out for validation), one epoch each; "
           f"encoder {args.base_model}")

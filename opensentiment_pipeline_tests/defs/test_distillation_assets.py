@@ -47,8 +47,7 @@ def test_enabled_student_learns_from_the_teacher_and_is_scored_beside_it(tmp_pat
     run = client.get_run(student["mlflow_run_id"])
     assert run.data.tags["teacher_version"] == student["teacher_version"]
     assert run.data.params["hard_weight"] == "0.5"
-    checks = {e.asset_check_evaluation_data.check_name: e.asset_check_evaluation_data.passed
-              for e in result.get_asset_check_evaluations()}
+    checks = {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
     assert checks["student_beats_tfidf_baseline"] and checks["student_beats_majority_baseline"]
     # the registry holds both, each with its own champion
     promoted = done["student_promotion"]
