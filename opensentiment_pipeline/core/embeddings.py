@@ -282,20 +282,23 @@ def quantize_for_cpu(encoder: torch.nn.Module, *, layers: Literal["all", "attent
     return quantized.eval()
 
 
-BACKENDS = ("auto", "torch", "onnx")
+BACKENDS = ("auto", "torch", "onnx", "bf16")
 
 
 def pick_backend(backend: str, *, device: torch.device, num_texts: int, onnx_min_texts: int) -> str:
-    """"torch" or "onnx" for `backend` (one of BACKENDS): "auto" takes ONNX Runtime on the CPU once there are
-    `onnx_min_texts` texts to embed (below that the export costs more than it saves), else torch.
+    """"torch", "onnx" or "bf16" for `backend` (one of BACKENDS): "auto" takes ONNX Runtime on the CPU once there
+    are `onnx_min_texts` texts to embed (below that the export costs more than it saves), else torch. "bf16"
+    (torch under CPU bfloat16 autocast) is opt-in: it was the faster path for mpnet on an AVX-512 BF16 CPU, but
+    is slower than float32 on CPUs without it.
 
     >>> pick_backend("auto", device=torch.device("cpu"), num_texts=5000, onnx_min_texts=1000)
     'onnx'
     """
     if backend not in BACKENDS:
         raise ValueError(f"backend must be one of {list(BACKENDS)}; got {backend!r}")
-    if backend == "onnx" and device.type != "cpu":
-        raise ValueError(f"backend 'onnx' runs on the CPU only; the device is {device}. Use backend 'torch' or 'auto'")
+    if backend in ("onnx", "bf16") and device.type != "cpu":
+        raise ValueError(f"backend {backend!r} runs on the CPU only; the device is {device} (where torch already "
+                         "runs under bf16 autocast). Use backend 'torch' or 'auto'")
     if backend != "auto":
         return backend
     return "onnx" if device.type == "cpu" and num_texts >= onnx_min_texts else "torch"

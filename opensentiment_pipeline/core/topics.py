@@ -45,14 +45,15 @@ def embed_articles(model: Any, tokenizer: Any, texts: Sequence[str], *, labels: 
 
     Args:
         model: from `modeling.load_adapter`.
-        backend: "torch", or "onnx" (CPU only: each encoder is exported once to ONNX Runtime, see
-            `embeddings.onnx_encoder`; vectors within cosine 0.9999 of torch's).
+        backend: "torch"; "onnx" (CPU only: each encoder is exported once to ONNX Runtime, see
+            `embeddings.onnx_encoder`; vectors within cosine 0.9999 of torch's); or "bf16" (CPU only: torch under
+            bfloat16 autocast, cosine >= 0.9999 to float32; faster only on CPUs with AVX-512 BF16, see RESULTS.md).
         Others as in `training.embed_and_predict`.
     """
     from opensentiment_pipeline.core import modeling, training
 
-    if backend not in ("torch", "onnx"):
-        raise ValueError(f"backend must be 'torch' or 'onnx'; got {backend!r}")
+    if backend not in ("torch", "onnx", "bf16"):
+        raise ValueError(f"backend must be 'torch', 'onnx' or 'bf16'; got {backend!r}")
     common = {"batch_size": batch_size, "max_length": max_length, "device": device, "max_chunks": max_chunks,
               "show_progress": show_progress}
     with _backend_encoder(modeling.encoder_of(model), backend) as encoder:
@@ -70,10 +71,15 @@ def embed_articles(model: Any, tokenizer: Any, texts: Sequence[str], *, labels: 
 def _backend_encoder(encoder: Any, backend: str):
     if backend == "torch":
         yield encoder
-        return
-    from opensentiment_pipeline.core import embeddings
+    elif backend == "bf16":
+        import torch
 
-    yield embeddings.onnx_encoder(encoder)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            yield encoder
+    else:
+        from opensentiment_pipeline.core import embeddings
+
+        yield embeddings.onnx_encoder(encoder)
 
 
 def topic_precision_at_k(vectors: np.ndarray, topics: Sequence[Any], *, k: int = 10,

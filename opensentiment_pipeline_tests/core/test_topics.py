@@ -89,8 +89,17 @@ def test_onnx_backend_gives_the_same_two_vectors_and_sentiment(peft_model):
     np.testing.assert_allclose(onnx_vectors.proba, torch_vectors.proba, atol=1e-4)
 
 
+def test_bf16_backend_holds_the_fidelity_tolerance(peft_model):
+    float32, bf16 = _embed(peft_model, "torch"), _embed(peft_model, "bf16")
+    for a, b in ((float32.topic, bf16.topic), (float32.sentiment, bf16.sentiment)):
+        cosine = (a * b).sum(axis=1)
+        assert cosine.min() >= 0.99 and cosine.mean() >= 0.995  # the stated tolerance
+        assert not np.array_equal(a, b)  # really computed in bfloat16
+    assert not torch.is_autocast_enabled("cpu")  # switched off again afterwards
+
+
 def test_unknown_backend_is_named(peft_model):
-    with pytest.raises(ValueError, match="backend must be 'torch' or 'onnx'; got 'tpu'"):
+    with pytest.raises(ValueError, match="backend must be 'torch', 'onnx' or 'bf16'; got 'tpu'"):
         _embed(peft_model, "tpu")
     with pytest.raises(ValueError, match="backend 'onnx' runs on the CPU only"):
         embeddings.pick_backend("onnx", device=torch.device("cuda"), num_texts=10, onnx_min_texts=1)

@@ -20,8 +20,10 @@ class ArticleEmbeddingsConfig(dg.Config):
                             "the body and average them (token-weighted); the predicted sentiment then reads the whole article too")
     batch_size: int = 64
     device: str = Field(default="auto", description="auto (CUDA when present) | cpu | cuda")
-    backend: str = Field(default="auto", description="torch | onnx (ONNX Runtime, CPU only: ~2x faster, same "
-                         "vectors to cosine 0.9999) | auto: onnx on the CPU from onnx_min_texts articles on, else torch")
+    backend: str = Field(default="auto", description="torch | onnx (ONNX Runtime, CPU only: same vectors to cosine "
+                         "0.9999, 1.2-1.9x sentence-transformers) | bf16 (CPU bfloat16 autocast: the faster one for "
+                         "mpnet on AVX-512 BF16 CPUs, slower without) | auto: onnx on the CPU from onnx_min_texts "
+                         "articles on, else torch")
     onnx_min_texts: int = Field(default=1000, description="auto: fewer articles than this embed with torch, since "
                                 "exporting the two encoders to ONNX takes seconds (MiniLM) to ~40 s (mpnet)")
 
