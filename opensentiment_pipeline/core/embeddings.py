@@ -3,7 +3,7 @@
 This is sentence-transformers' `Transformer -> Pooling(mean) -> Normalize` chain written out in a few
 functions, so the same code embeds with the packaged all-MiniLM-L6-v2 or with the encoder inside a fine-tuned
 (peft-wrapped) classifier. For all-MiniLM-L6-v2 it reproduces `SentenceTransformer.encode` (FACTS.md: 1.9e-7).
-`onnx_encoder` exports an encoder to ONNX Runtime: about 2x `SentenceTransformer.encode` on the CPU with the same
+`onnx_encoder` exports an encoder to ONNX Runtime: 1.2-1.9x `SentenceTransformer.encode` on the CPU with the same
 vectors (cosine >= 0.9999, benchmarks/RESULTS.md, issue 10). `quantize_for_cpu` makes an optional int8 copy of an
 encoder: faster on the CPU, but its vectors differ (see there).
 
@@ -152,7 +152,8 @@ def encode_texts(
         token_ids, owner = chunk_token_ids(tokenizer, texts, max_length=max_length, max_chunks=max_chunks)
     order = length_order(token_ids)
     starts = range(0, len(token_ids), batch_size)
-    # bf16 autocast only on CUDA: on CPU it is slower and less exact than float32.
+    # bf16 autocast on CUDA only; on the CPU it is opt-in (an outer torch.autocast, topics' "bf16" backend): it
+    # was slower on an AVX2-only CPU and 1.3-1.6x faster on one with AVX-512 BF16 (RESULTS.md, issue 10).
     autocast = (
         torch.autocast(device_type="cuda", dtype=torch.bfloat16)
         if device.type == "cuda"
@@ -338,7 +339,8 @@ def onnx_encoder(encoder: torch.nn.Module, *, fuse: bool = True, threads: int | 
     current state) to ONNX and open it in ONNX Runtime on the CPU.
 
     The vectors match the torch encoder's to float32 rounding (cosine >= 0.9999 on the test sentences); ONNX
-    Runtime's fused kernels make it about 2x `SentenceTransformer.encode` on 2 CPU cores (embed_speed.py). The
+    Runtime's fused kernels made it 1.9x `SentenceTransformer.encode` on short sentences with MiniLM and ~1.2x on
+    256-token articles and with mpnet, on 2 shared CPU cores (embed_speed.py, RESULTS.md issue 10). The
     export takes a few seconds (MiniLM) to ~20 s (mpnet), so it pays off from a few hundred texts on.
 
     Args:

@@ -25,7 +25,7 @@ class ArticleEmbeddingsConfig(dg.Config):
                          "mpnet on AVX-512 BF16 CPUs, slower without) | auto: onnx on the CPU from onnx_min_texts "
                          "articles on, else torch")
     onnx_min_texts: int = Field(default=1000, description="auto: fewer articles than this embed with torch, since "
-                                "exporting the two encoders to ONNX takes seconds (MiniLM) to ~40 s (mpnet)")
+                                "exporting the two encoders to ONNX takes seconds (MiniLM) to minutes (mpnet)")
 
 
 def article_texts(articles: pd.DataFrame, include_title: bool) -> list[str]:
