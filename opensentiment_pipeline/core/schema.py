@@ -40,6 +40,7 @@ ARTICLE_COLUMNS: tuple[str, ...] = (
     "label",  # gold label from the source, else None
     "agreement",  # float 0-1 the source reports for `label` (FPB agreement level), else NaN
     "leaning",  # outlet leaning given by the source ("left" / "center" / "right"), else None
+    "topic",  # topic label given by the source (ABP's `topic`, e.g. "elections"), else None
     "votes",  # list[dict] of raw annotator votes
 )
 

@@ -66,7 +66,8 @@ from opensentiment_pipeline.core.textfiles import load_csv, load_jsonl
 logger = logging.getLogger(__name__)
 
 FORMATS = ("table", "newsmtsc", "financial_phrasebank", "babe_votes", "article_bias_prediction", "rss")
-MAPPABLE_FIELDS = ("id", "text", "title", "outlet", "published_at", "label", "target", "leaning", "split", "agreement")
+MAPPABLE_FIELDS = ("id", "text", "title", "outlet", "published_at", "label", "target", "leaning", "topic", "split",
+                   "agreement")
 # Column layout of the dataset formats (see shared/data/*/SOURCE.md); `SourceSpec.columns` overrides entries.
 FORMAT_COLUMNS: dict[str, dict[str, str]] = {
     "table": {},
@@ -74,7 +75,7 @@ FORMAT_COLUMNS: dict[str, dict[str, str]] = {
     "babe_votes": {"text": "text", "outlet": "outlet", "leaning": "type", "label": "label_bias"},
     "article_bias_prediction": {
         "id": "ID", "text": "content_original", "title": "title", "outlet": "source",
-        "published_at": "date", "leaning": "bias_text",
+        "published_at": "date", "leaning": "bias_text", "topic": "topic",
     },
 }
 FORMAT_TASK = {"babe_votes": "bias"}  # every other format defaults to "sentiment"

@@ -381,13 +381,14 @@ def predict_proba(model, tokenizer, frame: pd.DataFrame, *, manifest: modeling.A
 
 
 def embed_and_predict(model, tokenizer, texts: Sequence[str], *, labels: Sequence[str], batch_size: int,
-                      max_length: int, device: str, max_chunks: int = 1,
-                      show_progress: bool = False) -> tuple[np.ndarray, np.ndarray]:
+                      max_length: int, device: str, max_chunks: int = 1, show_progress: bool = False,
+                      encoder=None) -> tuple[np.ndarray, np.ndarray]:
     """Article vectors and sentiment probabilities from one forward pass of the fine-tuned encoder.
 
     The classifier reads the mean-pooled vector (`MeanPoolClassifier`), so the head applied to the pooled vector
     `encode_texts` computes is the classifier's own prediction for that text: L2-normalising the same vector
     gives the embedding. With `max_chunks` > 1 both describe the whole article (token-weighted over windows).
+    `encoder` runs in place of the model's own (e.g. its ONNX export, `embeddings.onnx_encoder`).
 
     Returns:
         (vectors `(n, hidden)` L2-normalised, probabilities `(n, len(labels))`), in the order of `texts`.
@@ -395,7 +396,8 @@ def embed_and_predict(model, tokenizer, texts: Sequence[str], *, labels: Sequenc
     from opensentiment_pipeline.core import embeddings
 
     dev = resolve_device(device)
-    pooled = embeddings.encode_texts(modeling.encoder_of(model), tokenizer, texts, batch_size=batch_size,
+    encoder = modeling.encoder_of(model) if encoder is None else encoder
+    pooled = embeddings.encode_texts(encoder, tokenizer, texts, batch_size=batch_size,
                                      max_length=max_length, device=dev, normalize=False, max_chunks=max_chunks,
                                      show_progress=show_progress)
     head = modeling.classifier_head(model)

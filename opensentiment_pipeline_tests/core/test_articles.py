@@ -33,6 +33,7 @@ def _table(texts: list[str], *, targets: list[str | None] | None = None, tasks: 
         "label": None,
         "agreement": pd.Series([float("nan")] * n, dtype="float64"),
         "leaning": None,
+        "topic": None,
         "votes": [[] for _ in range(n)],
     }, columns=list(ARTICLE_COLUMNS))
 
@@ -134,7 +135,7 @@ def test_validate_articles_checks_votes_and_column_order():
     bad_votes = _table(["One."]).assign(votes=[[{"annotator_id": "a", "label": "great"}]])
     with pytest.raises(ValueError, match="column 'votes', check votes_are_annotator_label_dicts_in_task_labels"):
         validate_articles(bad_votes)
-    with pytest.raises(ValueError, match=r"table, check column_ordered: values \['votes', 'leaning'"):
+    with pytest.raises(ValueError, match=r"table, check column_ordered: values \['votes', 'topic', 'leaning'"):
         validate_articles(_table(["One."])[list(reversed(ARTICLE_COLUMNS))])
     with pytest.raises(ValueError, match=r"table, check column_in_dataframe: values \['votes'\]"):
         validate_articles(_table(["One."]).drop(columns="votes"))

@@ -236,3 +236,29 @@ def test_chunked_long_text_averages_its_windows_and_short_texts_are_unchanged():
     # the truncated vector reads only the lead; the chunked one also the protest in the tail
     about_protest = embeddings.encode_texts(model, tokenizer, [tail], batch_size=1, max_length=64, device="cpu")[0]
     assert float(chunked[1] @ about_protest) > float(plain[1] @ about_protest) + 0.05
+
+
+@pytest.fixture(scope="session")
+def minilm_onnx(minilm):
+    return embeddings.onnx_encoder(minilm[0])
+
+
+def test_onnx_encoder_holds_the_fidelity_tolerance_of_the_fp32_path(minilm, minilm_onnx):
+    _, tokenizer = minilm
+    texts = TEXTS + ["A much longer sentence about the harbour authority, the ferry timetable and the winter storms "
+                     "that closed the port twice this month, written to reach well past the traced length."] * 2
+    fp32 = encode(minilm, texts, batch_size=3)
+    onnx = encode((minilm_onnx, tokenizer), texts, batch_size=3)
+    cosine = (fp32 * onnx).sum(axis=1)
+    # The stated tolerance is min >= 0.99 and mean >= 0.995; the export matches float32 far closer than that.
+    assert cosine.min() >= 0.9999 and cosine.mean() >= 0.9999
+    assert onnx.shape == (6, 384) and onnx.dtype == np.float32
+    assert minilm[0].config._attn_implementation == "sdpa"  # the eager switch for the export was undone
+
+
+def test_onnx_encoder_is_cpu_only_and_cannot_train(minilm, minilm_onnx):
+    _, tokenizer = minilm
+    with pytest.raises(ValueError, match="runs on the CPU only; got device cuda"):
+        encode_texts(minilm_onnx, tokenizer, TEXTS, batch_size=2, max_length=32, device=torch.device("cuda"))
+    with pytest.raises(ValueError, match="cannot be trained"):
+        minilm_onnx.train()

@@ -159,9 +159,9 @@ def test_article_bias_prediction_maps_its_columns(tmp_path):
         "topic": ["x", "y"],
     }).to_parquet(tmp_path / "abp.parquet")
     result = read_source(SourceSpec(name="abp", format="article_bias_prediction", path=str(tmp_path / "abp.parquet")))
-    assert result.articles[["article_id", "outlet", "title", "text", "leaning", "label"]].values.tolist() == [
-        ["abp:abc", "fox news (online)", "T1", "Body one.", "right", None],
-        ["abp:def", "npr online news", "T2", "Body two.", "left", None]]
+    assert result.articles[["article_id", "outlet", "title", "text", "leaning", "topic", "label"]].values.tolist() == [
+        ["abp:abc", "fox news (online)", "T1", "Body one.", "right", "x", None],
+        ["abp:def", "npr online news", "T2", "Body two.", "left", "y", None]]
     assert result.articles["published_at"].tolist()[0] == pd.Timestamp("2019-05-06", tz="UTC")
     assert pd.isna(result.articles["published_at"].tolist()[1])  # an empty date is unknown, not a fault
     assert result.rejects.empty

@@ -11,7 +11,7 @@ import pytest
 from scipy.stats import spearmanr
 
 from opensentiment_pipeline import definitions
-from opensentiment_pipeline.core import leaning, search
+from opensentiment_pipeline.core import leaning, modeling, search
 from opensentiment_pipeline.defs.assets import leaning as leaning_assets
 from opensentiment_pipeline.defs.assets import search as search_assets
 
@@ -41,6 +41,8 @@ def _materialize(home, raw: pd.DataFrame, embedded: pd.DataFrame, run_config: di
     adapter_dir = home / "adapter"
     adapter_dir.mkdir(exist_ok=True)
     (adapter_dir / "mlflow_run.json").write_text(json.dumps({"run_id": "v1"}))
+    modeling.AdapterManifest(base_model="packaged:all-MiniLM-L6-v2", labels=["negative", "neutral", "positive"],
+                             num_layers=None, max_length=64, pair_input=False).save(adapter_dir)
 
     @dg.asset(name="raw_articles", io_manager_key="parquet_io_manager")
     def raw_stub() -> pd.DataFrame:
@@ -86,7 +88,11 @@ def test_article_index_writes_a_searchable_folder_with_its_manifest(runs):
     meta = _metadata(first, "article_index")
     assert (meta["num_vectors"], meta["dimensions"], meta["index_kind"]) == (60, 8, "flat")
     assert meta["build_seconds"] >= 0 and meta["model_version"] == "v1"
-    assert manifest["adapter_dir"] == str(home / "adapter") and manifest["model_version"] == "v1"
+    assert manifest["sentiment_adapter_dir"] == str(home / "adapter") and manifest["model_version"] == "v1"
+    # The index holds topic vectors: the CLI embeds queries with the adapter's base encoder, not the adapter.
+    assert (manifest["vector"], manifest["base_model"], manifest["num_layers"]) == (
+        "topic", "packaged:all-MiniLM-L6-v2", None)
+    assert "adapter_dir" not in manifest
     index = search.load_index(home / "index")
     articles = pd.read_parquet(home / "index" / search.ARTICLES_FILE)
     assert set(articles.columns) >= {"article_id", "outlet", "published_at", "sentiment", "title", "snippet"}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dagster as dg
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -80,6 +81,7 @@ def test_demo_run_succeeds_with_metadata_a_user_can_read(demo_run):
     leaning = _metadata(result, "outlet_leaning")
     assert leaning["method"] == "principal_axes"  # the demo sources give no outlet leaning to fit a probe on
     assert _metadata(result, "article_index")["num_vectors"] == 297
+    assert _metadata(result, "article_embeddings")["backend"] == "torch"  # 297 texts: below onnx_min_texts
 
 
 def test_demo_run_stores_parquet_and_an_adapter_version_per_vector(demo_run):
@@ -88,6 +90,10 @@ def test_demo_run_stores_parquet_and_an_adapter_version_per_vector(demo_run):
     assert set(embeddings["partition_day"]) == {"2026-11-20", "2026-11-21", "2026-11-22", "2026-11-23", "2026-11-24"}
     adapter_run = result.output_for_node("sentiment_adapter")
     assert len(embeddings) == 297 and embeddings["embedding"].map(len).eq(384).all()
+    # Two vectors per article: the topic vector (base encoder) and the sentiment-aware one (adapter on).
+    assert embeddings["sentiment_embedding"].map(len).eq(384).all()
+    cosine = [float(np.dot(a, b)) for a, b in zip(embeddings["embedding"], embeddings["sentiment_embedding"])]
+    assert np.mean(cosine) < 0.9999  # the trained adapter moved the vectors
     assert embeddings["model_version"].nunique() == 1
     assert set(embeddings["sentiment"]) <= {"negative", "neutral", "positive"}
     assert (home / "artifacts").is_dir() and str(home) in adapter_run

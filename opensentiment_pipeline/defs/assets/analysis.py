@@ -1,4 +1,5 @@
-"""Analysis assets: article embeddings from the fine-tuned encoder, and the outlet map built on them."""
+"""Analysis assets: two vectors per article (topic: frozen base encoder; sentiment: with the adapter) and the
+outlet map built on the topic vectors."""
 
 import dagster as dg
 import pandas as pd
@@ -19,6 +20,12 @@ class ArticleEmbeddingsConfig(dg.Config):
                             "the body and average them (token-weighted); the predicted sentiment then reads the whole article too")
     batch_size: int = 64
     device: str = Field(default="auto", description="auto (CUDA when present) | cpu | cuda")
+    backend: str = Field(default="auto", description="torch | onnx (ONNX Runtime, CPU only: same vectors to cosine "
+                         "0.9999, 1.2-1.9x sentence-transformers) | bf16 (CPU bfloat16 autocast: the faster one for "
+                         "mpnet on AVX-512 BF16 CPUs, slower without) | auto: onnx on the CPU from onnx_min_texts "
+                         "articles on, else torch")
+    onnx_min_texts: int = Field(default=1000, description="auto: fewer articles than this embed with torch, since "
+                                "exporting the two encoders to ONNX takes seconds (MiniLM) to minutes (mpnet)")
 
 
 def article_texts(articles: pd.DataFrame, include_title: bool) -> list[str]:
@@ -27,18 +34,19 @@ def article_texts(articles: pd.DataFrame, include_title: bool) -> list[str]:
     return [f"{t}. {x}" if isinstance(t, str) and t.strip() else x for t, x in zip(articles["title"], articles["text"])]
 
 
-EMBEDDING_FRAME_COLUMNS = ("article_id", "model_version", "embedding", "sentiment", "sentiment_confidence",
-                           PARTITION_COLUMN)
+EMBEDDING_FRAME_COLUMNS = ("article_id", "model_version", "embedding", "sentiment_embedding", "sentiment",
+                           "sentiment_confidence", PARTITION_COLUMN)
 
 
 @dg.asset(io_manager_key="parquet_io_manager", group_name="analysis", partitions_def=DAILY,
           backfill_policy=DAY_BACKFILL)
 def article_embeddings(context: dg.AssetExecutionContext, config: ArticleEmbeddingsConfig,
                        raw_articles: pd.DataFrame, sentiment_adapter: str) -> pd.DataFrame:
-    """One L2-normalised vector per article from the fine-tuned encoder, with its predicted sentiment and the
-    adapter version (MLflow run id) that made it. Partitioned by publish day like raw_articles: a nightly run
-    embeds one day and leaves the others as they are."""
-    from opensentiment_pipeline.core import embeddings, modeling, training
+    """Two L2-normalised vectors per article, with its predicted sentiment and the adapter version (MLflow run id)
+    that made them: `embedding`, the topic vector from the frozen base encoder (read by search, the outlet map and
+    the leaning axis), and `sentiment_embedding`, the vector the sentiment head reads (adapter on). Partitioned by
+    publish day like raw_articles: a nightly run embeds one day and leaves the others as they are."""
+    from opensentiment_pipeline.core import embeddings, modeling, topics
 
     articles = raw_articles
     if config.sources:
@@ -56,21 +64,28 @@ def article_embeddings(context: dg.AssetExecutionContext, config: ArticleEmbeddi
     device = embeddings.resolve_device(config.device)
     manifest, tokenizer, model = modeling.load_adapter(sentiment_adapter, device=device)
     texts = article_texts(articles, config.include_title)
-    # One forward pass gives both: the head reads the same mean-pooled vector that is stored (target-dependent
-    # rows such as NewsMTSC's get the sentence's overall sentiment here, not the target's).
-    vectors, proba = training.embed_and_predict(model, tokenizer, texts, labels=manifest.labels,
-                                                batch_size=config.batch_size, max_length=config.max_length,
-                                                device=config.device, max_chunks=config.max_chunks,
-                                                show_progress=True)
-    frame = embeddings.embeddings_frame(articles["article_id"], vectors, model_version=version)
-    frame["sentiment"] = [manifest.labels[i] for i in proba.argmax(1)]
-    frame["sentiment_confidence"] = proba.max(1)
+    backend = embeddings.pick_backend(config.backend, device=device, num_texts=len(texts),
+                                      onnx_min_texts=config.onnx_min_texts)
+    # The head reads the same mean-pooled vector that is stored as sentiment_embedding (target-dependent rows
+    # such as NewsMTSC's get the sentence's overall sentiment here, not the target's).
+    vectors = topics.embed_articles(model, tokenizer, texts, labels=manifest.labels, batch_size=config.batch_size,
+                                    max_length=config.max_length, device=config.device, max_chunks=config.max_chunks,
+                                    backend=backend, show_progress=True)
+    frame = embeddings.embeddings_frame(articles["article_id"], vectors.topic, model_version=version)
+    frame.insert(3, "sentiment_embedding", pd.Series(list(vectors.sentiment), dtype=object))
+    frame["sentiment"] = [manifest.labels[i] for i in vectors.proba.argmax(1)]
+    frame["sentiment_confidence"] = vectors.proba.max(1)
     frame[PARTITION_COLUMN] = articles[PARTITION_COLUMN].to_numpy()
+    topic_labels = articles["topic"] if "topic" in articles.columns else [None] * len(articles)
     context.add_output_metadata({
         "num_rows": len(frame),
-        "dimensions": int(vectors.shape[1]),
+        "dimensions": int(vectors.topic.shape[1]),
         "adapter_version": version,
+        "backend": backend,
         "predicted_sentiment": dg.MetadataValue.json(frame["sentiment"].value_counts().to_dict()),
+        # Same-topic precision@10 within this run's articles: the topic vectors are the base encoder's.
+        **topics.topic_report({"topic_vectors": vectors.topic, "sentiment_vectors": vectors.sentiment},
+                              topic_labels),
     })
     return frame
 
@@ -100,12 +115,14 @@ def outlet_clusters(context: dg.AssetExecutionContext, config: OutletClustersCon
     in dendrogram order with flat outlet groups, and a per-topic table of each outlet's sentiment in metadata."""
     import mlflow
 
-    from opensentiment_pipeline.core import clustering, embeddings, encoder_versions, plots
+    from opensentiment_pipeline.core import clustering, embeddings, encoder_versions, plots, topics
 
     encoder_versions.check_one_adapter(article_embeddings, asset="outlet_clusters", day_column=PARTITION_COLUMN)
+    columns = ["article_id", "outlet", "title", "text", *(["topic"] if "topic" in raw_articles.columns else [])]
     articles = article_embeddings[["article_id", "sentiment"]].merge(
-        raw_articles[["article_id", "outlet", "title", "text"]], on="article_id", how="left", validate="one_to_one")
-    result = clustering.cluster_outlets(articles, embeddings.frame_to_matrix(article_embeddings), **config.model_dump())
+        raw_articles[columns], on="article_id", how="left", validate="one_to_one")
+    vectors = embeddings.frame_to_matrix(article_embeddings)  # the topic vectors (frozen base encoder)
+    result = clustering.cluster_outlets(articles, vectors, **config.model_dump())
     points = result.points.merge(articles[["article_id", "title", "sentiment"]], on="article_id")
     out_dir = artifacts.run_dir(context, "outlet_clusters")
     result.outlets.to_csv(out_dir / "outlets.csv", index=False)
@@ -137,5 +154,21 @@ def outlet_clusters(context: dg.AssetExecutionContext, config: OutletClustersCon
         "topic_outlet_sentiment": dg.MetadataValue.md(
             table_preview(result.topic_outlet_sentiment.round(3), rows=50, max_chars=60)),
         "interactive_scatter": dg.MetadataValue.path(str(scatter_path)),
+        **map_topic_metrics(articles, result.points, vectors, article_embeddings),
     })
     return points
+
+
+def map_topic_metrics(articles: pd.DataFrame, points: pd.DataFrame, vectors, article_embeddings: pd.DataFrame) -> dict:
+    """When the sources give topics: same-topic precision@10 of the map's vectors (and of the sentiment vectors,
+    for comparison) and the NMI between the map's clusters and the topics."""
+    from opensentiment_pipeline.core import embeddings, topics
+
+    if "topic" not in articles.columns or articles["topic"].notna().sum() <= 10:
+        return {}
+    compared = {"map_vectors": vectors}
+    if "sentiment_embedding" in article_embeddings.columns:
+        compared["sentiment_vectors"] = embeddings.frame_to_matrix(article_embeddings, column="sentiment_embedding")
+    clusters = articles[["article_id"]].merge(points[["article_id", "cluster"]], on="article_id", how="left")
+    nmi = topics.cluster_topic_nmi(clusters["cluster"].to_numpy(), articles["topic"].tolist())
+    return {**topics.topic_report(compared, articles["topic"].tolist()), "cluster_topic_nmi": round(nmi, 4)}

@@ -25,7 +25,7 @@ class SourceConfig(dg.Config):
                                                     "article_bias_prediction | rss")
     path: str = Field(description="File path, feed URL, or builtin:news_demo.csv for the shipped demo corpus")
     columns: dict[str, str] = Field(default_factory=dict, description="schema field -> column in the file "
-                                    "(id, text, title, outlet, published_at, label, target, leaning, split, agreement)")
+                                    "(id, text, title, outlet, published_at, label, target, leaning, topic, split, agreement)")
     label_columns: list[str] = Field(default_factory=list, description="columns that each hold one annotator's vote")
     task: str | None = Field(default=None, description="label space of labels and votes: sentiment | bias "
                              "(default: the format's own, sentiment for tables)")

@@ -1,4 +1,4 @@
-"""Search asset: a FAISS index over the article embeddings, in a stable folder that `opensentiment search` reads."""
+"""Search asset: a FAISS index over the articles' topic vectors, in a stable folder that `opensentiment search` reads."""
 
 import json
 import time
@@ -36,8 +36,11 @@ class ArticleIndexConfig(dg.Config):
 @dg.asset(group_name="analysis", backfill_policy=SINGLE_RUN)
 def article_index(context: dg.AssetExecutionContext, config: ArticleIndexConfig, article_embeddings: pd.DataFrame,
                   raw_articles: pd.DataFrame, sentiment_adapter: str, artifacts: ArtifactStore) -> str:
-    """Folder holding the vector index, the articles it can return, and how to embed a query for it."""
-    from opensentiment_pipeline.core import embeddings, encoder_versions, search
+    """Folder holding the vector index, the articles it can return, and how to embed a query for it.
+
+    The index holds the topic vectors (article_embeddings' `embedding`, frozen base encoder), so a query is
+    embedded with the adapter's base encoder (`base_model` in the manifest), not with the adapter."""
+    from opensentiment_pipeline.core import embeddings, encoder_versions, modeling, search
 
     version = encoder_versions.check_one_adapter(article_embeddings, asset="article_index", day_column=PARTITION_COLUMN,
                                                  current=adapter_version(sentiment_adapter))
@@ -48,7 +51,9 @@ def article_index(context: dg.AssetExecutionContext, config: ArticleIndexConfig,
     index = search.build_index(vectors, article_embeddings["article_id"], kind=kind, **(hnsw if kind == "hnsw" else {}))
     build_seconds = time.perf_counter() - start
     folder = Path(config.index_dir) if config.index_dir else Path(artifacts.root).parent / "index"
-    manifest = {"model_version": version, "adapter_dir": str(sentiment_adapter), "kind": kind,
+    adapter = modeling.AdapterManifest.load(Path(sentiment_adapter))
+    manifest = {"model_version": version, "vector": "topic", "base_model": adapter.base_model,
+                "num_layers": adapter.num_layers, "sentiment_adapter_dir": str(sentiment_adapter), "kind": kind,
                 "num_vectors": index.num_vectors, "query_max_length": config.query_max_length,
                 "built_at": datetime.now(timezone.utc).isoformat(), "dagster_run_id": context.run.run_id}
     with search.replacing_folder(folder) as tmp:
