@@ -106,8 +106,8 @@ class MeanPoolClassifier(torch.nn.Module):
     the sentence embedding; their [CLS] pooler was never tuned. Classifying the mean-pooled vector
     therefore starts from features that already separate sentiment (frozen MiniLM + logistic regression
     reached 0.72 macro-F1 on Financial PhraseBank's 20 % test split when measured), and the vector the
-    classifier sees is the same one `article_embeddings` stores. The head is named `classifier` so peft's SEQ_CLS task trains
-    and saves it with the adapter.
+    classifier sees is the same one `article_embeddings` stores as `sentiment_embedding`. The head is named
+    `classifier` so peft's SEQ_CLS task trains and saves it with the adapter.
     """
 
     def __init__(self, encoder, *, num_labels: int, dropout: float):
