@@ -41,7 +41,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--data", default="../shared/data/article_bias_prediction/"
                         "abp_articles_text_sample_cap300_per_source.parquet")
     parser.add_argument("--per-outlet", type=int, default=60, help="articles kept per outlet (seeded sample)")
-    parser.add_argument("--encoder", default=DEFAULT_MODEL, help="model spec or local folder of a frozen encoder")
+    parser.add_argument("--encoder", default=DEFAULT_MODEL, help="model spec or local folder of a frozen encoder, "
+                        "or adapter:<sentiment_adapter folder> for its fine-tuned encoder")
     parser.add_argument("--max-length", type=int, default=256, help="tokens per window")
     parser.add_argument("--chunks", default="1,8", help="comma-separated window counts: 1 = title + lead, "
                         "8 = up to 8 windows of the body (~9,000 characters)")
@@ -50,6 +51,10 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--tfidf-c", default="1,10", help="comma-separated C values of the TF-IDF reference")
     parser.add_argument("--topic-clusters", type=int, default=20, help="k-means topics removed on the "
                         "unsupervised path")
+    parser.add_argument("--adversary", default="0,1", help="comma-separated outlet-adversary weights of the "
+                        "leaning projection (0 = no adversary)")
+    parser.add_argument("--outlet-directions", default="0,16", help="comma-separated numbers of same-leaning "
+                        "outlet directions projected out before the probe (core.leaning.outlet_identity_directions)")
     parser.add_argument("--cache-dir", default="/tmp/leaning_probe_cache")
     parser.add_argument("--embed-only", action="store_true", help="fill the cache and stop")
     parser.add_argument("--device", default="cpu")
@@ -98,9 +103,9 @@ class WindowCache:
 
     def fill(self, texts: list[str], *, max_windows: int, device: str, batch_size: int = 16) -> None:
         """Embed windows 0 .. max_windows - 1 of every text that are not cached yet."""
-        from opensentiment_pipeline.core import embeddings, modeling
+        from opensentiment_pipeline.core import embeddings
 
-        tokenizer = modeling.load_tokenizer(self.encoder_spec)
+        tokenizer, load = self._loader()
         ids, owner = embeddings.chunk_token_ids(tokenizer, texts, max_length=self.max_length,
                                                 max_chunks=max_windows)
         hashes = [text_hash(t) for t in texts]
@@ -113,7 +118,7 @@ class WindowCache:
             todo = list({hashes[owner[i]]: i for i in todo}.values())  # duplicated texts once
             if not todo:
                 continue
-            encoder = encoder or modeling.load_encoder(self.encoder_spec, num_layers=None).to(device).eval()
+            encoder = encoder or load().to(device).eval()
             logger.info("window %d: embedding %d windows with %s", window, len(todo), self.encoder_spec)
             start = time.perf_counter()
             pooled = pool_windows(encoder, tokenizer, [ids[i] for i in todo], batch_size=batch_size, device=device)
@@ -121,6 +126,30 @@ class WindowCache:
             for i, vector in zip(todo, pooled):
                 self.windows[(hashes[owner[i]], window)] = (vector, len(ids[i]))
             self.save()
+
+    def cost(self, texts: list[str], *, max_windows: int) -> tuple[float, float]:
+        """(windows per text, embedding seconds for `texts`) at `max_windows`: each cached pass's seconds per
+        window times the windows of `texts` in that pass."""
+        hashes = [text_hash(t) for t in texts]
+        windows, seconds = 0, 0.0
+        for w in range(max_windows):
+            n = sum((h, w) in self.windows for h in hashes)
+            cached = sum(1 for _, window in self.windows if window == w)
+            windows += n
+            seconds += n * self.seconds.get(w, float("nan")) / max(cached, 1)
+        return windows / len(texts), seconds
+
+    def _loader(self):
+        """The tokenizer and a loader of the encoder: a model spec, or "adapter:<folder>" for the encoder of a
+        fine-tuned sentiment_adapter."""
+        from opensentiment_pipeline.core import modeling
+
+        if self.encoder_spec.startswith("adapter:"):
+            _, tokenizer, model = modeling.load_adapter(self.encoder_spec[len("adapter:"):],
+                                                        device="cpu")
+            return tokenizer, lambda: modeling.encoder_of(model)
+        return (modeling.load_tokenizer(self.encoder_spec),
+                lambda: modeling.load_encoder(self.encoder_spec, num_layers=None))
 
     def vectors(self, texts: list[str], *, max_windows: int) -> np.ndarray:
         """`(len(texts), hidden)` unit vectors: the token-weighted mean of each text's first `max_windows`
@@ -172,15 +201,18 @@ def pool_windows(encoder, tokenizer, windows: list[np.ndarray], *, batch_size: i
     return out
 
 
-def probe_rows(frame: pd.DataFrame, vectors: np.ndarray, *, name: str, cs: list[float], seed: int) -> list[dict]:
+def probe_rows(frame: pd.DataFrame, vectors: np.ndarray, *, name: str, cs: list[float], directions: list[int],
+               seed: int) -> list[dict]:
     from opensentiment_pipeline.core import leaning
 
     rows = []
     for c in cs:
-        start = time.perf_counter()
-        result = leaning.place_outlets(frame, vectors, reference=None, **PLACE_SETTINGS, regularization=c, seed=seed)
-        rows.append({"vectors": name, "probe": f"LR C={c:g}", **{k: result.metrics[k] for k in METRIC_KEYS},
-                     "probe_s": time.perf_counter() - start})
+        for k in directions:
+            start = time.perf_counter()
+            result = leaning.place_outlets(frame, vectors, reference=None, **PLACE_SETTINGS, regularization=c,
+                                           seed=seed, outlet_directions=k)
+            rows.append({"vectors": name, "probe": f"LR C={c:g}" + (f", {k} outlet directions removed" if k else ""),
+                         **{key: result.metrics[key] for key in METRIC_KEYS}, "probe_s": time.perf_counter() - start})
     return rows
 
 
@@ -223,6 +255,35 @@ def unsupervised_rows(frame: pd.DataFrame, vectors: np.ndarray, texts: list[str]
     return rows
 
 
+def adversarial_rows(frame: pd.DataFrame, vectors: np.ndarray, *, name: str, weights: list[float],
+                     seed: int) -> list[dict]:
+    """The leaning projection (`core.leaning_training`) with and without the outlet adversary, on the same
+    outlet-disjoint folds: trained on each fold's training outlets, scored on its held-out ones."""
+    from opensentiment_pipeline.core import leaning, leaning_training
+
+    labels = leaning.article_labels(frame, None)
+    outlets = frame["outlet"].astype(str).to_numpy()
+    rated, folds = leaning.rated_folds(outlets, labels, PLACE_SETTINGS["n_folds"])
+    x, y, groups = vectors[rated], labels[rated].to_numpy(), outlets[rated]
+    rows = []
+    for weight in weights:
+        start = time.perf_counter()
+        proba, outlet_accuracy = np.zeros((len(y), 3)), []
+        for train, test in folds:
+            fitted = leaning_training.train_leaning_projection(x[train], y[train], groups[train], **PROJECTION,
+                                                               adversary_weight=weight, seed=seed)
+            proba[test] = fitted.predict_proba(x[test])
+            outlet_accuracy.append(fitted.final_outlet_accuracy)
+        metrics = leaning.cv_metrics(groups, y, proba, min_articles=PLACE_SETTINGS["min_articles"])
+        rows.append({"vectors": name, "probe": f"projection, adversary weight {weight:g}",
+                     "outlet_cv_macro_f1": metrics["outlet_cv_macro_f1"],
+                     "outlet_cv_spearman": metrics["outlet_cv_spearman"],
+                     "adversary_outlet_accuracy": float(np.mean(outlet_accuracy)),
+                     "probe_s": time.perf_counter() - start})
+    return rows
+
+
+PROJECTION = dict(hidden=128, epochs=30, learning_rate=1e-3, weight_decay=1e-2, dropout=0.1, batch_size=64)
 PLACE_SETTINGS = dict(n_folds=5, n_axes=3, min_articles=5, n_bootstrap=200)
 METRIC_KEYS = ("outlet_cv_macro_f1", "outlet_cv_spearman", "outlet_label_macro_f1", "median_score_left",
                "median_score_center", "median_score_right")
@@ -240,20 +301,25 @@ def main() -> int:
         return 0
     frame = articles[["outlet", "leaning"]]
     cs = [float(v) for v in args.c.split(",")]
-    rows, unsupervised = [], []
+    rows, unsupervised, costs = [], [], []
     for chunks in chunk_settings:
         name = f"{args.encoder.split('/')[-1]} {'title + lead' if chunks == 1 else f'<= {chunks} windows'}"
         vectors = cache.vectors(texts, max_windows=chunks)
-        rows += probe_rows(frame, vectors, name=name, cs=cs, seed=args.seed)
+        per_text, seconds = cache.cost(texts, max_windows=chunks)
+        costs.append({"vectors": name, "windows_per_article": per_text, "embedding_s": seconds,
+                      "articles_per_s": len(texts) / seconds})
+        rows += probe_rows(frame, vectors, name=name, cs=cs, seed=args.seed,
+                           directions=[int(v) for v in args.outlet_directions.split(",")])
+        rows += adversarial_rows(frame, vectors, name=name, weights=[float(w) for w in args.adversary.split(",")],
+                                 seed=args.seed)
         unsupervised += unsupervised_rows(frame, vectors, texts, name=name, topic_clusters=args.topic_clusters,
                                           seed=args.seed)
     rows += tfidf_rows(frame, texts, cs=[float(v) for v in args.tfidf_c.split(",")])
     print(f"# leaning_probe {dt.date.today()} | {platform.machine()}, {os.cpu_count()} CPUs | "
           f"python {sys.version.split()[0]}")
     print(f"{len(articles):,} articles, {articles['outlet'].nunique()} outlets (at most {args.per_outlet} each), "
-          f"{'raw' if args.no_strip else 'boilerplate stripped'}; windows of {args.max_length} tokens, "
-          f"embedding seconds per window pass (all cached texts): "
-          + ", ".join(f"{w}: {s:.0f}" for w, s in sorted(cache.seconds.items())))
+          f"{'raw' if args.no_strip else 'boilerplate stripped'}; windows of {args.max_length} tokens")
+    print(pd.DataFrame(costs).round(2).to_markdown(index=False))
     print(pd.DataFrame(rows).round(3).to_markdown(index=False))
     print("\nUnsupervised axis 1 (ratings hidden; sign arbitrary, |rho| counts):")
     print(pd.DataFrame(unsupervised).round(3).to_markdown(index=False))

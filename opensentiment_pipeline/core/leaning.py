@@ -50,6 +50,7 @@ AXIS_COLUMNS: tuple[str, ...] = ("axis", "explained_variance_ratio", "low_end", 
 # core.boilerplate.strip_boilerplate settings used before embedding or TF-IDF: a paragraph recurring in >= 10 %
 # (and >= 3) of one outlet's articles is that outlet's boilerplate.
 STRIP_DEFAULTS: dict[str, float] = {"min_share": 0.1, "min_count": 3}
+ARTICLES_PER_TOPIC = 50  # remove_directions: at most one k-means topic per this many articles
 _OUTLET_SPACE = re.compile(r"[\s_-]+")
 _SENTENCE_END = re.compile(r"[.!?]+(\s|$)")
 _QUOTED = re.compile(r"[\"“][^\"“”]{1,600}[\"”]")
@@ -103,6 +104,7 @@ def place_outlets(
     seed: int,
     topic_clusters: int = 0,
     covariates: np.ndarray | None = None,
+    outlet_directions: int = 0,
 ) -> LeaningResult:
     """Place every outlet of `articles` on a left-right scale from `vectors`.
 
@@ -123,13 +125,17 @@ def place_outlets(
             (0 = keep topics).
         covariates: principal-axes path: `(n_articles, k)` format features (`format_features`) whose linear fit
             is removed from the vectors; None keeps them.
+        outlet_directions: probe path: project out this many directions that tell apart outlets *of the same
+            leaning* (`outlet_identity_directions`), fitted inside each training fold, so the probe cannot lean
+            on outlet identity; 0 keeps the vectors.
     """
     unit = _check_inputs(articles, vectors)
     outlets = articles["outlet"].astype(str).to_numpy()
     labels = article_labels(articles, reference)
     if labels.notna().any():
         return _probe_path(outlets, unit, labels, n_folds=n_folds, regularization=regularization,
-                           min_articles=min_articles, n_bootstrap=n_bootstrap, seed=seed)
+                           min_articles=min_articles, n_bootstrap=n_bootstrap, seed=seed,
+                           outlet_directions=outlet_directions)
     residual = remove_directions(unit, topic_clusters=topic_clusters, covariates=covariates, seed=seed)
     return _principal_axes_path(outlets, residual, n_axes=n_axes, min_articles=min_articles,
                                 n_bootstrap=n_bootstrap, seed=seed)
@@ -158,37 +164,44 @@ def tfidf_reference(texts: Sequence[str], articles: pd.DataFrame, *, reference: 
         raise ValueError(f"texts must align with articles; got {len(texts)} texts for {len(articles)} articles")
     labels = article_labels(articles, reference)
     outlets = articles["outlet"].astype(str).to_numpy()
-    rated, folds = _rated_folds(outlets, labels, n_folds)
+    rated, folds = rated_folds(outlets, labels, n_folds)
     documents = np.asarray([str(t) for t in texts], dtype=object)[rated]
     y = labels[rated].to_numpy()
 
     def fit(train: np.ndarray):
-        vectorizer = TfidfVectorizer(ngram_range=(1, 2), min_df=3, max_df=0.5, sublinear_tf=True,
+        # min_df 3 drops one-article names and typos; tiny corpora keep every term so the vocabulary is not empty.
+        vectorizer = TfidfVectorizer(ngram_range=(1, 2), min_df=3 if len(train) >= 100 else 1, max_df=0.5,
+                                     sublinear_tf=True,
                                      max_features=200_000, dtype=np.float32)
         return make_pipeline(vectorizer, _probe_model(regularization)).fit(documents[train], y[train])
 
     proba = np.zeros((len(y), len(LEANINGS)))
     for train, test in folds:
         proba[test] = _proba(fit(train), documents[test])
-    metrics = _cv_metrics(outlets[rated], y, proba, min_articles=min_articles)
+    metrics = cv_metrics(outlets[rated], y, proba, min_articles=min_articles)
     return {"tfidf_outlet_cv_macro_f1": metrics["outlet_cv_macro_f1"],
             "tfidf_outlet_cv_spearman": metrics["outlet_cv_spearman"]}
 
 
 def _probe_path(outlets: np.ndarray, unit: np.ndarray, labels: pd.Series, *, n_folds: int, regularization: float,
-                min_articles: int, n_bootstrap: int, seed: int) -> LeaningResult:
-    rated, folds = _rated_folds(outlets, labels, n_folds)
+                min_articles: int, n_bootstrap: int, seed: int, outlet_directions: int) -> LeaningResult:
+    rated, folds = rated_folds(outlets, labels, n_folds)
     x, y, groups = unit[rated], labels[rated].to_numpy(), outlets[rated]
+
+    def fit_predict(train: np.ndarray, targets: np.ndarray) -> np.ndarray:
+        basis = outlet_identity_directions(x[train], y[train], groups[train], outlet_directions)
+        return _proba(_fit_probe(project_out(x[train], basis), y[train], regularization), project_out(targets, basis))
+
     held_out_proba = np.zeros((len(y), len(LEANINGS)))
     for train, test in folds:
-        held_out_proba[test] = _proba(_fit_probe(x[train], y[train], regularization), x[test])
+        held_out_proba[test] = fit_predict(train, x[test])
     article_scores = np.empty(len(unit))
     article_scores[rated] = held_out_proba[:, 2] - held_out_proba[:, 0]
     if (~rated).any():
-        proba = _proba(_fit_probe(x, y, regularization), unit[~rated])
+        proba = fit_predict(np.arange(len(y)), unit[~rated])
         article_scores[~rated] = proba[:, 2] - proba[:, 0]
     table = _outlet_table(outlets, article_scores, labels, n_bootstrap=n_bootstrap, seed=seed)
-    metrics = {**_cv_metrics(groups, y, held_out_proba, min_articles=min_articles), "n_folds": float(len(folds))}
+    metrics = {**cv_metrics(groups, y, held_out_proba, min_articles=min_articles), "n_folds": float(len(folds))}
     scored = table[table["fitted_on"] & (table["n_articles"] >= min_articles)]
     fold_of = {o: k for k, (_, test) in enumerate(folds) for o in np.unique(groups[test])}
     label_metrics, calibration, thresholds = _calibrate_in_cv(
@@ -201,8 +214,9 @@ def _probe_path(outlets: np.ndarray, unit: np.ndarray, labels: pd.Series, *, n_f
     return LeaningResult(outlets=table[list(LEANING_COLUMNS)], method="probe", metrics=metrics)
 
 
-def _rated_folds(outlets: np.ndarray, labels: pd.Series, n_folds: int) -> tuple[np.ndarray, list]:
-    """Mask of rated articles and the GroupKFold (by outlet) splits of the rated rows."""
+def rated_folds(outlets: np.ndarray, labels: pd.Series, n_folds: int) -> tuple[np.ndarray, list]:
+    """Mask of rated articles and the GroupKFold (by outlet) splits of the rated rows: the folds every probe
+    here (embedding, TF-IDF, `core.leaning_training`) is validated on."""
     from sklearn.model_selection import GroupKFold
 
     rated = labels.notna().to_numpy()
@@ -217,7 +231,7 @@ def _rated_folds(outlets: np.ndarray, labels: pd.Series, n_folds: int) -> tuple[
     return rated, list(splitter.split(np.zeros(int(rated.sum())), groups=outlets[rated]))
 
 
-def _cv_metrics(groups: np.ndarray, y: np.ndarray, proba: np.ndarray, *, min_articles: int) -> dict[str, float]:
+def cv_metrics(groups: np.ndarray, y: np.ndarray, proba: np.ndarray, *, min_articles: int) -> dict[str, float]:
     """Article-level macro-F1 of the held-out argmax and Spearman of held-out outlet means with the references."""
     from scipy.stats import spearmanr
     from sklearn.metrics import f1_score
@@ -356,14 +370,18 @@ def format_features(texts: Sequence[str]) -> np.ndarray:
 def remove_directions(unit: np.ndarray, *, topic_clusters: int, covariates: np.ndarray | None,
                       seed: int) -> np.ndarray:
     """`unit` minus each row's k-means topic centroid (`topic_clusters` > 0) and minus the linear fit of the
-    standardised `covariates`, re-normalised; `(n, d)` in, `(n, d)` out."""
+    standardised `covariates`, re-normalised; `(n, d)` in, `(n, d)` out.
+
+    k is capped at one cluster per `ARTICLES_PER_TOPIC` articles: with few articles per cluster the clusters
+    follow whatever varies most, ideology included, and subtracting them would remove the axis itself.
+    """
     residual = unit.copy()
     if topic_clusters < 0:
         raise ValueError(f"topic_clusters must be >= 0; got {topic_clusters}")
-    if topic_clusters > 0:
+    k = min(topic_clusters, len(unit) // ARTICLES_PER_TOPIC)
+    if k >= 2:
         from sklearn.cluster import KMeans
 
-        k = min(topic_clusters, len(unit))
         model = KMeans(n_clusters=k, n_init=3, random_state=seed).fit(unit)
         residual = residual - model.cluster_centers_[model.labels_]
     if covariates is not None:
@@ -413,6 +431,29 @@ def _principal_axes_path(outlets: np.ndarray, unit: np.ndarray, *, n_axes: int, 
                          axes=pd.DataFrame(axes, columns=list(AXIS_COLUMNS)),
                          positions=pd.DataFrame(scaled, index=pd.Index(names, name="outlet"),
                                                 columns=[f"axis{a + 1}" for a in range(pca.n_components_)]))
+
+
+def outlet_identity_directions(x: np.ndarray, y: np.ndarray, outlets: np.ndarray, k: int) -> np.ndarray:
+    """`(k', d)` orthonormal directions along which outlets *of the same leaning* differ most: the top right
+    singular vectors of the outlet centroids minus their leaning's mean centroid. Leaning varies little along
+    them and outlet identity (house style, beats) a lot, so removing them keeps a probe from learning outlets.
+    k' = min(k, outlets - leanings); k = 0 gives `(0, d)`.
+    """
+    if k < 0:
+        raise ValueError(f"outlet_directions must be >= 0; got {k}")
+    frame = pd.DataFrame(x).assign(_outlet=outlets, _label=y)
+    centroids = frame.groupby(["_label", "_outlet"]).mean()  # (n_outlets, d)
+    deviations = centroids - centroids.groupby(level="_label").transform("mean")
+    k = min(k, len(deviations) - deviations.index.get_level_values("_label").nunique())
+    if k <= 0:
+        return np.zeros((0, x.shape[1]))
+    _, _, vt = np.linalg.svd(deviations.to_numpy(), full_matrices=False)
+    return vt[:k]
+
+
+def project_out(x: np.ndarray, basis: np.ndarray) -> np.ndarray:
+    """`x` with its components along the orthonormal rows of `basis` removed."""
+    return x - (x @ basis.T) @ basis if len(basis) else x
 
 
 def _fit_probe(x: np.ndarray, y: np.ndarray, regularization: float):

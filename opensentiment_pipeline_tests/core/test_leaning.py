@@ -193,7 +193,7 @@ def test_tfidf_reference_reads_words_on_the_same_outlet_disjoint_folds():
     for outlet, side in {"l1": "left", "l2": "left", "l3": "left", "r1": "right", "r2": "right", "r3": "right"}.items():
         cue = "solidarity equity" if side == "left" else "liberty taxpayers"
         for _ in range(10):
-            rows.append({"outlet": outlet, "leaning": side, "text": f"{cue} {' '.join(rng.choice(filler, 30))}"})
+            rows.append({"outlet": outlet, "leaning": side, "text": f"{cue} {cue} {' '.join(rng.choice(filler, 20))}"})
     articles = pd.DataFrame(rows)
     metrics = leaning.tfidf_reference(articles["text"].tolist(), articles, reference=None, n_folds=3,
                                       regularization=10.0, min_articles=5)
@@ -236,3 +236,21 @@ def test_format_features_count_quotes_first_person_questions_and_digits():
     assert features.shape == (1, 6)
     assert features[0].tolist() == pytest.approx([np.log1p(len(text)), 8 / len(text), 1 / 7, 1 / 2, 1 / len(text),
                                                   np.log1p(7 / 2)])
+
+
+def test_outlet_identity_directions_are_those_separating_outlets_of_one_leaning():
+    # Leaning on dimension 0; outlets of the same leaning differ along dimension 1 only.
+    rng = np.random.default_rng(0)
+    x, y, outlets = [], [], []
+    for outlet, side, offset in (("a", "left", -2.0), ("b", "left", 2.0), ("c", "right", -1.0), ("d", "right", 1.0)):
+        for _ in range(20):
+            x.append([-1.0 if side == "left" else 1.0, offset, rng.normal(0, 0.01)])
+            y.append(side)
+            outlets.append(outlet)
+    x = np.array(x)
+    basis = leaning.outlet_identity_directions(x, np.array(y), np.array(outlets), 5)
+    assert basis.shape == (2, 3)  # at most outlets - leanings = 2
+    assert abs(basis[0] @ np.array([0.0, 1.0, 0.0])) == pytest.approx(1.0, abs=1e-3)
+    projected = leaning.project_out(x, basis[:1])
+    assert np.abs(projected[:, 1]).max() < 1e-2 and projected[:, 0].tolist() == pytest.approx(x[:, 0].tolist(), abs=1e-2)
+    assert leaning.outlet_identity_directions(x, np.array(y), np.array(outlets), 0).shape == (0, 3)
