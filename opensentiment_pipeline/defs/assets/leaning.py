@@ -24,6 +24,9 @@ class OutletLeaningConfig(dg.Config):
                                f"{list(BASE_VECTOR_COLUMNS)} present, else 'embedding'")
     n_folds: int = Field(default=5, description="outlet-disjoint validation folds (GroupKFold by outlet)")
     regularization: float = Field(default=1.0, description="C of the logistic-regression probe (inverse L2 strength)")
+    outlet_directions: int = Field(default=0, description="directions that tell apart outlets of the same leaning, "
+                                   "projected out inside each training fold so the probe cannot learn outlet "
+                                   "identity (0 = off)")
     tfidf_regularization: float = Field(default=10.0, description="C of the TF-IDF reference probe; <= 0 skips it")
     n_axes: int = Field(default=3, description="principal axes reported when there are no ratings")
     topic_clusters: int = Field(default=20, description="no ratings: k-means topic centroids subtracted before the "
@@ -62,7 +65,7 @@ def outlet_leaning(context: dg.AssetExecutionContext, config: OutletLeaningConfi
                                           **leaning.STRIP_DEFAULTS)
     reference = leaning.read_reference_csv(config.reference_csv) if config.reference_csv else None
     settings = config.model_dump(include={"n_folds", "regularization", "n_axes", "min_articles", "n_bootstrap",
-                                          "seed", "topic_clusters"})
+                                          "seed", "topic_clusters", "outlet_directions"})
     result = leaning.place_outlets(articles, vectors, reference=reference, **settings,
                                    covariates=leaning.format_features(texts) if config.remove_format else None)
     metrics = dict(result.metrics)
