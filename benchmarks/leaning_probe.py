@@ -248,9 +248,10 @@ def unsupervised_rows(frame: pd.DataFrame, vectors: np.ndarray, texts: list[str]
 
     rated = frame.groupby("outlet")["leaning"].agg(lambda s: s.dropna().map(leaning.LEANING_SCORE).mean())
     covariates = leaning.format_features(texts)
+    k = min(topic_clusters, len(texts) // leaning.ARTICLES_PER_TOPIC)  # what remove_directions will use
     rows = []
-    for variant, k, cov in (("none removed", 0, None), (f"topics removed (k={topic_clusters})", topic_clusters, None),
-                            (f"topics (k={topic_clusters}) + format removed", topic_clusters, covariates)):
+    for variant, k, cov in (("none removed", 0, None), (f"topics removed (k={k})", k, None),
+                            (f"topics (k={k}) + format removed", k, covariates)):
         result = leaning.place_outlets(frame.assign(leaning=None), vectors, reference=None, **PLACE_SETTINGS,
                                        regularization=1.0, seed=seed, topic_clusters=k, covariates=cov)
         counts = frame["outlet"].value_counts()
@@ -303,10 +304,11 @@ def main() -> int:
     args = parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     articles = load_articles(args.data, per_outlet=args.per_outlet, seed=args.seed, strip=not args.no_strip)
-    chunk_settings = [int(v) for v in args.chunks.split(",")]
+    chunk_settings = [int(v) for v in args.chunks.split(",") if v]  # none: only the TF-IDF reference
     cache = WindowCache(Path(args.cache_dir), encoder_spec=args.encoder, max_length=args.max_length)
     texts = articles["embed_text"].tolist()
-    cache.fill(texts, max_windows=max(chunk_settings), device=args.device)
+    if chunk_settings:
+        cache.fill(texts, max_windows=max(chunk_settings), device=args.device)
     if args.embed_only:
         return 0
     frame = articles[["outlet", "leaning"]]
@@ -329,10 +331,12 @@ def main() -> int:
           f"python {sys.version.split()[0]}")
     print(f"{len(articles):,} articles, {articles['outlet'].nunique()} outlets (at most {args.per_outlet} each), "
           f"{'raw' if args.no_strip else 'boilerplate stripped'}; windows of {args.max_length} tokens")
-    print(pd.DataFrame(costs).round(2).to_markdown(index=False))
+    if costs:
+        print(pd.DataFrame(costs).round(2).to_markdown(index=False))
     print(pd.DataFrame(rows).round(3).to_markdown(index=False))
     print("\nUnsupervised axis 1 (ratings hidden; sign arbitrary, |rho| counts):")
-    print(pd.DataFrame(unsupervised).round(3).to_markdown(index=False))
+    if unsupervised:
+        print(pd.DataFrame(unsupervised).round(3).to_markdown(index=False))
     return 0
 
 
