@@ -326,7 +326,7 @@ def main() -> int:
                                  seed=args.seed)
         unsupervised += unsupervised_rows(frame, vectors, texts, name=name, topic_clusters=args.topic_clusters,
                                           seed=args.seed)
-    rows += tfidf_rows(frame, texts, cs=[float(v) for v in args.tfidf_c.split(",")])
+    rows += tfidf_rows(frame, texts, cs=[float(v) for v in args.tfidf_c.split(",") if v])
     print(f"# leaning_probe {dt.date.today()} | {platform.machine()}, {os.cpu_count()} CPUs | "
           f"python {sys.version.split()[0]}")
     print(f"{len(articles):,} articles, {articles['outlet'].nunique()} outlets (at most {args.per_outlet} each), "
@@ -334,7 +334,7 @@ def main() -> int:
     if costs:
         print(pd.DataFrame(costs).round(2).to_markdown(index=False))
     print(pd.DataFrame(rows).round(3).to_markdown(index=False))
-    print("\nUnsupervised axis 1 (ratings hidden; sign arbitrary, |rho| counts):")
+    print("\nUnsupervised axis 1 (ratings hidden; sign arbitrary, |rho| counts):" if unsupervised else "")
     if unsupervised:
         print(pd.DataFrame(unsupervised).round(3).to_markdown(index=False))
     return 0
