@@ -1,29 +1,45 @@
 """Objective bias axis on Article-Bias-Prediction: how well embeddings alone place outlets left-right.
 
 Reads the ABP text sample with the pipeline's own reader (format article_bias_prediction: outlet = `source`,
-leaning = AllSides `bias_text`), keeps at most `--per-outlet` articles per outlet (seeded), embeds title + body
-cut to `--max-length` tokens with the packaged all-MiniLM-L6-v2 (or the encoder of a fine-tuned adapter folder,
-`--adapter`), then runs `core.leaning.place_outlets` as the `outlet_leaning` asset does: a logistic-regression
-probe validated outlet-disjoint (GroupKFold by outlet), once per `--c` value, and the principal-axes path with the
-ratings hidden (its axis-1 Spearman with the ratings says whether an unsupervised axis is left-right).
+leaning = AllSides `bias_text`), keeps at most `--per-outlet` articles per outlet (seeded), strips boilerplate
+(`core.boilerplate`, unless `--no-strip`), and embeds title + body with a frozen encoder: the first
+`--max-length` tokens (`--chunks 1`, title and lead) or up to `--chunks` windows of the body. Vectors are cached
+in `--cache-dir` (one .npz per encoder + window setting, keyed by a hash of each text), so a second run with the
+same texts embeds nothing.
 
-    HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/leaning_probe.py --per-outlet 60 --c 0.1,1,10
+Then, on the same 5 outlet-disjoint folds (GroupKFold by outlet), as the `outlet_leaning` asset does:
+- the embedding probe (`core.leaning.place_outlets`), once per `--c` value, with calibrated scores, intervals and
+  three-way labels;
+- the TF-IDF + logistic-regression reference (`core.leaning.tfidf_reference`);
+- unsupervised axes with the ratings hidden (`core.leaning.unsupervised_axes`), each reported with its Spearman
+  against the ratings (which were not used to pick it).
+
+    HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/leaning_probe.py --per-outlet 60 --chunks 1,8 --c 0.1,1,10
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime as dt
+import hashlib
+import logging
 import os
 import platform
 import sys
 import time
+from pathlib import Path
 
-import numpy as np
-import pandas as pd
-from scipy.stats import spearmanr
+# One thread each for BLAS and torch unless the caller says otherwise (set before numpy and torch load): the
+# probes are small, and on a shared 2-core machine two threads per process spin against each other (a tiny torch
+# model trained ~10x slower with two threads than with one).
+for _variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_variable, "1")
+
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
 
 DEFAULT_MODEL = "packaged:all-MiniLM-L6-v2"
+logger = logging.getLogger("leaning_probe")
 
 
 def parse_args() -> argparse.Namespace:
@@ -31,56 +47,298 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--data", default="../shared/data/article_bias_prediction/"
                         "abp_articles_text_sample_cap300_per_source.parquet")
     parser.add_argument("--per-outlet", type=int, default=60, help="articles kept per outlet (seeded sample)")
-    parser.add_argument("--max-length", type=int, default=256)
+    parser.add_argument("--encoder", default=DEFAULT_MODEL, help="model spec or local folder of a frozen encoder, "
+                        "or adapter:<sentiment_adapter folder> for its fine-tuned encoder")
+    parser.add_argument("--max-length", type=int, default=256, help="tokens per window")
+    parser.add_argument("--chunks", default="1,8", help="comma-separated window counts: 1 = title + lead, "
+                        "8 = up to 8 windows of the body (~9,000 characters)")
+    parser.add_argument("--no-strip", action="store_true", help="embed the raw texts (no boilerplate stripping)")
     parser.add_argument("--c", default="0.1,1,10", help="comma-separated probe C values")
-    parser.add_argument("--adapter", help="a sentiment_adapter folder: embed with its fine-tuned encoder")
+    parser.add_argument("--tfidf-c", default="1,10", help="comma-separated C values of the TF-IDF reference")
+    parser.add_argument("--topic-clusters", type=int, default=20, help="k-means topics removed on the "
+                        "unsupervised path")
+    parser.add_argument("--adversary", default="0,1", help="comma-separated outlet-adversary weights of the "
+                        "leaning projection (0 = no adversary)")
+    parser.add_argument("--outlet-directions", default="0,16", help="comma-separated numbers of same-leaning "
+                        "outlet directions projected out before the probe (core.leaning.outlet_identity_directions)")
+    parser.add_argument("--cache-dir", default="/tmp/leaning_probe_cache")
+    parser.add_argument("--embed-only", action="store_true", help="fill the cache and stop")
+    parser.add_argument("--device", default="cpu")
     parser.add_argument("--seed", type=int, default=0)
     return parser.parse_args()
 
 
-def main() -> int:
-    args = parse_args()
-    from opensentiment_pipeline.core import embeddings, leaning, modeling, sources
-    from opensentiment_pipeline.defs.assets.analysis import article_texts
+def load_articles(path: str, *, per_outlet: int, seed: int, strip: bool) -> pd.DataFrame:
+    """The ABP sample capped at `per_outlet` articles per outlet, with `embed_text` = title + (stripped) body.
+
+    Boilerplate is found on every article of the file (recurrence within an outlet needs many of its articles),
+    before sampling, so an article's stripped text, and its cache key, do not depend on `per_outlet`.
+    """
+    from opensentiment_pipeline.core import boilerplate, leaning, sources
 
     articles = sources.read_source(sources.SourceSpec(name="abp", format="article_bias_prediction",
-                                                      path=args.data)).articles
-    articles = pd.concat([group.sample(n=min(len(group), args.per_outlet), random_state=args.seed)
-                          for _, group in articles.groupby("outlet")], ignore_index=True)
-    if args.adapter:
-        _, tokenizer, model = modeling.load_adapter(args.adapter, device=embeddings.resolve_device("cpu"))
-        encoder, encoder_name = modeling.encoder_of(model), f"adapter {args.adapter}"
-    else:
-        tokenizer, encoder = modeling.load_tokenizer(DEFAULT_MODEL), modeling.load_encoder(DEFAULT_MODEL, num_layers=None)
-        encoder_name = f"{DEFAULT_MODEL} (no fine-tuning)"
-    start = time.perf_counter()
-    vectors = embeddings.encode_texts(encoder, tokenizer, article_texts(articles, include_title=True), batch_size=32,
-                                      max_length=args.max_length, device="cpu", show_progress=True)
-    embed_seconds = time.perf_counter() - start
-    frame = articles[["outlet", "leaning"]]
-    rows = []
-    for c in [float(v) for v in args.c.split(",")]:
-        result = leaning.place_outlets(frame, vectors, reference=None, n_folds=5, regularization=c, n_axes=3,
-                                       min_articles=5, n_bootstrap=200, seed=args.seed)
-        rows.append({"probe": f"C={c:g}", "outlet_cv_macro_f1": result.metrics["outlet_cv_macro_f1"],
-                     "outlet_cv_spearman": result.metrics["outlet_cv_spearman"]})
-    unsupervised = leaning.place_outlets(frame.assign(leaning=None), vectors, reference=None, n_folds=5,
-                                         regularization=1.0, n_axes=3, min_articles=5, n_bootstrap=200, seed=args.seed)
-    rated = frame.groupby("outlet")["leaning"].agg(lambda s: s.dropna().mode().iat[0] if s.notna().any() else None)
-    axis = unsupervised.outlets.assign(reference=lambda t: t["outlet"].map(rated)).dropna(subset=["reference"])
-    axis = axis[axis["n_articles"] >= 5]
-    rho = spearmanr(axis["score"], axis["reference"].map(leaning.LEANING_SCORE)).statistic
+                                                      path=path)).articles
+    body = articles["text"].tolist()
+    if strip:
+        body = boilerplate.strip_boilerplate(body, articles["outlet"].tolist(), **leaning.STRIP_DEFAULTS)
+    titles = articles["title"].fillna("").astype(str).str.strip()
+    articles = articles.assign(body=body, embed_text=[f"{t}. {b}" if t else b for t, b in zip(titles, body)])
+    # sample(n) draws a seeded permutation prefix, so a smaller per_outlet is a subset of a larger one.
+    return pd.concat([group.sample(n=min(len(group), per_outlet), random_state=seed)
+                      for _, group in articles.groupby("outlet")], ignore_index=True)
 
+
+class WindowCache:
+    """Per-window mean-pooled vectors of texts, cached in one .npz per encoder and window length.
+
+    A text is cut into windows of `max_length` tokens (`core.embeddings.chunk_token_ids`); window 0 is what
+    `encode_texts(max_chunks=1)` reads (title + lead). Windows are embedded in passes, window 0 of every text
+    first, so each pass's cost is known and an interrupted run keeps the passes it finished.
+    """
+
+    def __init__(self, cache_dir: Path, *, encoder_spec: str, max_length: int):
+        key = hashlib.sha256(f"{encoder_spec}|{max_length}".encode()).hexdigest()[:16]
+        self.path, self.encoder_spec, self.max_length = cache_dir / f"windows_{key}.npz", encoder_spec, max_length
+        self.windows: dict[tuple[str, int], tuple[np.ndarray, int]] = {}  # (text hash, window) -> (vector, tokens)
+        self.seconds: dict[int, float] = {}  # window index -> seconds spent embedding that pass (all texts)
+        if self.path.exists():
+            stored = np.load(self.path)
+            for h, w, v, n in zip(stored["hashes"], stored["window"], stored["vectors"], stored["tokens"]):
+                self.windows[(str(h), int(w))] = (v, int(n))
+            self.seconds = dict(zip(stored["pass_index"].tolist(), stored["pass_seconds"].tolist()))
+
+    def fill(self, texts: list[str], *, max_windows: int, device: str, batch_size: int = 16) -> None:
+        """Embed windows 0 .. max_windows - 1 of every text that are not cached yet."""
+        from opensentiment_pipeline.core import embeddings
+
+        tokenizer, load = self._loader()
+        ids, owner = embeddings.chunk_token_ids(tokenizer, texts, max_length=self.max_length,
+                                                max_chunks=max_windows)
+        hashes = [text_hash(t) for t in texts]
+        position = np.zeros(len(owner), dtype=int)  # window index within its text
+        for i in range(1, len(owner)):
+            position[i] = position[i - 1] + 1 if owner[i] == owner[i - 1] else 0
+        encoder = None
+        for window in range(max_windows):
+            todo = [i for i in np.flatnonzero(position == window) if (hashes[owner[i]], window) not in self.windows]
+            todo = list({hashes[owner[i]]: i for i in todo}.values())  # duplicated texts once
+            if not todo:
+                continue
+            encoder = encoder or load().to(device).eval()
+            logger.info("window %d: embedding %d windows with %s", window, len(todo), self.encoder_spec)
+            start = time.perf_counter()
+            pooled = pool_windows(encoder, tokenizer, [ids[i] for i in todo], batch_size=batch_size, device=device)
+            self.seconds[window] = self.seconds.get(window, 0.0) + time.perf_counter() - start
+            for i, vector in zip(todo, pooled):
+                self.windows[(hashes[owner[i]], window)] = (vector, len(ids[i]))
+            self.save()
+
+    def cost(self, texts: list[str], *, max_windows: int) -> tuple[float, float]:
+        """(windows per text, embedding seconds for `texts`) at `max_windows`: each cached pass's seconds per
+        window times the windows of `texts` in that pass."""
+        hashes = [text_hash(t) for t in texts]
+        windows, seconds = 0, 0.0
+        for w in range(max_windows):
+            n = sum((h, w) in self.windows for h in hashes)
+            cached = sum(1 for _, window in self.windows if window == w)
+            windows += n
+            seconds += n * self.seconds.get(w, float("nan")) / max(cached, 1)
+        return windows / len(texts), seconds
+
+    def _loader(self):
+        """The tokenizer and a loader of the encoder: a model spec, or "adapter:<folder>" for the encoder of a
+        fine-tuned sentiment_adapter."""
+        from opensentiment_pipeline.core import modeling
+
+        if self.encoder_spec.startswith("adapter:"):
+            _, tokenizer, model = modeling.load_adapter(self.encoder_spec[len("adapter:"):],
+                                                        device="cpu")
+            return tokenizer, lambda: modeling.encoder_of(model)
+        return (modeling.load_tokenizer(self.encoder_spec),
+                lambda: modeling.load_encoder(self.encoder_spec, num_layers=None))
+
+    def vectors(self, texts: list[str], *, max_windows: int) -> np.ndarray:
+        """`(len(texts), hidden)` unit vectors: the token-weighted mean of each text's first `max_windows`
+        windows, as `encode_texts(max_chunks=max_windows)` computes it."""
+        rows = []
+        for t in texts:
+            h = text_hash(t)
+            parts = [self.windows[(h, w)] for w in range(max_windows) if (h, w) in self.windows]
+            if not parts:
+                raise KeyError(f"text {h[:12]} is not cached; run fill() first")
+            weights = np.array([n for _, n in parts], dtype=float)
+            rows.append(np.average(np.stack([v for v, _ in parts]), axis=0, weights=weights))
+        matrix = np.stack(rows)
+        return (matrix / np.linalg.norm(matrix, axis=1, keepdims=True)).astype(np.float32)
+
+    def save(self) -> None:
+        keys = list(self.windows)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_suffix(".tmp.npz")
+        np.savez(tmp, hashes=np.array([h for h, _ in keys]), window=np.array([w for _, w in keys]),
+                 vectors=np.stack([self.windows[k][0] for k in keys]),
+                 tokens=np.array([self.windows[k][1] for k in keys]),
+                 pass_index=np.array(list(self.seconds), dtype=int),
+                 pass_seconds=np.array(list(self.seconds.values()), dtype=float))
+        tmp.replace(self.path)
+
+
+def text_hash(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def pool_windows(encoder, tokenizer, windows: list[np.ndarray], *, batch_size: int, device: str) -> np.ndarray:
+    """Mean-pooled (not normalised) vectors of token-id windows, batched longest first as encode_texts does."""
+    import torch
+
+    from opensentiment_pipeline.core import embeddings
+
+    order = embeddings.length_order(windows)
+    out = np.empty((len(windows), encoder.config.hidden_size), dtype=np.float32)
+    with torch.inference_mode():
+        for start in range(0, len(windows), batch_size):
+            batch = order[start:start + batch_size]
+            input_ids, mask = embeddings.pad_batch([windows[i] for i in batch], pad_id=tokenizer.pad_token_id,
+                                                   side=tokenizer.padding_side)
+            hidden = encoder(input_ids=input_ids.to(device), attention_mask=mask.to(device)).last_hidden_state
+            out[batch] = embeddings.mean_pool(hidden.float(), mask.to(device)).cpu().numpy()
+            if start // batch_size % 20 == 0:
+                logger.info("  %d / %d windows", start + len(batch), len(windows))
+    return out
+
+
+def probe_rows(frame: pd.DataFrame, vectors: np.ndarray, *, name: str, cs: list[float], directions: list[int],
+               seed: int) -> list[dict]:
+    from opensentiment_pipeline.core import leaning
+
+    rows = []
+    for c in cs:
+        for k in directions:
+            start = time.perf_counter()
+            result = leaning.place_outlets(frame, vectors, reference=None, **PLACE_SETTINGS, regularization=c,
+                                           seed=seed, outlet_directions=k)
+            rows.append({"vectors": name, "probe": f"LR C={c:g}" + (f", {k} outlet directions removed" if k else ""),
+                         **{key: result.metrics[key] for key in METRIC_KEYS}, "probe_s": time.perf_counter() - start})
+            logger.info("%s", rows[-1])
+    return rows
+
+
+def tfidf_rows(frame: pd.DataFrame, texts: list[str], *, cs: list[float]) -> list[dict]:
+    from opensentiment_pipeline.core import leaning
+
+    rows = []
+    for c in cs:
+        start = time.perf_counter()
+        metrics = leaning.tfidf_reference(texts, frame, reference=None, n_folds=PLACE_SETTINGS["n_folds"],
+                                          regularization=c, min_articles=PLACE_SETTINGS["min_articles"])
+        rows.append({"vectors": "TF-IDF 1-2 grams, title + body", "probe": f"LR C={c:g}",
+                     "outlet_cv_macro_f1": metrics["tfidf_outlet_cv_macro_f1"],
+                     "outlet_cv_spearman": metrics["tfidf_outlet_cv_spearman"], "probe_s": time.perf_counter() - start})
+        logger.info("%s", rows[-1])
+    return rows
+
+
+def unsupervised_rows(frame: pd.DataFrame, vectors: np.ndarray, texts: list[str], *, name: str, topic_clusters: int,
+                      seed: int) -> list[dict]:
+    """Principal axes with the ratings hidden, after removing nothing / topics / topics + format; each axis's
+    Spearman with the ratings is reported, but axis 1 of the last variant is the one chosen in advance."""
+    from scipy.stats import spearmanr
+
+    from opensentiment_pipeline.core import leaning
+
+    rated = frame.groupby("outlet")["leaning"].agg(lambda s: s.dropna().map(leaning.LEANING_SCORE).mean())
+    covariates = leaning.format_features(texts)
+    k = min(topic_clusters, len(texts) // leaning.ARTICLES_PER_TOPIC)  # what remove_directions will use
+    rows = []
+    for variant, k, cov in (("none removed", 0, None), (f"topics removed (k={k})", k, None),
+                            (f"topics (k={k}) + format removed", k, covariates)):
+        result = leaning.place_outlets(frame.assign(leaning=None), vectors, reference=None, **PLACE_SETTINGS,
+                                       regularization=1.0, seed=seed, topic_clusters=k, covariates=cov)
+        counts = frame["outlet"].value_counts()
+        positions = result.positions[counts.reindex(result.positions.index) >= PLACE_SETTINGS["min_articles"]]
+        row = {"vectors": name, "removed": variant}
+        for axis in positions.columns:
+            kept = positions.join(rated.rename("reference")).dropna()
+            row[f"spearman_{axis}"] = spearmanr(kept[axis], kept["reference"]).statistic
+        rows.append(row)
+        logger.info("%s", row)
+    return rows
+
+
+def adversarial_rows(frame: pd.DataFrame, vectors: np.ndarray, *, name: str, weights: list[float],
+                     seed: int) -> list[dict]:
+    """The leaning projection (`core.leaning_training`) with and without the outlet adversary, on the same
+    outlet-disjoint folds: trained on each fold's training outlets, scored on its held-out ones."""
+    from opensentiment_pipeline.core import leaning, leaning_training
+
+    labels = leaning.article_labels(frame, None)
+    outlets = frame["outlet"].astype(str).to_numpy()
+    rated, folds = leaning.rated_folds(outlets, labels, PLACE_SETTINGS["n_folds"])
+    x, y, groups = vectors[rated], labels[rated].to_numpy(), outlets[rated]
+    rows = []
+    for weight in weights:
+        start = time.perf_counter()
+        proba, outlet_accuracy = np.zeros((len(y), 3)), []
+        for train, test in folds:
+            fitted = leaning_training.train_leaning_projection(x[train], y[train], groups[train], **PROJECTION,
+                                                               adversary_weight=weight, seed=seed)
+            proba[test] = fitted.predict_proba(x[test])
+            outlet_accuracy.append(fitted.final_outlet_accuracy)
+        metrics = leaning.cv_metrics(groups, y, proba, min_articles=PLACE_SETTINGS["min_articles"])
+        rows.append({"vectors": name, "probe": f"projection, adversary weight {weight:g}",
+                     "outlet_cv_macro_f1": metrics["outlet_cv_macro_f1"],
+                     "outlet_cv_spearman": metrics["outlet_cv_spearman"],
+                     "adversary_outlet_accuracy": float(np.mean(outlet_accuracy)),
+                     "probe_s": time.perf_counter() - start})
+        logger.info("%s", rows[-1])
+    return rows
+
+
+PROJECTION = dict(hidden=128, epochs=30, learning_rate=1e-3, weight_decay=1e-2, dropout=0.1, batch_size=64)
+PLACE_SETTINGS = dict(n_folds=5, n_axes=3, min_articles=5, n_bootstrap=200)
+METRIC_KEYS = ("outlet_cv_macro_f1", "outlet_cv_spearman", "outlet_label_macro_f1", "median_score_left",
+               "median_score_center", "median_score_right")
+
+
+def main() -> int:
+    args = parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    articles = load_articles(args.data, per_outlet=args.per_outlet, seed=args.seed, strip=not args.no_strip)
+    chunk_settings = [int(v) for v in args.chunks.split(",") if v]  # none: only the TF-IDF reference
+    cache = WindowCache(Path(args.cache_dir), encoder_spec=args.encoder, max_length=args.max_length)
+    texts = articles["embed_text"].tolist()
+    if chunk_settings:
+        cache.fill(texts, max_windows=max(chunk_settings), device=args.device)
+    if args.embed_only:
+        return 0
+    frame = articles[["outlet", "leaning"]]
+    cs = [float(v) for v in args.c.split(",")]
+    rows, unsupervised, costs = [], [], []
+    for chunks in chunk_settings:
+        name = f"{args.encoder.split('/')[-1]} {'title + lead' if chunks == 1 else f'<= {chunks} windows'}"
+        vectors = cache.vectors(texts, max_windows=chunks)
+        per_text, seconds = cache.cost(texts, max_windows=chunks)
+        costs.append({"vectors": name, "windows_per_article": per_text, "embedding_s": seconds,
+                      "articles_per_s": len(texts) / seconds})
+        rows += probe_rows(frame, vectors, name=name, cs=cs, seed=args.seed,
+                           directions=[int(v) for v in args.outlet_directions.split(",") if v])
+        rows += adversarial_rows(frame, vectors, name=name, weights=[float(w) for w in args.adversary.split(",") if w],
+                                 seed=args.seed)
+        unsupervised += unsupervised_rows(frame, vectors, texts, name=name, topic_clusters=args.topic_clusters,
+                                          seed=args.seed)
+    rows += tfidf_rows(frame, texts, cs=[float(v) for v in args.tfidf_c.split(",") if v])
     print(f"# leaning_probe {dt.date.today()} | {platform.machine()}, {os.cpu_count()} CPUs | "
           f"python {sys.version.split()[0]}")
     print(f"{len(articles):,} articles, {articles['outlet'].nunique()} outlets (at most {args.per_outlet} each), "
-          f"{encoder_name}, title + body cut to {args.max_length} tokens; embedding took {embed_seconds:.0f} s")
+          f"{'raw' if args.no_strip else 'boilerplate stripped'}; windows of {args.max_length} tokens")
+    if costs:
+        print(pd.DataFrame(costs).round(2).to_markdown(index=False))
     print(pd.DataFrame(rows).round(3).to_markdown(index=False))
-    print(f"\nprincipal axis 1 without ratings: Spearman {rho:.2f} with the ratings over {len(axis)} outlets "
-          f"with >= 5 articles (sign arbitrary: |rho| is what counts)")
+    print("\nUnsupervised axis 1 (ratings hidden; sign arbitrary, |rho| counts):" if unsupervised else "")
+    if unsupervised:
+        print(pd.DataFrame(unsupervised).round(3).to_markdown(index=False))
     return 0
 
 
 if __name__ == "__main__":
-    np.set_printoptions(precision=3)
     sys.exit(main())

@@ -2,21 +2,29 @@
 
 Two paths, chosen by whether any reference ratings (left / center / right per outlet, e.g. AllSides) exist:
 
-- **probe**: a logistic-regression probe on article vectors predicts the leaning; an article's score is
-  P(right) - P(left) in [-1, 1] and an outlet's score is the mean over its articles. The probe is validated
+- **probe**: a logistic-regression probe on article vectors predicts the leaning; an article's raw score is
+  P(right) - P(left) and an outlet's raw score is the mean over its articles. The probe is validated
   *outlet-disjoint* (GroupKFold by outlet), and every score is out-of-sample for its outlet: rated outlets are
-  scored by the fold that held them out, unrated ones by the probe fitted on all rated outlets.
-- **principal axes**: without references, PCA on the outlet centroids (means of unit article vectors); the
-  first axis, scaled to [-1, 1], is the score. Its sign is arbitrary; which outlets sit at each end says
-  what it separates.
+  scored by the fold that held them out, unrated ones by the probe fitted on all rated outlets. Raw outlet
+  scores crowd near 0, so they are **calibrated**: a monotone piecewise-linear map sends the median held-out
+  score of left-, center- and right-rated outlets to -1, 0 and +1. Three-way labels cut the calibrated scale
+  at two thresholds that maximise outlet-level macro-F1; the label metrics are cross-validated (calibration
+  and thresholds fitted on the other folds' outlets).
+- **principal axes**: without references, PCA on the outlet centroids (means of unit article vectors) after
+  removing what carries topic and format: each article's topic-cluster centroid (k-means) and a linear fit on
+  format features (`format_features`: length, quotes, first person, questions, digits). The first axis,
+  scaled to [-1, 1], is the score. Its sign is arbitrary; which outlets sit at each end says what it separates.
 
-Intervals are bootstrap percentiles over an outlet's articles. Nothing here knows any outlet by name.
+`tfidf_reference` scores a TF-IDF + logistic-regression probe on the same folds, the lexical bar the
+embedding axis should clear. Intervals are bootstrap percentiles over an outlet's articles. Nothing here knows
+any outlet by name.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -37,8 +45,17 @@ LEANING_COLUMNS: tuple[str, ...] = (
     "score_high",
     "reference_leaning",  # the label nearest the mean of its articles' references, else None
     "fitted_on",  # the final probe was fitted on this outlet's articles
+    "label",  # probe path: left / center / right from the calibrated score and the cross-validated thresholds
+    "raw_score",  # probe path: mean P(right) - P(left) before calibration; principal axes: same as score
 )
 AXIS_COLUMNS: tuple[str, ...] = ("axis", "explained_variance_ratio", "low_end", "high_end")
+# core.boilerplate.strip_boilerplate settings used before embedding or TF-IDF: a paragraph recurring in >= 10 %
+# (and >= 3) of one outlet's articles is that outlet's boilerplate.
+STRIP_DEFAULTS: dict[str, float] = {"min_share": 0.1, "min_count": 3}
+ARTICLES_PER_TOPIC = 50  # remove_directions: at most one k-means topic per this many articles
+_SENTENCE_END = re.compile(r"[.!?]+(\s|$)")
+_QUOTED = re.compile(r"[\"“][^\"“”]{1,600}[\"”]")
+_FIRST_PERSON = re.compile(r"\b(i|me|my|mine|we|us|our|ours)\b", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -49,6 +66,7 @@ class LeaningResult:
     method: str  # "probe" or "principal_axes"
     metrics: dict[str, float] = field(default_factory=dict)
     axes: pd.DataFrame | None = None  # principal-axes path: AXIS_COLUMNS, one row per axis
+    positions: pd.DataFrame | None = None  # principal-axes path: outlet x axis1..axisN, scaled like `score`
 
 
 def read_reference_csv(path: str | Path) -> dict[str, str]:
@@ -80,6 +98,9 @@ def place_outlets(
     min_articles: int,
     n_bootstrap: int,
     seed: int,
+    topic_clusters: int = 0,
+    covariates: np.ndarray | None = None,
+    outlet_directions: int = 0,
 ) -> LeaningResult:
     """Place every outlet of `articles` on a left-right scale from `vectors`.
 
@@ -92,25 +113,106 @@ def place_outlets(
         n_folds: GroupKFold splits by outlet for validation (capped at the number of rated outlets).
         regularization: inverse L2 strength `C` of the logistic-regression probe.
         n_axes: principal axes reported on the no-reference path.
-        min_articles: outlets with fewer articles are placed, but neither define the principal axes nor count
-            in `outlet_cv_spearman` (their means are too noisy).
+        min_articles: outlets with fewer articles are placed, but neither define the principal axes, the
+            calibration or the thresholds, nor count in the outlet metrics (their means are too noisy).
         n_bootstrap: resamples of each outlet's articles for the interval.
-        seed: seed of the bootstrap.
+        seed: seed of the bootstrap and of the topic clustering.
+        topic_clusters: principal-axes path: k of the k-means whose centroids are subtracted from the articles
+            (0 = keep topics).
+        covariates: principal-axes path: `(n_articles, k)` format features (`format_features`) whose linear fit
+            is removed from the vectors; None keeps them.
+        outlet_directions: probe path: project out this many directions that tell apart outlets *of the same
+            leaning* (`outlet_identity_directions`), fitted inside each training fold, so the probe cannot lean
+            on outlet identity; 0 keeps the vectors.
     """
     unit = _check_inputs(articles, vectors)
     outlets = articles["outlet"].astype(str).to_numpy()
-    labels = _fill_within_outlets(_article_labels(articles, reference), outlets)
+    labels = article_labels(articles, reference)
     if labels.notna().any():
         return _probe_path(outlets, unit, labels, n_folds=n_folds, regularization=regularization,
-                           min_articles=min_articles, n_bootstrap=n_bootstrap, seed=seed)
-    return _principal_axes_path(outlets, unit, n_axes=n_axes, min_articles=min_articles,
+                           min_articles=min_articles, n_bootstrap=n_bootstrap, seed=seed,
+                           outlet_directions=outlet_directions)
+    residual = remove_directions(unit, topic_clusters=topic_clusters, covariates=covariates, seed=seed)
+    return _principal_axes_path(outlets, residual, n_axes=n_axes, min_articles=min_articles,
                                 n_bootstrap=n_bootstrap, seed=seed)
 
 
+def article_labels(articles: pd.DataFrame, reference: Mapping[str, str] | None) -> pd.Series:
+    """Each article's leaning (from `reference`, else the `leaning` column); unlabelled articles of a rated
+    outlet take the outlet's label, so no outlet is both fitted and scored."""
+    return _fill_within_outlets(_article_labels(articles, reference), articles["outlet"].astype(str).to_numpy())
+
+
+def tfidf_reference(texts: Sequence[str], articles: pd.DataFrame, *, reference: Mapping[str, str] | None,
+                    n_folds: int, regularization: float, min_articles: int) -> dict[str, float]:
+    """Outlet-disjoint macro-F1 and Spearman of a TF-IDF (1-2 grams, sublinear) + logistic-regression probe.
+
+    The folds are `place_outlets`' folds (same rows, same outlets), the vocabulary is fitted on each training
+    fold only, and outlets are scored as there, so the two probes compare like for like.
+
+    Returns:
+        {"tfidf_outlet_cv_macro_f1", "tfidf_outlet_cv_spearman"}.
+    """
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.pipeline import make_pipeline
+
+    if len(texts) != len(articles):
+        raise ValueError(f"texts must align with articles; got {len(texts)} texts for {len(articles)} articles")
+    labels = article_labels(articles, reference)
+    outlets = articles["outlet"].astype(str).to_numpy()
+    rated, folds = rated_folds(outlets, labels, n_folds)
+    documents = np.asarray([str(t) for t in texts], dtype=object)[rated]
+    y = labels[rated].to_numpy()
+
+    def fit(train: np.ndarray):
+        # min_df 3 drops one-article names and typos; tiny corpora keep every term so the vocabulary is not empty.
+        vectorizer = TfidfVectorizer(ngram_range=(1, 2), min_df=3 if len(train) >= 100 else 1, max_df=0.5,
+                                     sublinear_tf=True,
+                                     max_features=200_000, dtype=np.float32)
+        return make_pipeline(vectorizer, _probe_model(regularization)).fit(documents[train], y[train])
+
+    proba = np.zeros((len(y), len(LEANINGS)))
+    for train, test in folds:
+        proba[test] = _proba(fit(train), documents[test])
+    metrics = cv_metrics(outlets[rated], y, proba, min_articles=min_articles)
+    return {"tfidf_outlet_cv_macro_f1": metrics["outlet_cv_macro_f1"],
+            "tfidf_outlet_cv_spearman": metrics["outlet_cv_spearman"]}
+
+
 def _probe_path(outlets: np.ndarray, unit: np.ndarray, labels: pd.Series, *, n_folds: int, regularization: float,
-                min_articles: int, n_bootstrap: int, seed: int) -> LeaningResult:
-    from scipy.stats import spearmanr
-    from sklearn.metrics import f1_score
+                min_articles: int, n_bootstrap: int, seed: int, outlet_directions: int) -> LeaningResult:
+    rated, folds = rated_folds(outlets, labels, n_folds)
+    x, y, groups = unit[rated], labels[rated].to_numpy(), outlets[rated]
+
+    def fit_predict(train: np.ndarray, targets: np.ndarray) -> np.ndarray:
+        basis = outlet_identity_directions(x[train], y[train], groups[train], outlet_directions)
+        return _proba(_fit_probe(project_out(x[train], basis), y[train], regularization), project_out(targets, basis))
+
+    held_out_proba = np.zeros((len(y), len(LEANINGS)))
+    for train, test in folds:
+        held_out_proba[test] = fit_predict(train, x[test])
+    article_scores = np.empty(len(unit))
+    article_scores[rated] = held_out_proba[:, 2] - held_out_proba[:, 0]
+    if (~rated).any():
+        proba = fit_predict(np.arange(len(y)), unit[~rated])
+        article_scores[~rated] = proba[:, 2] - proba[:, 0]
+    table = _outlet_table(outlets, article_scores, labels, n_bootstrap=n_bootstrap, seed=seed)
+    metrics = {**cv_metrics(groups, y, held_out_proba, min_articles=min_articles), "n_folds": float(len(folds))}
+    scored = table[table["fitted_on"] & (table["n_articles"] >= min_articles)]
+    fold_of = {o: k for k, (_, test) in enumerate(folds) for o in np.unique(groups[test])}
+    label_metrics, calibration, thresholds = _calibrate_in_cv(
+        scored["raw_score"].to_numpy(), _reference_scores(scored), np.array([fold_of[o] for o in scored["outlet"]]))
+    metrics.update(label_metrics)
+    table = _apply_calibration(table, calibration, thresholds)
+    for side in LEANINGS:
+        chosen = table[table["fitted_on"] & (table["n_articles"] >= min_articles) & (table["reference_leaning"] == side)]
+        metrics[f"median_score_{side}"] = float(chosen["score"].median()) if len(chosen) else float("nan")
+    return LeaningResult(outlets=table[list(LEANING_COLUMNS)], method="probe", metrics=metrics)
+
+
+def rated_folds(outlets: np.ndarray, labels: pd.Series, n_folds: int) -> tuple[np.ndarray, list]:
+    """Mask of rated articles and the GroupKFold (by outlet) splits of the rated rows: the folds every probe
+    here (embedding, TF-IDF, `core.leaning_training`) is validated on."""
     from sklearn.model_selection import GroupKFold
 
     rated = labels.notna().to_numpy()
@@ -121,29 +223,172 @@ def _probe_path(outlets: np.ndarray, unit: np.ndarray, labels: pd.Series, *, n_f
                          f"outlet(s) with leanings {classes}. Add ratings (reference_csv) or pass none at all")
     if n_folds < 2:
         raise ValueError(f"n_folds must be >= 2 for outlet-disjoint validation; got {n_folds}")
-    folds = min(n_folds, len(rated_outlets))
-    x, y, groups = unit[rated], labels[rated].to_numpy(), outlets[rated]
-    held_out_proba = np.zeros((len(y), len(LEANINGS)))
-    for train, test in GroupKFold(n_splits=folds).split(x, y, groups):
-        held_out_proba[test] = _proba(_fit_probe(x[train], y[train], regularization), x[test])
-    article_scores = np.empty(len(unit))
-    article_scores[rated] = held_out_proba[:, 2] - held_out_proba[:, 0]
-    if (~rated).any():
-        proba = _proba(_fit_probe(x, y, regularization), unit[~rated])
-        article_scores[~rated] = proba[:, 2] - proba[:, 0]
-    predicted = np.asarray(LEANINGS)[held_out_proba.argmax(axis=1)]
-    table = _outlet_table(outlets, article_scores, labels, n_bootstrap=n_bootstrap, seed=seed)
-    scored = table[table["fitted_on"] & (table["n_articles"] >= min_articles)]
-    reference_scores = labels[rated].map(LEANING_SCORE).groupby(groups).mean()
-    spearman = spearmanr(scored["score"], reference_scores.loc[scored["outlet"]]).statistic
+    splitter = GroupKFold(n_splits=min(n_folds, len(rated_outlets)))
+    return rated, list(splitter.split(np.zeros(int(rated.sum())), groups=outlets[rated]))
+
+
+def cv_metrics(groups: np.ndarray, y: np.ndarray, proba: np.ndarray, *, min_articles: int) -> dict[str, float]:
+    """Article-level macro-F1 of the held-out argmax and Spearman of held-out outlet means with the references."""
+    from scipy.stats import spearmanr
+    from sklearn.metrics import f1_score
+
+    classes = sorted(set(y), key=LEANINGS.index)
+    predicted = np.asarray(LEANINGS)[proba.argmax(axis=1)]
+    frame = pd.DataFrame({"outlet": groups, "score": proba[:, 2] - proba[:, 0],
+                          "reference": pd.Series(y).map(LEANING_SCORE).to_numpy()})
+    per_outlet = frame.groupby("outlet").agg(score=("score", "mean"), reference=("reference", "mean"),
+                                             n=("score", "size"))
+    per_outlet = per_outlet[per_outlet["n"] >= min_articles]
+    spearman = spearmanr(per_outlet["score"], per_outlet["reference"]).statistic if len(per_outlet) > 1 else np.nan
+    return {"outlet_cv_macro_f1": float(f1_score(y, predicted, labels=classes, average="macro")),
+            "outlet_cv_spearman": float(spearman), "n_rated_outlets": float(len(np.unique(groups))),
+            "n_spearman_outlets": float(len(per_outlet))}
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """Monotone piecewise-linear map of raw outlet scores: `knots` (left, center, right medians) -> -1, 0, +1,
+    extended linearly beyond them and clipped to [-1, 1]."""
+
+    knots: tuple[float, float, float]
+
+    def __call__(self, raw: np.ndarray) -> np.ndarray:
+        left, centre, right = self.knots
+        raw = np.asarray(raw, dtype=float)
+        below = (raw - centre) / max(centre - left, 1e-9)
+        above = (raw - centre) / max(right - centre, 1e-9)
+        return np.clip(np.where(raw < centre, below, above), -1.0, 1.0)
+
+
+def fit_calibration(raw: np.ndarray, reference: np.ndarray) -> Calibration:
+    """Calibration whose knots are the median raw score of outlets rated left, center and right.
+
+    `reference` is each outlet's mean rating in [-1, 1] (rounded to the nearest class). A missing class, or
+    medians out of order, falls back to knots spread symmetrically around the median of all outlets.
+    """
+    raw, reference = np.asarray(raw, dtype=float), np.rint(np.asarray(reference, dtype=float))
+    medians = [np.median(raw[reference == side]) if (reference == side).any() else np.nan for side in (-1, 0, 1)]
+    if np.isfinite(medians).all() and medians[0] < medians[1] < medians[2]:
+        return Calibration(knots=tuple(float(m) for m in medians))
+    centre = float(np.median(raw))
+    spread = float(np.percentile(np.abs(raw - centre), 90)) or 1.0
+    return Calibration(knots=(centre - spread, centre, centre + spread))
+
+
+def choose_thresholds(scores: np.ndarray, reference: np.ndarray) -> tuple[float, float]:
+    """(low, high) cuts of calibrated `scores` that maximise macro-F1 of left (< low) / center / right (>= high)
+    against the references (rounded); ties go to the pair closest to (-0.5, 0.5).
+
+    >>> choose_thresholds(np.array([-0.9, -0.7, 0.0, 0.1, 0.8]), np.array([-1, -1, 0, 0, 1]))
+    (-0.5, 0.5)
+    """
+    truth = np.rint(np.asarray(reference, dtype=float)).astype(int)
+    scores = np.asarray(scores, dtype=float)
+    grid = np.round(np.arange(-0.95, 0.951, 0.05), 2)
+    best, best_key = (-0.5, 0.5), (-1.0, 0.0)
+    for low in grid:
+        for high in grid[grid > low]:
+            predicted = np.where(scores < low, -1, np.where(scores >= high, 1, 0))
+            key = (round(_macro_f1(truth, predicted), 9), -abs(low + 0.5) - abs(high - 0.5))
+            if key > best_key:
+                best, best_key = (float(low), float(high)), key
+    return best
+
+
+def _macro_f1(truth: np.ndarray, predicted: np.ndarray) -> float:
+    """Macro-F1 over the classes present in `truth` (sklearn's f1_score with labels=those classes), in numpy:
+    threshold search calls it ~700 times per fit."""
+    scores = []
+    for c in np.unique(truth):
+        tp = np.sum((predicted == c) & (truth == c))
+        denominator = np.sum(predicted == c) + np.sum(truth == c)
+        scores.append(2 * tp / denominator if denominator else 0.0)
+    return float(np.mean(scores))
+
+
+def _calibrate_in_cv(raw: np.ndarray, reference: np.ndarray, fold: np.ndarray
+                     ) -> tuple[dict[str, float], Calibration, tuple[float, float]]:
+    """Outlet-level label metrics with calibration and thresholds fitted on the other folds' outlets, and the
+    final calibration and thresholds fitted on all of them."""
+    calibrated = np.zeros(len(raw))
+    predicted = np.zeros(len(raw), dtype=int)
+    for k in np.unique(fold):
+        train, test = fold != k, fold == k
+        if len(set(np.rint(reference[train]))) < 2:
+            calibrated[test], predicted[test] = 0.0, 0
+            continue
+        calibration = fit_calibration(raw[train], reference[train])
+        low, high = choose_thresholds(calibration(raw[train]), reference[train])
+        calibrated[test] = calibration(raw[test])
+        predicted[test] = np.where(calibrated[test] < low, -1, np.where(calibrated[test] >= high, 1, 0))
+    truth = np.rint(reference).astype(int)
+    calibration = fit_calibration(raw, reference)
+    thresholds = choose_thresholds(calibration(raw), reference)
     metrics = {
-        "outlet_cv_macro_f1": float(f1_score(y, predicted, labels=classes, average="macro")),
-        "outlet_cv_spearman": float(spearman),
-        "n_folds": float(folds),
-        "n_rated_outlets": float(len(rated_outlets)),
-        "n_spearman_outlets": float(len(scored)),
+        "outlet_label_macro_f1": _macro_f1(truth, predicted),
+        "outlet_cv_calibrated_mae": float(np.abs(calibrated - reference).mean()),
+        "threshold_low": thresholds[0], "threshold_high": thresholds[1],
     }
-    return LeaningResult(outlets=table, method="probe", metrics=metrics)
+    return metrics, calibration, thresholds
+
+
+def _apply_calibration(table: pd.DataFrame, calibration: Calibration, thresholds: tuple[float, float]
+                       ) -> pd.DataFrame:
+    low, high = thresholds
+    score = calibration(table["raw_score"].to_numpy())
+    label = np.where(score < low, "left", np.where(score >= high, "right", "center"))
+    return table.assign(score=score, score_low=calibration(table["score_low"].to_numpy()),
+                        score_high=calibration(table["score_high"].to_numpy()), label=label)
+
+
+def _reference_scores(table: pd.DataFrame) -> np.ndarray:
+    return table["reference_mean"].to_numpy(dtype=float)
+
+
+def format_features(texts: Sequence[str]) -> np.ndarray:
+    """`(n, 6)` format features of each text: log characters, share of characters inside quotes, first-person
+    pronouns per word, questions per sentence, digits per character, log mean sentence length (words).
+
+    They separate columns from news reports and wires from magazines; `remove_directions` regresses them out.
+    """
+    rows = []
+    for text in texts:
+        text = str(text)
+        words = max(len(text.split()), 1)
+        sentences = max(len(_SENTENCE_END.findall(text)), 1)
+        quoted = sum(len(m) for m in _QUOTED.findall(text))
+        rows.append([np.log1p(len(text)), quoted / max(len(text), 1), len(_FIRST_PERSON.findall(text)) / words,
+                     text.count("?") / sentences, sum(c.isdigit() for c in text) / max(len(text), 1),
+                     np.log1p(words / sentences)])
+    return np.asarray(rows, dtype=float).reshape(len(rows), 6)
+
+
+def remove_directions(unit: np.ndarray, *, topic_clusters: int, covariates: np.ndarray | None,
+                      seed: int) -> np.ndarray:
+    """`unit` minus each row's k-means topic centroid (`topic_clusters` > 0) and minus the linear fit of the
+    standardised `covariates`, re-normalised; `(n, d)` in, `(n, d)` out.
+
+    k is capped at one cluster per `ARTICLES_PER_TOPIC` articles: with few articles per cluster the clusters
+    follow whatever varies most, ideology included, and subtracting them would remove the axis itself.
+    """
+    residual = unit.copy()
+    if topic_clusters < 0:
+        raise ValueError(f"topic_clusters must be >= 0; got {topic_clusters}")
+    k = min(topic_clusters, len(unit) // ARTICLES_PER_TOPIC)
+    if k >= 2:
+        from sklearn.cluster import KMeans
+
+        model = KMeans(n_clusters=k, n_init=3, random_state=seed).fit(unit)
+        residual = residual - model.cluster_centers_[model.labels_]
+    if covariates is not None:
+        c = np.asarray(covariates, dtype=float)
+        if c.ndim != 2 or len(c) != len(unit):
+            raise ValueError(f"covariates must be (n_articles, k) with n_articles={len(unit)}; got shape {c.shape}")
+        c = (c - c.mean(axis=0)) / np.maximum(c.std(axis=0), 1e-12)
+        design = np.column_stack([np.ones(len(c)), c])
+        coef, *_ = np.linalg.lstsq(design, residual, rcond=None)
+        residual = residual - design @ coef
+    return residual / np.maximum(np.linalg.norm(residual, axis=1, keepdims=True), 1e-12)
 
 
 def _principal_axes_path(outlets: np.ndarray, unit: np.ndarray, *, n_axes: int, min_articles: int,
@@ -177,17 +422,47 @@ def _principal_axes_path(outlets: np.ndarray, unit: np.ndarray, *, n_axes: int, 
         axes.append({"axis": axis + 1, "explained_variance_ratio": float(pca.explained_variance_ratio_[axis]),
                      "low_end": ranked[:ends], "high_end": ranked[::-1][:ends]})
     metrics = {f"explained_variance_ratio_axis{a + 1}": float(r) for a, r in enumerate(pca.explained_variance_ratio_)}
-    return LeaningResult(outlets=table, method="principal_axes", metrics=metrics,
-                         axes=pd.DataFrame(axes, columns=list(AXIS_COLUMNS)))
+    scaled = positions / np.maximum(np.abs(positions[defining]).max(axis=0), 1e-12)
+    return LeaningResult(outlets=table[list(LEANING_COLUMNS)], method="principal_axes", metrics=metrics,
+                         axes=pd.DataFrame(axes, columns=list(AXIS_COLUMNS)),
+                         positions=pd.DataFrame(scaled, index=pd.Index(names, name="outlet"),
+                                                columns=[f"axis{a + 1}" for a in range(pca.n_components_)]))
+
+
+def outlet_identity_directions(x: np.ndarray, y: np.ndarray, outlets: np.ndarray, k: int) -> np.ndarray:
+    """`(k', d)` orthonormal directions along which outlets *of the same leaning* differ most: the top right
+    singular vectors of the outlet centroids minus their leaning's mean centroid. Leaning varies little along
+    them and outlet identity (house style, beats) a lot, so removing them keeps a probe from learning outlets.
+    k' = min(k, outlets - leanings); k = 0 gives `(0, d)`.
+    """
+    if k < 0:
+        raise ValueError(f"outlet_directions must be >= 0; got {k}")
+    frame = pd.DataFrame(x).assign(_outlet=outlets, _label=y)
+    centroids = frame.groupby(["_label", "_outlet"]).mean()  # (n_outlets, d)
+    deviations = centroids - centroids.groupby(level="_label").transform("mean")
+    k = min(k, len(deviations) - deviations.index.get_level_values("_label").nunique())
+    if k <= 0:
+        return np.zeros((0, x.shape[1]))
+    _, _, vt = np.linalg.svd(deviations.to_numpy(), full_matrices=False)
+    return vt[:k]
+
+
+def project_out(x: np.ndarray, basis: np.ndarray) -> np.ndarray:
+    """`x` with its components along the orthonormal rows of `basis` removed."""
+    return x - (x @ basis.T) @ basis if len(basis) else x
 
 
 def _fit_probe(x: np.ndarray, y: np.ndarray, regularization: float):
+    return _probe_model(regularization).fit(x, y)
+
+
+def _probe_model(regularization: float):
     from sklearn.linear_model import LogisticRegression
 
     if regularization <= 0:
         raise ValueError(f"regularization (C) must be > 0; got {regularization}")
     # Balanced classes, so the share of left/right outlets among the references does not shift every score.
-    return LogisticRegression(C=regularization, class_weight="balanced", max_iter=2000).fit(x, y)
+    return LogisticRegression(C=regularization, class_weight="balanced", max_iter=2000)
 
 
 def _proba(probe, x: np.ndarray) -> np.ndarray:
@@ -214,10 +489,12 @@ def _outlet_table(outlets: np.ndarray, article_scores: np.ndarray, labels: pd.Se
             low, high = -1.0, 1.0
         refs = numeric[mask][~np.isnan(numeric[mask])]
         reference = LEANINGS[int(np.rint(refs.mean())) + 1] if len(refs) else None
-        rows.append({"outlet": outlet, "n_articles": int(mask.sum()), "score": float(np.clip(scores.mean(), -1, 1)),
+        mean = float(np.clip(scores.mean(), -1, 1))
+        rows.append({"outlet": outlet, "n_articles": int(mask.sum()), "score": mean,
                      "score_low": float(np.clip(low, -1, 1)), "score_high": float(np.clip(high, -1, 1)),
-                     "reference_leaning": reference, "fitted_on": bool(len(refs))})
-    return pd.DataFrame(rows, columns=list(LEANING_COLUMNS))
+                     "reference_leaning": reference, "fitted_on": bool(len(refs)), "label": None, "raw_score": mean,
+                     "reference_mean": float(refs.mean()) if len(refs) else np.nan})
+    return pd.DataFrame(rows, columns=[*LEANING_COLUMNS, "reference_mean"])
 
 
 def _fill_within_outlets(labels: pd.Series, outlets: np.ndarray) -> pd.Series:

@@ -147,3 +147,110 @@ def test_leaning_png_is_a_png():
     articles, vectors = _articles({**RATED, **UNRATED})
     result = leaning.place_outlets(articles, vectors, reference=REFERENCE, **SETTINGS)
     assert leaning.leaning_png(result.outlets, title="t").startswith(b"\x89PNG\r\n\x1a\n")
+
+
+def test_calibrated_scores_put_partisan_outlets_near_the_ends_and_label_them():
+    articles, vectors = _articles({**RATED, **UNRATED})
+    result = leaning.place_outlets(articles, vectors, reference=REFERENCE, **SETTINGS)
+    table = result.outlets.set_index("outlet")
+    # The raw P(right) - P(left) means crowd towards 0; calibration sends each class's median to -1 / 0 / +1.
+    assert table.loc[["left a", "left b"], "score"].max() <= -0.5
+    assert table.loc[["right a", "right b"], "score"].min() >= 0.5
+    assert table.loc[["center a", "center b"], "score"].abs().max() < 0.5
+    assert table.loc[list(RATED), "label"].tolist() == ["left", "left", "center", "center", "right", "right"]
+    assert table.loc["unrated west", "label"] == "left" and table.loc["unrated east", "label"] == "right"
+    assert result.metrics["outlet_label_macro_f1"] == 1.0
+    assert result.metrics["threshold_low"] < 0 < result.metrics["threshold_high"]
+    assert result.metrics["median_score_left"] < -0.9 and result.metrics["median_score_right"] > 0.9
+    assert ((table["score_low"] <= table["score"]) & (table["score"] <= table["score_high"])).all()
+    # Calibration is monotone: the raw order is kept.
+    assert table["raw_score"].rank().equals(table["score"].rank())
+
+
+def test_fit_calibration_maps_class_medians_to_minus_one_zero_one():
+    raw = np.array([-0.3, -0.1, 0.0, 0.1, 0.3, 0.5])
+    calibration = leaning.fit_calibration(raw, np.array([-1, -1, 0, 0, 1, 1]))
+    assert calibration.knots == pytest.approx((-0.2, 0.05, 0.4))
+    assert calibration(np.array([-0.2, -0.075, 0.05, 0.225, 0.4, 2.0])).tolist() == pytest.approx(
+        [-1.0, -0.5, 0.0, 0.5, 1.0, 1.0])
+
+
+def test_fit_calibration_falls_back_to_a_symmetric_spread_when_medians_are_out_of_order():
+    calibration = leaning.fit_calibration(np.array([0.2, 0.0, -0.2]), np.array([-1, 0, 1]))
+    assert calibration.knots == pytest.approx((-0.2, 0.0, 0.2))  # 90th percentile of |raw - median|
+
+
+def test_choose_thresholds_maximises_outlet_macro_f1():
+    scores = np.array([-0.9, -0.8, -0.3, -0.2, 0.1, 0.3, 0.35, 0.9])
+    low, high = leaning.choose_thresholds(scores, np.array([-1, -1, -1, 0, 0, 0, 1, 1]))
+    assert (low, high) == (-0.25, 0.35)
+
+
+def test_tfidf_reference_reads_words_on_the_same_outlet_disjoint_folds():
+    rng = np.random.default_rng(1)
+    filler = ["".join(rng.choice(list("klmnopqrst"), 6)) for _ in range(200)]
+    rows = []
+    for outlet, side in {"l1": "left", "l2": "left", "l3": "left", "r1": "right", "r2": "right", "r3": "right"}.items():
+        cue = "solidarity equity" if side == "left" else "liberty taxpayers"
+        for _ in range(10):
+            rows.append({"outlet": outlet, "leaning": side, "text": f"{cue} {cue} {' '.join(rng.choice(filler, 20))}"})
+    articles = pd.DataFrame(rows)
+    metrics = leaning.tfidf_reference(articles["text"].tolist(), articles, reference=None, n_folds=3,
+                                      regularization=10.0, min_articles=5)
+    assert metrics["tfidf_outlet_cv_macro_f1"] > 0.95
+    assert metrics["tfidf_outlet_cv_spearman"] == pytest.approx(spearmanr([1, 2, 3, 4, 5, 6], [-1] * 3 + [1] * 3).statistic)
+    with pytest.raises(ValueError, match=r"texts must align with articles; got 59 texts for 60 articles"):
+        leaning.tfidf_reference(articles["text"].tolist()[1:], articles, reference=None, n_folds=3,
+                                regularization=10.0, min_articles=5)
+
+
+def test_removing_topic_and_format_directions_leaves_the_ideological_axis():
+    # Dimension 0: ideology (outlet position); 1-2: topic (two well-separated clusters, unevenly mixed per
+    # outlet); 3: format, driven by a covariate (columns vs reports) that is stronger than ideology.
+    rng = np.random.default_rng(0)
+    positions = {"p1": -1.0, "p2": -0.6, "p3": -0.2, "p4": 0.2, "p5": 0.6, "p6": 1.0}
+    format_of = {"p1": 1.0, "p2": -1.0, "p3": 1.0, "p4": -1.0, "p5": 1.0, "p6": -1.0}
+    rows, vectors, covariates = [], [], []
+    for outlet, position in positions.items():
+        for i in range(60):
+            topic = np.array([4.0, 0.0]) if rng.random() < (0.2 if i % 2 else 0.8) else np.array([0.0, 4.0])
+            style = format_of[outlet] + rng.normal(0, 0.1)
+            vectors.append([0.3 * position + rng.normal(0, 0.05), *topic, 3.0 * style])
+            covariates.append([style])
+            rows.append(outlet)
+    articles = pd.DataFrame({"outlet": rows})
+    plain = leaning.place_outlets(articles, np.array(vectors), reference=None, **SETTINGS)
+    cleaned = leaning.place_outlets(articles, np.array(vectors), reference=None, **{**SETTINGS, "n_axes": 2},
+                                    topic_clusters=2, covariates=np.array(covariates))
+    truth = list(positions.values())
+    plain_rho = spearmanr(plain.outlets.set_index("outlet").loc[list(positions), "score"], truth).statistic
+    cleaned_rho = spearmanr(cleaned.outlets.set_index("outlet").loc[list(positions), "score"], truth).statistic
+    assert abs(plain_rho) < 0.6
+    assert abs(cleaned_rho) == pytest.approx(1.0)
+    assert list(cleaned.positions.columns) == ["axis1", "axis2"]
+
+
+def test_format_features_count_quotes_first_person_questions_and_digits():
+    features = leaning.format_features(['We said "no way" today. Why 2?'])
+    text = 'We said "no way" today. Why 2?'
+    assert features.shape == (1, 6)
+    assert features[0].tolist() == pytest.approx([np.log1p(len(text)), 8 / len(text), 1 / 7, 1 / 2, 1 / len(text),
+                                                  np.log1p(7 / 2)])
+
+
+def test_outlet_identity_directions_are_those_separating_outlets_of_one_leaning():
+    # Leaning on dimension 0; outlets of the same leaning differ along dimension 1 only.
+    rng = np.random.default_rng(0)
+    x, y, outlets = [], [], []
+    for outlet, side, offset in (("a", "left", -2.0), ("b", "left", 2.0), ("c", "right", -1.0), ("d", "right", 1.0)):
+        for _ in range(20):
+            x.append([-1.0 if side == "left" else 1.0, offset, rng.normal(0, 0.01)])
+            y.append(side)
+            outlets.append(outlet)
+    x = np.array(x)
+    basis = leaning.outlet_identity_directions(x, np.array(y), np.array(outlets), 5)
+    assert basis.shape == (2, 3)  # at most outlets - leanings = 2
+    assert abs(basis[0] @ np.array([0.0, 1.0, 0.0])) == pytest.approx(1.0, abs=1e-3)
+    projected = leaning.project_out(x, basis[:1])
+    assert np.abs(projected[:, 1]).max() < 1e-2 and projected[:, 0].tolist() == pytest.approx(x[:, 0].tolist(), abs=1e-2)
+    assert leaning.outlet_identity_directions(x, np.array(y), np.array(outlets), 0).shape == (0, 3)

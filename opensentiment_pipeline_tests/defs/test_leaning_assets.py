@@ -124,6 +124,24 @@ def test_outlet_leaning_with_a_reference_csv_places_the_unrated_outlet(runs):
     assert list(stored.reset_index().columns) == list(leaning.LEANING_COLUMNS)
     assert stored.loc["newcomer", "score"] > 0 and not stored.loc["newcomer", "fitted_on"]
     assert stored.loc["left one", "reference_leaning"] == "left"
+    assert stored.loc["left one", "label"] == "left" and stored.loc["right two", "label"] == "right"
+    assert stored.loc["left one", "score"] < -0.5 < 0.5 < stored.loc["right one", "score"]
+    # The TF-IDF reference reads the same texts on the same folds; the stub bodies are article ids, so it
+    # cannot rank the outlets and the check passes.
+    assert {"tfidf_outlet_cv_macro_f1", "tfidf_outlet_cv_spearman"} <= set(meta)
+    assert meta["vector_column"] == "embedding"
+    (check,) = second.get_asset_check_evaluations()
+    assert check.check_name == leaning_assets.TFIDF_CHECK and check.passed
+
+
+def test_tfidf_check_warns_when_the_lexical_reference_wins():
+    result = leaning_assets.tfidf_check_result({"outlet_cv_spearman": 0.5, "tfidf_outlet_cv_spearman": 0.6,
+                                                "outlet_cv_macro_f1": 0.5, "tfidf_outlet_cv_macro_f1": 0.4})
+    assert not result.passed and result.severity == dg.AssetCheckSeverity.WARN
+    assert result.metadata["losses"].value == ["spearman"]
+    assert result.metadata["tfidf_spearman"].value == 0.6
+    skipped = leaning_assets.tfidf_check_result({"explained_variance_ratio_axis1": 0.3})
+    assert skipped.passed and skipped.metadata["compared"].value is False
 
 
 def test_failed_index_build_keeps_the_previous_index(runs):

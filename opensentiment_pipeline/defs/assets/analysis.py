@@ -115,7 +115,7 @@ def outlet_clusters(context: dg.AssetExecutionContext, config: OutletClustersCon
     in dendrogram order with flat outlet groups, and a per-topic table of each outlet's sentiment in metadata."""
     import mlflow
 
-    from opensentiment_pipeline.core import clustering, embeddings, encoder_versions, plots, topics
+    from opensentiment_pipeline.core import clustering, embeddings, encoder_versions, plots
 
     encoder_versions.check_one_adapter(article_embeddings, asset="outlet_clusters", day_column=PARTITION_COLUMN)
     columns = ["article_id", "outlet", "title", "text", *(["topic"] if "topic" in raw_articles.columns else [])]

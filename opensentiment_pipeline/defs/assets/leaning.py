@@ -10,42 +10,72 @@ from opensentiment_pipeline.defs.partitions import PARTITION_COLUMN, SINGLE_RUN
 from opensentiment_pipeline.defs.metadata import table_preview
 from opensentiment_pipeline.defs.resources import ArtifactStore, MlflowTracking
 
+# Columns of article_embeddings that hold a topic-keeping (base encoder) vector, preferred by vector_column
+# "auto" over the sentiment adapter's `embedding`, which folds topics and ideology together.
+BASE_VECTOR_COLUMNS = ("base_embedding", "topic_embedding")
+TFIDF_CHECK = "embedding_axis_beats_tfidf_reference"
+
 
 class OutletLeaningConfig(dg.Config):
     reference_csv: str | None = Field(default=None, description="CSV with columns outlet,leaning (left / center / "
                                       "right), e.g. AllSides ratings; None = the `leaning` column of raw_articles "
                                       "where a source gives one. No rating at all: principal axes of the outlets")
+    vector_column: str = Field(default="auto", description="article_embeddings column read: 'auto' = the first of "
+                               f"{list(BASE_VECTOR_COLUMNS)} present, else 'embedding'")
     n_folds: int = Field(default=5, description="outlet-disjoint validation folds (GroupKFold by outlet)")
     regularization: float = Field(default=1.0, description="C of the logistic-regression probe (inverse L2 strength)")
+    outlet_directions: int = Field(default=0, description="directions that tell apart outlets of the same leaning, "
+                                   "projected out inside each training fold so the probe cannot learn outlet "
+                                   "identity (0 = off)")
+    tfidf_regularization: float = Field(default=10.0, description="C of the TF-IDF reference probe; <= 0 skips it")
     n_axes: int = Field(default=3, description="principal axes reported when there are no ratings")
+    topic_clusters: int = Field(default=20, description="no ratings: k-means topic centroids subtracted before the "
+                                "principal axes (0 = keep topics)")
+    remove_format: bool = Field(default=True, description="no ratings: regress out format features (length, "
+                                "quotes, first person, questions, digits) before the principal axes")
     min_articles: int = Field(default=5, description="outlets with fewer articles are placed but neither define the "
-                              "principal axes nor count in outlet_cv_spearman")
+                              "principal axes, the calibration or the thresholds, nor count in the outlet metrics")
     n_bootstrap: int = Field(default=1000, description="resamples of each outlet's articles for its 95 % interval")
     seed: int = 0
 
 
-@dg.asset(io_manager_key="parquet_io_manager", group_name="analysis", backfill_policy=SINGLE_RUN)
+@dg.asset(io_manager_key="parquet_io_manager", group_name="analysis", backfill_policy=SINGLE_RUN,
+          check_specs=[dg.AssetCheckSpec(TFIDF_CHECK, asset="outlet_leaning", blocking=False,
+                                         description="warns when a TF-IDF probe on the same outlet-disjoint folds "
+                                         "ranks or labels outlets better than the embedding axis")])
 def outlet_leaning(context: dg.AssetExecutionContext, config: OutletLeaningConfig, raw_articles: pd.DataFrame,
-                   article_embeddings: pd.DataFrame, mlflow_tracking: MlflowTracking,
-                   artifacts: ArtifactStore) -> pd.DataFrame:
-    """One row per outlet: score on a -1 (left) .. +1 (right) axis with a 95 % interval, its reference rating,
-    and whether the probe was fitted on it. Without ratings the axis is the outlets' first principal axis."""
+                   article_embeddings: pd.DataFrame, mlflow_tracking: MlflowTracking, artifacts: ArtifactStore):
+    """One row per outlet: calibrated score on a -1 (left) .. +1 (right) axis with a 95 % interval, a three-way
+    label, its reference rating, and whether the probe was fitted on it. Without ratings the axis is the
+    outlets' first principal axis after removing topic and format directions."""
     import mlflow
 
-    from opensentiment_pipeline.core import embeddings, encoder_versions, leaning, plots
+    from opensentiment_pipeline.core import boilerplate, embeddings, encoder_versions, leaning, plots
 
     encoder_versions.check_one_adapter(article_embeddings, asset="outlet_leaning", day_column=PARTITION_COLUMN)
-    columns = ["article_id", "outlet", *(["leaning"] if "leaning" in raw_articles.columns else [])]
+    columns = ["article_id", "outlet", "title", "text", *(["leaning"] if "leaning" in raw_articles.columns else [])]
     articles = article_embeddings[["article_id"]].merge(raw_articles[columns], on="article_id", how="left",
                                                         validate="one_to_one")
     if articles["outlet"].isna().any():
         raise ValueError(f"{int(articles['outlet'].isna().sum())} embedded articles are not in raw_articles; "
                          "re-materialize article_embeddings after raw_articles")
+    vector_column = _vector_column(config.vector_column, article_embeddings)
+    vectors = embeddings.frame_to_matrix(article_embeddings.rename(columns={vector_column: "embedding"})
+                                         if vector_column != "embedding" else article_embeddings)
+    texts = boilerplate.strip_boilerplate(_title_and_text(articles), articles["outlet"].tolist(),
+                                          **leaning.STRIP_DEFAULTS)
     reference = leaning.read_reference_csv(config.reference_csv) if config.reference_csv else None
-    result = leaning.place_outlets(articles, embeddings.frame_to_matrix(article_embeddings), reference=reference,
-                                   **config.model_dump(exclude={"reference_csv"}))
-    title = ("Outlet leaning: probe on reference ratings (-1 left, +1 right)" if result.method == "probe"
-             else "Outlets on principal axis 1 (no ratings; sign arbitrary)")
+    settings = config.model_dump(include={"n_folds", "regularization", "n_axes", "min_articles", "n_bootstrap",
+                                          "seed", "topic_clusters", "outlet_directions"})
+    result = leaning.place_outlets(articles, vectors, reference=reference, **settings,
+                                   covariates=leaning.format_features(texts) if config.remove_format else None)
+    metrics = dict(result.metrics)
+    if result.method == "probe" and config.tfidf_regularization > 0:
+        metrics.update(leaning.tfidf_reference(texts, articles, reference=reference, n_folds=config.n_folds,
+                                               regularization=config.tfidf_regularization,
+                                               min_articles=config.min_articles))
+    title = ("Outlet leaning: calibrated probe on reference ratings (-1 left, +1 right)" if result.method == "probe"
+             else "Outlets on principal axis 1 (no ratings; topics and format removed; sign arbitrary)")
     png = leaning.leaning_png(result.outlets, title=title)
     out_dir = artifacts.run_dir(context, "outlet_leaning")
     result.outlets.to_csv(out_dir / "outlet_leaning.csv", index=False)
@@ -53,14 +83,15 @@ def outlet_leaning(context: dg.AssetExecutionContext, config: OutletLeaningConfi
     if result.axes is not None:
         result.axes.to_csv(out_dir / "principal_axes.csv", index=False)
     with mlflow_tracking.run(context, params=config.model_dump()) as run:
-        mlflow.log_metrics({k: v for k, v in result.metrics.items() if math.isfinite(v)})
+        mlflow.log_metrics({k: v for k, v in metrics.items() if math.isfinite(v)})
         mlflow.log_artifacts(str(out_dir))
     metadata = {
         **mlflow_tracking.run_metadata(run),
         "method": result.method,
+        "vector_column": vector_column,
         "num_outlets": len(result.outlets),
         "num_fitted_outlets": int(result.outlets["fitted_on"].sum()),
-        **result.metrics,
+        **metrics,
         "leaning_plot": dg.MetadataValue.md(plots.png_markdown(png, title)),
         "outlets": dg.MetadataValue.md(table_preview(result.outlets.sort_values("score").round(3), rows=200)),
     }
@@ -68,5 +99,35 @@ def outlet_leaning(context: dg.AssetExecutionContext, config: OutletLeaningConfi
         metadata["principal_axes"] = dg.MetadataValue.md(table_preview(result.axes.round(3), max_chars=200))
         metadata["axis1_ends"] = dg.MetadataValue.json(
             {"low_end": list(result.axes.iloc[0]["low_end"]), "high_end": list(result.axes.iloc[0]["high_end"])})
-    context.add_output_metadata(metadata)
-    return result.outlets
+    yield dg.Output(result.outlets, metadata=metadata)
+    if context.selected_asset_check_keys:
+        yield tfidf_check_result(metrics)
+
+
+def tfidf_check_result(metrics: dict[str, float]) -> dg.AssetCheckResult:
+    """Passes when the embedding axis is at least as good as the TF-IDF reference on both Spearman and
+    macro-F1; a WARN (not an error) otherwise, so a weak axis is flagged without stopping the nightly run."""
+    pairs = {name: (metrics.get(f"outlet_cv_{name}"), metrics.get(f"tfidf_outlet_cv_{name}"))
+             for name in ("spearman", "macro_f1")}
+    compared = {n: p for n, p in pairs.items() if p[1] is not None and all(math.isfinite(v) for v in p)}
+    losses = sorted(n for n, (embedding, tfidf) in compared.items() if embedding < tfidf)
+    return dg.AssetCheckResult(
+        check_name=TFIDF_CHECK, asset_key="outlet_leaning", passed=not losses, severity=dg.AssetCheckSeverity.WARN,
+        metadata={"compared": bool(compared), "losses": dg.MetadataValue.json(losses),
+                  **{f"{side}_{name}": float(value) for name, pair in compared.items()
+                     for side, value in zip(("embedding", "tfidf"), pair)}},
+        description=None if compared else "no ratings, or the reference was skipped: nothing to compare")
+
+
+def _vector_column(choice: str, article_embeddings: pd.DataFrame) -> str:
+    if choice == "auto":
+        return next((c for c in BASE_VECTOR_COLUMNS if c in article_embeddings.columns), "embedding")
+    if choice not in article_embeddings.columns:
+        raise ValueError(f"vector_column {choice!r} is not in article_embeddings; columns: "
+                         f"{list(article_embeddings.columns)}. Use 'auto' or one of them")
+    return choice
+
+
+def _title_and_text(articles: pd.DataFrame) -> list[str]:
+    titles = articles["title"].fillna("").astype(str).str.strip()
+    return [f"{t}\n{x}" if t else str(x) for t, x in zip(titles, articles["text"].fillna("").astype(str))]
