@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# How the GPU figures of benchmarks/sentiment_quality.py were obtained on a lent GPU machine (see RESULTS.md).
+# How to run benchmarks/sentiment_quality.py on a lent GPU machine (prepared 2026-11-30; not run yet: no GPU was lent).
 # That machine reaches no network and takes at most 64 MiB per call, so the weights travel as fp16 pieces
 # (upcast back to fp32 there, sha-checked after joining) over several calls:
 #   gpu_quality.sh recv .gpu/pN        copy one carried piece folder into /tmp/w (the machine keeps it while warm)
