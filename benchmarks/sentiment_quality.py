@@ -73,6 +73,7 @@ def main() -> None:
     parser.add_argument("--trials", default="[{}]", help="JSON list of teacher setting overrides, chosen on val")
     parser.add_argument("--student-trials", default="[{}]", help="JSON list of student setting overrides")
     parser.add_argument("--plain-student", action="store_true", help="also train the student without a teacher")
+    parser.add_argument("--sources", nargs="+", help="keep only these example sources, e.g. fpb (all splits)")
     parser.add_argument("--limit", type=int, help="subsample train/val and test rows to N each (smoke runs only)")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--budget-s", type=float, default=float("inf"),
@@ -83,6 +84,8 @@ def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     args.out.mkdir(parents=True, exist_ok=True)
     examples = pd.read_parquet(args.examples)
+    if args.sources:
+        examples = examples[examples["source"].isin(args.sources)].reset_index(drop=True)
     if args.limit:
         examples = pd.concat([examples[examples["split"] != "test"].sample(n=args.limit, random_state=0),
                               examples[examples["split"] == "test"].sample(n=args.limit, random_state=0)],
