@@ -12,6 +12,7 @@ The project's loop runs with its shipped defaults (SentimentAdapterConfig). Each
 real NewsMTSC pairs; the script prints samples/s, the ratios, and the validation macro-F1 of the last two.
 
     python benchmarks/train_speed.py --n 1024 [--device auto] [--base-model packaged:all-mpnet-base-v2]
+        [--precision fp32,bf16] [--trainer-args max_grad_norm=0]
 """
 
 import argparse
@@ -65,17 +66,21 @@ def with_val_split(frame: pd.DataFrame) -> pd.DataFrame:
     return frame.assign(split=["val" if i % 5 == 0 else "train" for i in range(len(frame))])
 
 
-def project_epoch(frame: pd.DataFrame, *, device: str, base_model: str) -> tuple[float, float]:
+def project_epoch(frame: pd.DataFrame, *, device: str, base_model: str, precision: str = "auto") -> tuple[float, float]:
     """One epoch of train_adapter with the shipped defaults; returns (training samples/s, val macro-F1)."""
     settings = SentimentAdapterConfig(base_model=base_model).model_dump()
-    settings.update(epochs=1, device=device)
+    settings.update(epochs=1, device=device, precision=precision)
     with tempfile.TemporaryDirectory() as out:
         result = training.train_adapter(with_val_split(frame), out_dir=out, **settings)
     return result.samples_per_second, result.best_val_macro_f1
 
 
-def trainer_epoch(frame: pd.DataFrame, *, device: torch.device, base_model: str) -> tuple[float, float]:
-    """One epoch of transformers' Trainer on the project's model and LoRA settings; (samples/s, val macro-F1)."""
+def trainer_epoch(frame: pd.DataFrame, *, device: torch.device, base_model: str,
+                  overrides: dict | None = None) -> tuple[float, float]:
+    """One epoch of transformers' Trainer on the project's model and LoRA settings; (samples/s, val macro-F1).
+
+    `overrides` replace TrainingArguments fields (for example max_grad_norm=0, which turns clipping off), to
+    find which of Trainer's defaults makes its first epoch differ from the project loop's."""
     from transformers import DataCollatorWithPadding, Trainer, TrainingArguments
 
     config = SentimentAdapterConfig(base_model=base_model)
@@ -101,7 +106,7 @@ def trainer_epoch(frame: pd.DataFrame, *, device: torch.device, base_model: str)
             weight_decay=config.weight_decay, warmup_steps=config.warmup_ratio, lr_scheduler_type="linear",
             train_sampling_strategy="group_by_length", use_cpu=device.type == "cpu", bf16=device.type == "cuda",
             report_to="none", save_strategy="no", logging_strategy="no", disable_tqdm=True, seed=config.seed,
-            dataloader_num_workers=0, remove_unused_columns=False, label_names=["labels"])
+            dataloader_num_workers=0, remove_unused_columns=False, label_names=["labels"], **(overrides or {}))
         class MeanPoolTrainer(Trainer):
             """Cross-entropy on the mean-pooled head's logits (the model returns logits only, as in the project)."""
 
@@ -134,7 +139,13 @@ def main() -> None:
                         help="encoder for the Trainer reference and the project loop (the plain loop keeps MiniLM)")
     parser.add_argument("--skip-plain", action="store_true", help="only the Trainer reference and the project loop")
     parser.add_argument("--repeats", type=int, default=1, help="alternating Trainer / project runs (medians)")
+    parser.add_argument("--precision", default="auto",
+                        help="comma-separated train_adapter precisions, each its own row (auto,fp32,bf16)")
+    parser.add_argument("--trainer-args", default="", help="TrainingArguments overrides for the Trainer reference, "
+                        "e.g. max_grad_norm=0 (comma-separated key=value; values parsed as numbers when they are)")
     args = parser.parse_args()
+    overrides = {key: _number(value) for key, value in (item.split("=", 1) for item in args.trainer_args.split(",") if item)}
+    precisions = [p for p in args.precision.split(",") if p]
     device = training.resolve_device(args.device)
     frame = load_pairs(args.data, args.n, seed=0)
     torch.manual_seed(0)
@@ -142,24 +153,38 @@ def main() -> None:
                                                            max_length=args.max_length, device=device)
     # Trainer and the project loop alternate (A B A B ...), so a change in machine load hits both alike;
     # the medians are reported and every repeat is printed.
-    runs = {"trainer": [], "ours": []}
+    runs: dict[str, list[tuple[float, float]]] = {"trainer": [], **{p: [] for p in precisions}}
     for repeat in range(args.repeats):
-        runs["trainer"].append(trainer_epoch(frame, device=device, base_model=args.base_model))
-        runs["ours"].append(project_epoch(frame, device=str(device), base_model=args.base_model))
-        print(f"repeat {repeat}: Trainer {runs['trainer'][-1][0]:.1f} samples/s, "
-              f"train_adapter {runs['ours'][-1][0]:.1f} samples/s", flush=True)
+        runs["trainer"].append(trainer_epoch(frame, device=device, base_model=args.base_model, overrides=overrides))
+        for precision in precisions:
+            runs[precision].append(project_epoch(frame, device=str(device), base_model=args.base_model,
+                                                 precision=precision))
+        print(f"repeat {repeat}: " + ", ".join(f"{name} {r[-1][0]:.1f} samples/s (val macro-F1 {r[-1][1]:.4f})"
+                                                for name, r in runs.items()), flush=True)
     trainer, trainer_f1 = (statistics.median(x) for x in zip(*runs["trainer"]))
-    ours, ours_f1 = (statistics.median(x) for x in zip(*runs["ours"]))
     name = torch.cuda.get_device_name() if device.type == "cuda" else f"cpu x{torch.get_num_threads()} threads"
     print(f"device: {name}; {len(frame)} NewsMTSC pairs (every 5th held out for validation), one epoch each; "
           f"encoder {args.base_model}")
     if plain is not None:
         print(f"plain peft loop (MiniLM, padded to {args.max_length}, fp32/bf16): {plain:8.1f} samples/s")
-    print(f"HF Trainer, group_by_length + dynamic padding:      {trainer:8.1f} samples/s   val macro-F1 {trainer_f1:.4f}")
-    print(f"opensentiment train_adapter (shipped defaults):     {ours:8.1f} samples/s   val macro-F1 {ours_f1:.4f}")
-    if plain is not None:
-        print(f"speed-up over the plain loop: {ours / plain:.2f}x")
-    print(f"speed-up over Trainer: {ours / trainer:.2f}x; val macro-F1 difference {ours_f1 - trainer_f1:+.4f}")
+    print(f"HF Trainer, group_by_length + dynamic padding{' ' + str(overrides) if overrides else ''}: "
+          f"{trainer:8.1f} samples/s   val macro-F1 {trainer_f1:.4f}")
+    for precision in precisions:
+        ours, ours_f1 = (statistics.median(x) for x in zip(*runs[precision]))
+        print(f"opensentiment train_adapter (shipped defaults, precision {precision}): {ours:8.1f} samples/s   "
+              f"val macro-F1 {ours_f1:.4f}")
+        if plain is not None:
+            print(f"  speed-up over the plain loop: {ours / plain:.2f}x")
+        print(f"  speed-up over Trainer: {ours / trainer:.2f}x; val macro-F1 difference {ours_f1 - trainer_f1:+.4f}")
+
+
+def _number(text: str):
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text
 
 
 if __name__ == "__main__":

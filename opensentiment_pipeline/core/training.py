@@ -228,13 +228,24 @@ def restore_trainable(model, state: dict[str, torch.Tensor]) -> None:
                            f"trainable weights not restored {missing[:5]}")
 
 
-def autocast(device: torch.device):
-    # bf16 keeps fp32's exponent range, so no loss scaling is needed; on the CPU autocast would slow LoRA down.
-    return torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else torch.autocast("cpu", enabled=False)
+PRECISIONS = ("auto", "fp32", "bf16")
+
+
+def autocast(device: torch.device, precision: str = "auto"):
+    """bf16 autocast on CUDA by default (`auto`); on the CPU only with `precision="bf16"`.
+
+    bf16 keeps fp32's exponent range, so no loss scaling is needed. On the CPU it pays only where the CPU has
+    AVX-512 BF16 or AMX (benchmarks/train_speed.py --precision measures both speed and validation macro-F1);
+    on AVX2-only CPUs autocast slows LoRA down, hence opt-in. The weights and optimiser stay fp32 either way."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {PRECISIONS}; got {precision!r}")
+    bf16 = precision == "bf16" or (precision == "auto" and device.type == "cuda")
+    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16)
 
 
 def train_one_epoch(model, encoded: Encoded, batches: list[list[int]], optimizer, scheduler, *, pad_id: int,
-                    device: torch.device, grad_accum: int, progress: bool, hard_weight: float = 1.0) -> float:
+                    device: torch.device, grad_accum: int, progress: bool, hard_weight: float = 1.0,
+                    precision: str = "auto") -> float:
     """One pass over `batches`; returns the mean (weighted) training loss."""
     from tqdm.auto import tqdm
 
@@ -244,7 +255,7 @@ def train_one_epoch(model, encoded: Encoded, batches: list[list[int]], optimizer
         batch = collate(encoded, indices, pad_id, device)
         labels = encoded.labels[indices].to(device)
         weights = encoded.weights[indices].to(device)
-        with autocast(device):
+        with autocast(device, precision):
             logits = model(**batch).logits
         soft = encoded.soft[indices].to(device) if encoded.soft is not None else None
         losses = example_losses(logits, labels, soft, hard_weight)
@@ -259,12 +270,13 @@ def train_one_epoch(model, encoded: Encoded, batches: list[list[int]], optimizer
 
 
 @torch.inference_mode()
-def predict_logits(model, encoded: Encoded, *, batch_size: int, pad_id: int, device: torch.device) -> np.ndarray:
+def predict_logits(model, encoded: Encoded, *, batch_size: int, pad_id: int, device: torch.device,
+                   precision: str = "auto") -> np.ndarray:
     """Logits `(n, n_labels)` in the input order, computed on length-sorted batches."""
     model.eval()
     out = np.zeros((len(encoded.input_ids), model.config.num_labels), dtype=np.float32)
     for indices in bucketed_batches([len(x) for x in encoded.input_ids], batch_size=batch_size, rng=None):
-        with autocast(device):
+        with autocast(device, precision):
             logits = model(**collate(encoded, indices, pad_id, device)).logits
         out[indices] = logits.float().cpu().numpy()
     return out
@@ -296,6 +308,7 @@ def train_adapter(
     patience: int,
     seed: int,
     device: str,
+    precision: str = "auto",
     labels: Sequence[str] = SENTIMENT_LABELS,
     distill_hard_weight: float = 0.5,
     log_metrics: MetricsLogger = ignore_metrics,
@@ -310,6 +323,7 @@ def train_adapter(
     loss mixes label and teacher by `distill_hard_weight`; validation always scores against human labels.
     """
     labels = list(labels)
+    autocast(torch.device("cpu"), precision)  # an unknown precision fails here, before the model loads
     check_examples(examples, labels=labels)
     check_schedule(epochs=epochs, grad_accum=grad_accum, patience=patience)
     set_seed(seed)
@@ -338,8 +352,10 @@ def train_adapter(
     for epoch in range(epochs):
         batches = bucketed_batches(train_lengths, batch_size=batch_size, rng=rng)
         train_loss = train_one_epoch(model, train, batches, optimizer, scheduler, pad_id=pad_id, device=dev,
-                                     grad_accum=grad_accum, progress=progress, hard_weight=distill_hard_weight)
-        val_pred = predict_logits(model, val, batch_size=batch_size * 2, pad_id=pad_id, device=dev).argmax(1)
+                                     grad_accum=grad_accum, progress=progress, hard_weight=distill_hard_weight,
+                                     precision=precision)
+        val_pred = predict_logits(model, val, batch_size=batch_size * 2, pad_id=pad_id, device=dev,
+                                  precision=precision).argmax(1)
         metrics = {"train_loss": train_loss, "val_macro_f1": macro_f1(val.labels.numpy(), val_pred, len(labels)),
                    "val_accuracy": float((val_pred == val.labels.numpy()).mean()), "learning_rate": scheduler.get_last_lr()[0]}
         history.append({"epoch": epoch, **metrics})

@@ -67,3 +67,39 @@ def _registered_model(client, model_name: str):
         if err.error_code != ErrorCode.Name(RESOURCE_DOES_NOT_EXIST):
             raise
     return client.create_registered_model(model_name, description="LoRA sentiment adapters (opensentiment-pipeline)")
+
+
+def champion_adapter_dir(client, *, model_name: str, cache_root, how_to_fix: str):
+    """A local folder holding the adapter that `model_name`'s `champion` alias points at.
+
+    The adapter is downloaded once per registry version into `cache_root/<model_name>-v<version>` (atomically: a
+    half-downloaded folder is never used), so a nightly run reads it from disk after the first night. A registry
+    without the model or without a champion stops with `how_to_fix`; any other registry error propagates.
+    """
+    import tempfile
+    from pathlib import Path
+
+    import mlflow
+    from mlflow.exceptions import MlflowException
+    from mlflow.protos.databricks_pb2 import RESOURCE_DOES_NOT_EXIST, ErrorCode
+
+    try:
+        version = client.get_model_version_by_alias(model_name, CHAMPION)
+    except MlflowException as err:
+        # a missing model or alias is INVALID_PARAMETER_VALUE or RESOURCE_DOES_NOT_EXIST depending on the store
+        if err.error_code not in (ErrorCode.Name(RESOURCE_DOES_NOT_EXIST), "INVALID_PARAMETER_VALUE"):
+            raise
+        raise LookupError(f"the MLflow registry at {client.tracking_uri} has no `{CHAMPION}` of {model_name!r} "
+                          f"({err.message}); {how_to_fix}") from err
+    target = Path(cache_root) / f"{model_name}-v{version.version}"
+    if not target.is_dir():
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(dir=target.parent, prefix=f".{target.name}-") as staging:
+            mlflow.artifacts.download_artifacts(run_id=version.run_id, artifact_path="adapter", dst_path=staging,
+                                                tracking_uri=client.tracking_uri)
+            try:
+                Path(staging, "adapter").rename(target)
+            except OSError:
+                if not target.is_dir():  # another run put the same version there first: use theirs
+                    raise
+    return target

@@ -117,3 +117,25 @@ def test_pair_input_pairs_only_rows_with_a_target():
     assert set(encoded.token_type_ids[0]) == {0, 1}
     assert encoded.input_ids[1] == tokenizer("Rain today.")["input_ids"]  # what encode_texts embeds
     assert set(encoded.token_type_ids[1]) == {0}
+
+
+def test_cpu_bf16_autocast_trains_in_bf16_and_keeps_fp32_weights(toy_examples, tmp_path):
+    seen: list[torch.dtype] = []
+    model = modeling.load_classifier("packaged:all-MiniLM-L6-v2", labels=SENTIMENT_LABELS, num_layers=1)
+    hook = model.classifier.register_forward_hook(lambda module, args, out: seen.append(out.dtype))
+    with training.autocast(torch.device("cpu"), "bf16"):
+        model(input_ids=torch.tensor([[101, 2000, 102]]), attention_mask=torch.ones(1, 3, dtype=torch.long))
+    with training.autocast(torch.device("cpu"), "auto"):  # auto stays fp32 on the CPU
+        model(input_ids=torch.tensor([[101, 2000, 102]]), attention_mask=torch.ones(1, 3, dtype=torch.long))
+    hook.remove()
+    assert seen == [torch.bfloat16, torch.float32]
+    result = training.train_adapter(toy_examples, out_dir=tmp_path, epochs=3, **{**SETTINGS, "precision": "bf16"})
+    losses = [h["train_loss"] for h in result.history]
+    assert losses[-1] < 0.7 * losses[0]  # it learns the toy set as fp32 does
+    _, _, reloaded = modeling.load_adapter(tmp_path)
+    assert all(p.dtype == torch.float32 for p in reloaded.parameters())
+
+
+def test_unknown_precision_is_refused_before_the_model_loads(toy_examples, tmp_path):
+    with pytest.raises(ValueError, match=r"precision must be one of \('auto', 'fp32', 'bf16'\); got 'fp16'"):
+        training.train_adapter(toy_examples, out_dir=tmp_path, epochs=1, **{**SETTINGS, "precision": "fp16"})

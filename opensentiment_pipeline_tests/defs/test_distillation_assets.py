@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dagster as dg
 import mlflow
+import pytest
 
 from opensentiment_pipeline import definitions
 from opensentiment_pipeline.defs import partitions
@@ -57,3 +58,32 @@ def test_enabled_student_learns_from_the_teacher_and_is_scored_beside_it(tmp_pat
         student["mlflow_run_id"]
     assert client.get_model_version_by_alias("opensentiment-sentiment-adapter", "champion").run_id == \
         student["teacher_version"]
+    # article_embeddings can embed with the promoted student instead of the teacher (MiniLM's inference cost)
+    embedded = _embed_with_student(tmp_path, selection=["article_embeddings"])
+    assert embedded.success, [e.message for e in embedded.all_events if e.is_failure]
+    meta = _materialized(embedded)["article_embeddings"]
+    assert meta["adapter"] == "student_champion" and meta["adapter_version"] == student["mlflow_run_id"]
+    cached = list((tmp_path / "artifacts" / "registry").iterdir())
+    assert [p.name for p in cached] == ["opensentiment-sentiment-adapter-student-v1"]
+    # in the run that also promotes a student it refuses: the graph would not order the two
+    mixed = _embed_with_student(tmp_path, selection=["article_embeddings", "student_promotion"])
+    failure = next(e for e in mixed.all_events if e.is_step_failure and e.step_key == "article_embeddings")
+    assert "promote the student in one run" in failure.event_specific_data.error.message
+
+
+def _embed_with_student(home, selection: list[str]):
+    return dg.materialize(
+        [*definitions.ASSETS, *definitions.ASSET_CHECKS], selection=selection,
+        resources=definitions.resources_for(home, tracking_uri=f"sqlite:///{home}/mlflow.db"),
+        run_config={"ops": {"article_embeddings": {"config": {"adapter": "student_champion"}}}},
+        instance=dg.DagsterInstance.ephemeral(), tags=partitions.range_tags(), raise_on_error=False)
+
+
+def test_embedding_with_a_student_before_any_was_promoted_says_how_to_get_one(tmp_path):
+    from opensentiment_pipeline.defs import registry
+
+    client = mlflow.tracking.MlflowClient(f"sqlite:///{tmp_path}/mlflow.db")
+    with pytest.raises(LookupError, match=r"no `champion` of 'x-student'.*--select '\*student_promotion'"):
+        registry.champion_adapter_dir(client, model_name="x-student", cache_root=tmp_path / "cache",
+                                      how_to_fix="run --select '*student_promotion' first")
+    assert not (tmp_path / "cache").exists()

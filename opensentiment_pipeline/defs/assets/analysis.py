@@ -1,6 +1,8 @@
 """Analysis assets: two vectors per article (topic: frozen base encoder; sentiment: with the adapter) and the
 outlet map built on the topic vectors."""
 
+from typing import Literal
+
 import dagster as dg
 import pandas as pd
 from pydantic import Field
@@ -26,6 +28,35 @@ class ArticleEmbeddingsConfig(dg.Config):
                          "articles on, else torch")
     onnx_min_texts: int = Field(default=1000, description="auto: fewer articles than this embed with torch, since "
                                 "exporting the two encoders to ONNX takes seconds (MiniLM) to minutes (mpnet)")
+    adapter: Literal["sentiment_adapter", "student_champion"] = Field(
+        default="sentiment_adapter", description="sentiment_adapter: the adapter this graph trains (the teacher when "
+        "distilling); student_champion: the registry champion of <registered model>-student, the distilled MiniLM, "
+        "at MiniLM's embedding cost (promote one first: --select '*student_promotion')")
+
+
+STUDENT_ASSETS = ("student_adapter", "student_evaluation_report", "student_promotion")
+
+
+def embedding_adapter_dir(context: dg.AssetExecutionContext, config: ArticleEmbeddingsConfig, sentiment_adapter: str,
+                          mlflow_tracking: MlflowTracking, artifacts: ArtifactStore) -> str:
+    """The adapter folder to embed with: the `sentiment_adapter` input, or the registry's student champion."""
+    if config.adapter == "sentiment_adapter":
+        return sentiment_adapter
+    from opensentiment_pipeline.defs import registry
+
+    selected = {key.to_user_string() for key in (context.run.asset_selection or ())}
+    if selected & set(STUDENT_ASSETS):
+        # The graph does not order article_embeddings after the student, so this run could embed with the old one.
+        raise ValueError(f"article_embeddings reads the student champion, but this run also materializes "
+                         f"{sorted(selected & set(STUDENT_ASSETS))}: promote the student in one run "
+                         "(--select '*student_promotion'), then embed in another (--select 'article_embeddings+')")
+    model_name = f"{mlflow_tracking.registered_model}-student"
+    path = registry.champion_adapter_dir(
+        mlflow_tracking.client(), model_name=model_name, cache_root=f"{artifacts.root}/registry",
+        how_to_fix="train and promote a student first: dagster asset materialize --select '*student_promotion' "
+                   "-c configs/shared_data_quality.yaml (student_adapter.config.enabled: true)")
+    context.log.info("embedding with %s's champion (%s)", model_name, path.name)
+    return str(path)
 
 
 def article_texts(articles: pd.DataFrame, include_title: bool) -> list[str]:
@@ -41,7 +72,8 @@ EMBEDDING_FRAME_COLUMNS = ("article_id", "model_version", "embedding", "sentimen
 @dg.asset(io_manager_key="parquet_io_manager", group_name="analysis", partitions_def=DAILY,
           backfill_policy=DAY_BACKFILL)
 def article_embeddings(context: dg.AssetExecutionContext, config: ArticleEmbeddingsConfig,
-                       raw_articles: pd.DataFrame, sentiment_adapter: str) -> pd.DataFrame:
+                       raw_articles: pd.DataFrame, sentiment_adapter: str, mlflow_tracking: MlflowTracking,
+                       artifacts: ArtifactStore) -> pd.DataFrame:
     """Two L2-normalised vectors per article, with its predicted sentiment and the adapter version (MLflow run id)
     that made them: `embedding`, the topic vector from the frozen base encoder (read by search, the outlet map and
     the leaning axis), and `sentiment_embedding`, the vector the sentiment head reads (adapter on). Partitioned by
@@ -56,13 +88,14 @@ def article_embeddings(context: dg.AssetExecutionContext, config: ArticleEmbeddi
             raise ValueError(f"sources {sorted(config.sources)} are not in raw_articles; present: "
                              f"{sorted(raw_articles['source'].unique())}")
     articles = articles.reset_index(drop=True)
-    version = adapter_version(sentiment_adapter)
+    adapter_dir = embedding_adapter_dir(context, config, sentiment_adapter, mlflow_tracking, artifacts)
+    version = adapter_version(adapter_dir)
     if articles.empty:
         context.log.info("no articles to embed on days %s..%s", context.partition_keys[0], context.partition_keys[-1])
         context.add_output_metadata({"num_rows": 0, "adapter_version": version})
         return pd.DataFrame({c: pd.Series(dtype=object) for c in EMBEDDING_FRAME_COLUMNS})
     device = embeddings.resolve_device(config.device)
-    manifest, tokenizer, model = modeling.load_adapter(sentiment_adapter, device=device)
+    manifest, tokenizer, model = modeling.load_adapter(adapter_dir, device=device)
     texts = article_texts(articles, config.include_title)
     backend = embeddings.pick_backend(config.backend, device=device, num_texts=len(texts),
                                       onnx_min_texts=config.onnx_min_texts)
@@ -81,6 +114,8 @@ def article_embeddings(context: dg.AssetExecutionContext, config: ArticleEmbeddi
         "num_rows": len(frame),
         "dimensions": int(vectors.topic.shape[1]),
         "adapter_version": version,
+        "adapter": config.adapter,
+        "base_model": manifest.base_model,
         "backend": backend,
         "predicted_sentiment": dg.MetadataValue.json(frame["sentiment"].value_counts().to_dict()),
         # Same-topic precision@10 within this run's articles: the topic vectors are the base encoder's.

@@ -3,6 +3,7 @@
 import dataclasses
 import json
 from pathlib import Path
+from typing import Literal
 
 import dagster as dg
 import pandas as pd
@@ -64,6 +65,9 @@ class SentimentAdapterConfig(dg.Config):
     patience: int = Field(default=3, description="epochs without val macro-F1 gain before stopping early")
     seed: int = 13
     device: str = Field(default="auto", description="auto (CUDA when present) | cpu | cuda")
+    precision: Literal["auto", "fp32", "bf16"] = Field(
+        default="auto", description="auto: bf16 autocast on CUDA, fp32 on the CPU | fp32 | bf16 (also on the CPU: "
+        "faster only on CPUs with AVX-512 BF16 or AMX; see benchmarks/train_speed.py --precision)")
 
 
 @dg.asset(group_name="model", backfill_policy=SINGLE_RUN)
