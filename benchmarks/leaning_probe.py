@@ -61,6 +61,13 @@ def parse_args() -> argparse.Namespace:
                         "leaning projection (0 = no adversary)")
     parser.add_argument("--outlet-directions", default="0,16", help="comma-separated numbers of same-leaning "
                         "outlet directions projected out before the probe (core.leaning.outlet_identity_directions)")
+    parser.add_argument("--std-c", default="", help="comma-separated C values of a probe on standardised vectors "
+                        "(StandardScaler + LR; unit vectors give every feature ~0.05 spread, so plain C is strong)")
+    parser.add_argument("--window-level", action="store_true", help="also a probe fitted on single windows, "
+                        "its probabilities averaged over each article's windows (token-weighted); first --std-c")
+    parser.add_argument("--hybrid", default="", help="comma-separated TF-IDF weights w of a hybrid probe: w * the "
+                        "TF-IDF probabilities + (1 - w) * the standardised embedding probe's (first --std-c and "
+                        "--tfidf-c), per article, same folds")
     parser.add_argument("--cache-dir", default="/tmp/leaning_probe_cache")
     parser.add_argument("--embed-only", action="store_true", help="fill the cache and stop")
     parser.add_argument("--device", default="cpu")
@@ -294,6 +301,121 @@ def adversarial_rows(frame: pd.DataFrame, vectors: np.ndarray, *, name: str, wei
     return rows
 
 
+def held_out_proba(frame: pd.DataFrame, fit) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(probabilities, labels, outlets) of the rated articles on place_outlets' folds: `fit(train, y)` gets a
+    fold's training row numbers (among the rated rows) and returns an object whose `predict(rows)` gives the
+    held-out rows' (n, 3) probabilities."""
+    from opensentiment_pipeline.core import leaning
+
+    labels = leaning.article_labels(frame, None)
+    outlets = frame["outlet"].astype(str).to_numpy()
+    rated, folds = leaning.rated_folds(outlets, labels, PLACE_SETTINGS["n_folds"])
+    y = labels[rated].to_numpy()
+    proba = np.zeros((len(y), 3))
+    for train, test in folds:
+        proba[test] = fit(train, y).predict(test)
+    return proba, y, outlets[rated]
+
+
+def metric_row(name: str, probe: str, proba: np.ndarray, y: np.ndarray, groups: np.ndarray, start: float) -> dict:
+    from opensentiment_pipeline.core import leaning
+
+    metrics = leaning.cv_metrics(groups, y, proba, min_articles=PLACE_SETTINGS["min_articles"])
+    row = {"vectors": name, "probe": probe, "outlet_cv_macro_f1": metrics["outlet_cv_macro_f1"],
+           "outlet_cv_spearman": metrics["outlet_cv_spearman"], "probe_s": time.perf_counter() - start}
+    logger.info("%s", row)
+    return row
+
+
+class _Fitted:
+    """A fitted sklearn model that predicts rated rows by number (`rows` maps a row number to its inputs)."""
+
+    def __init__(self, model, rows):
+        self.model, self.rows = model, rows
+
+    def predict(self, numbers: np.ndarray) -> np.ndarray:
+        from opensentiment_pipeline.core import leaning
+
+        return leaning._proba(self.model, self.rows(numbers))
+
+
+def standardised_probe(c: float):
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    return make_pipeline(StandardScaler(), LogisticRegression(C=c, class_weight="balanced", max_iter=3000))
+
+
+def standardised_rows(frame: pd.DataFrame, vectors: np.ndarray, *, name: str, cs: list[float]) -> tuple[list[dict], dict]:
+    """The article-level probe on standardised vectors; also returns each C's held-out probabilities."""
+    from opensentiment_pipeline.core import leaning
+
+    x = vectors[leaning.article_labels(frame, None).notna().to_numpy()]
+    rows, probas = [], {}
+    for c in cs:
+        start = time.perf_counter()
+        proba, y, groups = held_out_proba(frame, lambda train, y: _Fitted(standardised_probe(c).fit(x[train], y[train]),
+                                                                          lambda n: x[n]))
+        probas[c] = proba
+        rows.append(metric_row(name, f"StandardScaler + LR C={c:g}", proba, y, groups, start))
+    return rows, probas
+
+
+def window_level_rows(frame: pd.DataFrame, cache: "WindowCache", texts: list[str], *, name: str, max_windows: int,
+                      c: float) -> list[dict]:
+    """A standardised probe fitted on single windows (each with its article's label); an article's
+    probabilities are its windows', token-weighted."""
+    from opensentiment_pipeline.core import leaning
+
+    rated = leaning.article_labels(frame, None).notna().to_numpy()
+    vectors, owner, tokens = [], [], []
+    for row, text in enumerate(t for t, r in zip(texts, rated) if r):
+        h = text_hash(text)
+        for w in range(max_windows):
+            if (h, w) in cache.windows:
+                vector, n = cache.windows[(h, w)]
+                vectors.append(vector / np.linalg.norm(vector))
+                owner.append(row)
+                tokens.append(n)
+    windows, owner, tokens = np.stack(vectors), np.array(owner), np.array(tokens, dtype=float)
+    start = time.perf_counter()
+
+    class WindowProbe:
+        def __init__(self, train: np.ndarray, y: np.ndarray):
+            mask = np.isin(owner, train)
+            self.model = standardised_probe(c).fit(windows[mask], y[owner[mask]])
+
+        def predict(self, numbers: np.ndarray) -> np.ndarray:
+            mask = np.isin(owner, numbers)
+            weighted = pd.DataFrame(leaning._proba(self.model, windows[mask]) * tokens[mask, None])
+            summed = weighted.groupby(owner[mask]).sum()
+            per_article = summed.to_numpy() / pd.Series(tokens[mask]).groupby(owner[mask]).sum().to_numpy()[:, None]
+            return pd.DataFrame(per_article, index=summed.index).reindex(numbers).to_numpy()
+
+    proba, y, groups = held_out_proba(frame, WindowProbe)
+    return [metric_row(name, f"window-level StandardScaler + LR C={c:g}, {len(windows):,} windows", proba, y, groups,
+                       start)]
+
+
+def tfidf_proba(frame: pd.DataFrame, texts: list[str], *, c: float) -> np.ndarray:
+    """The TF-IDF reference's held-out probabilities (the same probe as `leaning.tfidf_reference`)."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.pipeline import make_pipeline
+
+    from opensentiment_pipeline.core import leaning
+
+    documents = np.asarray(texts, dtype=object)[leaning.article_labels(frame, None).notna().to_numpy()]
+
+    def fit(train: np.ndarray, y: np.ndarray):
+        vectorizer = TfidfVectorizer(ngram_range=(1, 2), min_df=3, max_df=0.5, sublinear_tf=True,
+                                     max_features=200_000, dtype=np.float32)
+        model = make_pipeline(vectorizer, leaning._probe_model(c)).fit(documents[train], y[train])
+        return _Fitted(model, lambda n: documents[n])
+
+    return held_out_proba(frame, fit)[0]
+
+
 PROJECTION = dict(hidden=128, epochs=30, learning_rate=1e-3, weight_decay=1e-2, dropout=0.1, batch_size=64)
 PLACE_SETTINGS = dict(n_folds=5, n_axes=3, min_articles=5, n_bootstrap=200)
 METRIC_KEYS = ("outlet_cv_macro_f1", "outlet_cv_spearman", "outlet_label_macro_f1", "median_score_left",
@@ -313,7 +435,9 @@ def main() -> int:
         return 0
     frame = articles[["outlet", "leaning"]]
     cs = [float(v) for v in args.c.split(",")]
-    rows, unsupervised, costs = [], [], []
+    std_cs = [float(v) for v in args.std_c.split(",") if v]
+    hybrid_weights = [float(v) for v in args.hybrid.split(",") if v]
+    rows, unsupervised, costs, embedding_probas = [], [], [], {}
     for chunks in chunk_settings:
         name = f"{args.encoder.split('/')[-1]} {'title + lead' if chunks == 1 else f'<= {chunks} windows'}"
         vectors = cache.vectors(texts, max_windows=chunks)
@@ -322,11 +446,31 @@ def main() -> int:
                       "articles_per_s": len(texts) / seconds})
         rows += probe_rows(frame, vectors, name=name, cs=cs, seed=args.seed,
                            directions=[int(v) for v in args.outlet_directions.split(",") if v])
+        if std_cs:
+            std_rows, probas = standardised_rows(frame, vectors, name=name, cs=std_cs)
+            rows += std_rows
+            embedding_probas[name] = probas[std_cs[0]]
+            if args.window_level:
+                rows += window_level_rows(frame, cache, texts, name=name, max_windows=chunks, c=std_cs[0])
         rows += adversarial_rows(frame, vectors, name=name, weights=[float(w) for w in args.adversary.split(",") if w],
                                  seed=args.seed)
         unsupervised += unsupervised_rows(frame, vectors, texts, name=name, topic_clusters=args.topic_clusters,
                                           seed=args.seed)
-    rows += tfidf_rows(frame, texts, cs=[float(v) for v in args.tfidf_c.split(",") if v])
+    tfidf_cs = [float(v) for v in args.tfidf_c.split(",") if v]
+    rows += tfidf_rows(frame, texts, cs=tfidf_cs)
+    if hybrid_weights and embedding_probas and tfidf_cs:
+        from opensentiment_pipeline.core import leaning
+
+        labels = leaning.article_labels(frame, None)
+        rated = labels.notna().to_numpy()
+        y, groups = labels[rated].to_numpy(), frame["outlet"].astype(str).to_numpy()[rated]
+        start = time.perf_counter()
+        lexical = tfidf_proba(frame, texts, c=tfidf_cs[0])
+        for name, proba in embedding_probas.items():
+            for w in hybrid_weights:
+                rows.append(metric_row(f"{name} + TF-IDF", f"hybrid: {w:g} x TF-IDF (C={tfidf_cs[0]:g}) + {1 - w:g} x "
+                                       f"standardised probe (C={std_cs[0]:g})", w * lexical + (1 - w) * proba, y,
+                                       groups, start))
     print(f"# leaning_probe {dt.date.today()} | {platform.machine()}, {os.cpu_count()} CPUs | "
           f"python {sys.version.split()[0]}")
     print(f"{len(articles):,} articles, {articles['outlet'].nunique()} outlets (at most {args.per_outlet} each), "
