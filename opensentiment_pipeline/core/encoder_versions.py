@@ -60,7 +60,8 @@ def check_one_adapter(frame: pd.DataFrame, *, asset: str, day_column: str, curre
     stale = sorted(days[versions != current].unique())
     command = REEMBED_COMMAND.format(first=stale[0], last=stale[-1])
     raise ValueError(f"{problem}; stale days (not made by {current}): {format_days(stale)}. Re-embed them: "
-                     f"{command} (or `make reembed` for every day)")
+                     f"{command} (or `make reembed` for every day), with the run config the nightly job uses "
+                     "(e.g. -c configs/embed_with_student.yaml when it embeds with the student)")
 
 
 def format_days(days: list[str], limit: int = 8) -> str:

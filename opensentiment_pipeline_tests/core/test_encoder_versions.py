@@ -28,7 +28,8 @@ def test_days_not_made_by_the_latest_days_adapter_are_named_with_the_command():
         "outlet_leaning: article_embeddings holds vectors from 2 adapter versions (new: 3 days, old: 4 days); "
         "vectors of different adapters are not comparable; stale days (not made by new): 2026-11-01..2026-11-03, "
         f"2026-11-05 (4 days). Re-embed them: {COMMAND.format('2026-11-01...2026-11-05')} "
-        "(or `make reembed` for every day)")
+        "(or `make reembed` for every day), with the run config the nightly job uses "
+        "(e.g. -c configs/embed_with_student.yaml when it embeds with the student)")
 
 
 def test_a_version_other_than_the_current_adapter_marks_every_day_stale():
