@@ -398,24 +398,6 @@ def window_level_rows(frame: pd.DataFrame, cache: "WindowCache", texts: list[str
                        start)]
 
 
-def tfidf_proba(frame: pd.DataFrame, texts: list[str], *, c: float) -> np.ndarray:
-    """The TF-IDF reference's held-out probabilities (the same probe as `leaning.tfidf_reference`)."""
-    from sklearn.feature_extraction.text import TfidfVectorizer
-    from sklearn.pipeline import make_pipeline
-
-    from opensentiment_pipeline.core import leaning
-
-    documents = np.asarray(texts, dtype=object)[leaning.article_labels(frame, None).notna().to_numpy()]
-
-    def fit(train: np.ndarray, y: np.ndarray):
-        vectorizer = TfidfVectorizer(ngram_range=(1, 2), min_df=3, max_df=0.5, sublinear_tf=True,
-                                     max_features=200_000, dtype=np.float32)
-        model = make_pipeline(vectorizer, leaning._probe_model(c)).fit(documents[train], y[train])
-        return _Fitted(model, lambda n: documents[n])
-
-    return held_out_proba(frame, fit)[0]
-
-
 PROJECTION = dict(hidden=128, epochs=30, learning_rate=1e-3, weight_decay=1e-2, dropout=0.1, batch_size=64)
 PLACE_SETTINGS = dict(n_folds=5, n_axes=3, min_articles=5, n_bootstrap=200)
 METRIC_KEYS = ("outlet_cv_macro_f1", "outlet_cv_spearman", "outlet_label_macro_f1", "median_score_left",
@@ -461,11 +443,9 @@ def main() -> int:
     if hybrid_weights and embedding_probas and tfidf_cs:
         from opensentiment_pipeline.core import leaning
 
-        labels = leaning.article_labels(frame, None)
-        rated = labels.notna().to_numpy()
-        y, groups = labels[rated].to_numpy(), frame["outlet"].astype(str).to_numpy()[rated]
         start = time.perf_counter()
-        lexical = tfidf_proba(frame, texts, c=tfidf_cs[0])
+        lexical, y, groups = leaning.tfidf_held_out(texts, frame, reference=None, n_folds=PLACE_SETTINGS["n_folds"],
+                                                    regularization=tfidf_cs[0])
         for name, proba in embedding_probas.items():
             for w in hybrid_weights:
                 rows.append(metric_row(f"{name} + TF-IDF", f"hybrid: {w:g} x TF-IDF (C={tfidf_cs[0]:g}) + {1 - w:g} x "

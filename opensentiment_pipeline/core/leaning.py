@@ -153,6 +153,16 @@ def tfidf_reference(texts: Sequence[str], articles: pd.DataFrame, *, reference: 
     Returns:
         {"tfidf_outlet_cv_macro_f1", "tfidf_outlet_cv_spearman"}.
     """
+    proba, y, groups = tfidf_held_out(texts, articles, reference=reference, n_folds=n_folds,
+                                      regularization=regularization)
+    metrics = cv_metrics(groups, y, proba, min_articles=min_articles)
+    return {"tfidf_outlet_cv_macro_f1": metrics["outlet_cv_macro_f1"],
+            "tfidf_outlet_cv_spearman": metrics["outlet_cv_spearman"]}
+
+
+def tfidf_held_out(texts: Sequence[str], articles: pd.DataFrame, *, reference: Mapping[str, str] | None,
+                   n_folds: int, regularization: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The TF-IDF probe's held-out `(n_rated, 3)` probabilities, with the rated articles' labels and outlets."""
     from sklearn.feature_extraction.text import TfidfVectorizer
     from sklearn.pipeline import make_pipeline
 
@@ -174,9 +184,7 @@ def tfidf_reference(texts: Sequence[str], articles: pd.DataFrame, *, reference: 
     proba = np.zeros((len(y), len(LEANINGS)))
     for train, test in folds:
         proba[test] = _proba(fit(train), documents[test])
-    metrics = cv_metrics(outlets[rated], y, proba, min_articles=min_articles)
-    return {"tfidf_outlet_cv_macro_f1": metrics["outlet_cv_macro_f1"],
-            "tfidf_outlet_cv_spearman": metrics["outlet_cv_spearman"]}
+    return proba, y, outlets[rated]
 
 
 def _probe_path(outlets: np.ndarray, unit: np.ndarray, labels: pd.Series, *, n_folds: int, regularization: float,
