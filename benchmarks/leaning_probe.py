@@ -68,6 +68,11 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--hybrid", default="", help="comma-separated TF-IDF weights w of a hybrid probe: w * the "
                         "TF-IDF probabilities + (1 - w) * the standardised embedding probe's (first --std-c and "
                         "--tfidf-c), per article, same folds")
+    parser.add_argument("--lora-epochs", type=int, default=0, help="also fine-tune a LoRA leaning adapter per fold "
+                        "(core.leaning_training.lora_held_out_proba) for this many epochs; 0 = off")
+    parser.add_argument("--lora-max-length", type=int, default=128, help="tokens of title + body the adapter reads")
+    parser.add_argument("--lora-per-outlet", type=int, default=0, help="articles per outlet for the LoRA adapter "
+                        "(a subset of --per-outlet, for a CPU budget; 0 = all)")
     parser.add_argument("--cache-dir", default="/tmp/leaning_probe_cache")
     parser.add_argument("--embed-only", action="store_true", help="fill the cache and stop")
     parser.add_argument("--device", default="cpu")
@@ -398,6 +403,36 @@ def window_level_rows(frame: pd.DataFrame, cache: "WindowCache", texts: list[str
                        start)]
 
 
+def lora_rows(articles: pd.DataFrame, args: argparse.Namespace) -> list[dict]:
+    """A LoRA leaning adapter (the sentiment adapter's recipe with leaning labels) per outlet-disjoint fold,
+    scored like the probes. With --lora-per-outlet, the embedding probe is rerun on the same subset beside it."""
+    from opensentiment_pipeline.core import leaning, leaning_training
+    from opensentiment_pipeline.defs.assets.model import SentimentAdapterConfig
+
+    subset = articles if not args.lora_per_outlet else articles.groupby("outlet").head(args.lora_per_outlet)
+    frame = subset[["outlet", "leaning"]].reset_index(drop=True)
+    labels = leaning.article_labels(frame, None)
+    outlets = frame["outlet"].astype(str).to_numpy()
+    rated, folds = leaning.rated_folds(outlets, labels, PLACE_SETTINGS["n_folds"])
+    texts = subset["embed_text"].to_numpy()[rated]
+    settings = SentimentAdapterConfig(base_model=args.encoder).model_dump()
+    settings.update(epochs=args.lora_epochs, max_length=args.lora_max_length, device=args.device, patience=1)
+    settings.pop("seed")
+    start = time.perf_counter()
+    proba, history = leaning_training.lora_held_out_proba(texts, labels[rated].to_numpy(), outlets[rated], folds,
+                                                          settings=settings, seed=args.seed)
+    print(pd.DataFrame(history).round(3).to_markdown(index=False))
+    name = f"LoRA leaning adapter ({args.encoder.split('/')[-1]}, {args.lora_max_length} tokens, {len(texts):,} articles)"
+    rows = [metric_row(name, f"its own head, {args.lora_epochs} epochs max, epoch chosen on held-out outlets", proba,
+                       labels[rated].to_numpy(), outlets[rated], start)]
+    if args.lora_per_outlet:
+        cache = WindowCache(Path(args.cache_dir), encoder_spec=args.encoder, max_length=args.max_length)
+        vectors = cache.vectors(subset["embed_text"].tolist(), max_windows=1)
+        rows += probe_rows(frame, vectors, name=f"frozen, title + lead, same {len(texts):,} articles", cs=[1.0],
+                           directions=[0], seed=args.seed)
+    return rows
+
+
 PROJECTION = dict(hidden=128, epochs=30, learning_rate=1e-3, weight_decay=1e-2, dropout=0.1, batch_size=64)
 PLACE_SETTINGS = dict(n_folds=5, n_axes=3, min_articles=5, n_bootstrap=200)
 METRIC_KEYS = ("outlet_cv_macro_f1", "outlet_cv_spearman", "outlet_label_macro_f1", "median_score_left",
@@ -438,6 +473,8 @@ def main() -> int:
                                  seed=args.seed)
         unsupervised += unsupervised_rows(frame, vectors, texts, name=name, topic_clusters=args.topic_clusters,
                                           seed=args.seed)
+    if args.lora_epochs:
+        rows += lora_rows(articles, args)
     tfidf_cs = [float(v) for v in args.tfidf_c.split(",") if v]
     rows += tfidf_rows(frame, texts, cs=tfidf_cs)
     if hybrid_weights and embedding_probas and tfidf_cs:

@@ -318,6 +318,14 @@ def _calibrate_in_cv(raw: np.ndarray, reference: np.ndarray, fold: np.ndarray
                      ) -> tuple[dict[str, float], Calibration, tuple[float, float]]:
     """Outlet-level label metrics with calibration and thresholds fitted on the other folds' outlets, and the
     final calibration and thresholds fitted on all of them."""
+    if len(raw) == 0:
+        # No rated outlet has min_articles articles: nothing to calibrate on or to score labels against. The raw
+        # P(right) - P(left) is already in [-1, 1], so it stands uncalibrated and the label metrics say NaN.
+        logger.warning("no rated outlet has enough articles to calibrate the scores or score the labels; "
+                       "lower min_articles or add articles (scores stay uncalibrated)")
+        nan = float("nan")
+        return ({"outlet_label_macro_f1": nan, "outlet_cv_calibrated_mae": nan, "threshold_low": -0.5,
+                 "threshold_high": 0.5}, Calibration(knots=(-1.0, 0.0, 1.0)), (-0.5, 0.5))
     calibrated = np.zeros(len(raw))
     predicted = np.zeros(len(raw), dtype=int)
     for k in np.unique(fold):

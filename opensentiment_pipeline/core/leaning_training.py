@@ -135,3 +135,54 @@ def train_leaning_projection(vectors: np.ndarray, labels: np.ndarray, outlets: n
         leaning_loss, outlet_accuracy = float(np.mean(losses)), hits / len(x)
     logger.info("leaning projection: loss %.3f, adversary outlet accuracy %.3f", leaning_loss, outlet_accuracy)
     return ProjectionResult(model=model.eval(), final_leaning_loss=leaning_loss, final_outlet_accuracy=outlet_accuracy)
+
+
+def lora_held_out_proba(texts, labels, outlets, folds, *, settings: dict, val_share: float = 0.2, seed: int = 0,
+                        batch_size: int = 32) -> tuple[np.ndarray, list[dict]]:
+    """Held-out `(n, 3)` leaning probabilities from a LoRA adapter fine-tuned on each fold's training outlets.
+
+    Each fold trains `training.train_adapter` with the three leanings as labels (`settings` are its LoRA and
+    optimiser settings: base_model, epochs, max_length, ...) and predicts its held-out outlets' articles.
+    Against outlet identity, the epoch is chosen on *outlets* the fold's adapter never trained on (`val_share`
+    of its training outlets), so an adapter that learns to recognise its outlets rather than their leaning stops
+    before it does; classes are weighted to balance, as the linear probe's are.
+
+    Args:
+        texts, labels, outlets: one entry per rated article (labels in LEANINGS).
+        folds: (train rows, test rows) pairs, outlet-disjoint (`leaning.rated_folds`).
+
+    Returns:
+        (probabilities in LEANINGS order, one dict per fold: best epoch, its validation macro-F1, seconds).
+    """
+    import tempfile
+
+    import pandas as pd
+    from sklearn.model_selection import GroupShuffleSplit
+
+    from opensentiment_pipeline.core import modeling, training
+
+    texts, labels, outlets = (np.asarray(v, dtype=object) for v in (texts, labels, outlets))
+    proba = np.zeros((len(texts), len(LEANINGS)))
+    history = []
+    for k, (train, test) in enumerate(folds):
+        if set(outlets[train]) & set(outlets[test]):
+            raise ValueError(f"fold {k} is not outlet-disjoint: {sorted(set(outlets[train]) & set(outlets[test]))[:5]}")
+        splitter = GroupShuffleSplit(n_splits=1, test_size=val_share, random_state=seed + k)
+        _, val_rows = next(splitter.split(train, groups=outlets[train]))
+        split = np.full(len(train), "train", dtype=object)
+        split[val_rows] = "val"
+        fitted = pd.Series(labels[train][split == "train"])
+        balance = len(fitted) / (fitted.nunique() * fitted.value_counts())
+        examples = pd.DataFrame({"text": texts[train], "label": labels[train], "split": split,
+                                 "weight": pd.Series(labels[train]).map(balance).fillna(1.0).to_numpy()})
+        with tempfile.TemporaryDirectory() as out:
+            result = training.train_adapter(examples, out_dir=out, labels=LEANINGS, seed=seed, **settings)
+            manifest, tokenizer, model = modeling.load_adapter(out, device=settings.get("device", "cpu"))
+            proba[test] = training.predict_proba(model, tokenizer, pd.DataFrame({"text": texts[test]}),
+                                                 manifest=manifest, batch_size=batch_size,
+                                                 device=settings.get("device", "cpu"))
+        history.append({"fold": k, "train_outlets": int(len(set(outlets[train][split == "train"]))),
+                        "val_outlets": int(len(set(outlets[train][split == "val"]))), "best_epoch": result.best_epoch,
+                        "best_val_macro_f1": result.best_val_macro_f1, "train_seconds": result.train_seconds})
+        logger.info("LoRA leaning fold %d: %s", k, history[-1])
+    return proba, history

@@ -254,3 +254,11 @@ def test_outlet_identity_directions_are_those_separating_outlets_of_one_leaning(
     projected = leaning.project_out(x, basis[:1])
     assert np.abs(projected[:, 1]).max() < 1e-2 and projected[:, 0].tolist() == pytest.approx(x[:, 0].tolist(), abs=1e-2)
     assert leaning.outlet_identity_directions(x, np.array(y), np.array(outlets), 0).shape == (0, 3)
+
+
+def test_when_no_outlet_has_min_articles_the_scores_stay_raw_and_label_metrics_are_nan(caplog):
+    articles, vectors = _articles({**RATED, **UNRATED}, per_outlet=1)
+    result = leaning.place_outlets(articles, vectors, reference=REFERENCE, **{**SETTINGS, "min_articles": 5})
+    assert np.isnan(result.metrics["outlet_label_macro_f1"]) and np.isnan(result.metrics["outlet_cv_spearman"])
+    assert result.outlets["score"].between(-1, 1).all() and len(result.outlets) == len(RATED) + len(UNRATED)
+    assert "lower min_articles or add articles" in caplog.text

@@ -66,3 +66,56 @@ def test_unknown_leanings_are_named():
     with pytest.raises(ValueError, match=r"unknown leanings \['far-left'\]"):
         leaning_training.train_leaning_projection(vectors, np.where(labels == "left", "far-left", labels.astype(object)), outlets,
                                                   adversary_weight=1.0, **SETTINGS)
+
+
+def test_lora_leaning_adapter_is_validated_on_outlets_it_never_trained_on(monkeypatch):
+    from opensentiment_pipeline.core import training
+
+    words = {"left": "workers union wages climate", "center": "council budget report schedule",
+             "right": "tax cuts border security"}
+    texts, labels, outlets = [], [], []
+    for leaning, phrase in words.items():
+        for outlet in range(5):
+            for i in range(4):
+                texts.append(f"{phrase} story {i} from outlet {outlet}")
+                labels.append(leaning)
+                outlets.append(f"{leaning}-{outlet}")
+    outlets_arr = np.array(outlets)
+    outlet_of = dict(zip(texts, outlets))
+    folds = [(np.flatnonzero(~np.isin(outlets_arr, held)), np.flatnonzero(np.isin(outlets_arr, held)))
+             for held in (["left-0", "center-0", "right-0"], ["left-1", "center-1", "right-1"])]
+    seen = []
+    real_train = training.train_adapter
+
+    def spy(examples, **kwargs):
+        seen.append(examples)
+        return real_train(examples, **kwargs)
+
+    monkeypatch.setattr(training, "train_adapter", spy)
+    settings = dict(base_model="packaged:all-MiniLM-L6-v2", num_layers=1, lora_r=4, lora_alpha=8, lora_dropout=0.0,
+                    target_modules=["query", "value"], max_length=24, learning_rate=1e-2, weight_decay=0.0,
+                    warmup_ratio=0.0, epochs=3, batch_size=8, grad_accum=1, patience=3, device="cpu")
+    proba, history = leaning_training.lora_held_out_proba(texts, labels, outlets, folds, settings=settings)
+    assert proba.shape == (len(texts), 3)
+    held_out = np.concatenate([test for _, test in folds])
+    np.testing.assert_allclose(proba[held_out].sum(1), 1.0, rtol=1e-5)
+    assert (proba[np.setdiff1d(np.arange(len(texts)), held_out)] == 0).all()  # only held-out rows are predicted
+    assert [h["fold"] for h in history] == [0, 1] and all(h["val_outlets"] >= 1 for h in history)
+    for (train, test), examples in zip(folds, seen):
+        assert len(examples) == len(train)  # the test fold's articles never reach training
+        assert set(examples["text"]).isdisjoint(np.asarray(texts, dtype=object)[test])
+        val_outlets = {outlet_of[t] for t in examples.loc[examples["split"] == "val", "text"]}
+        train_outlets = {outlet_of[t] for t in examples.loc[examples["split"] == "train", "text"]}
+        assert val_outlets and val_outlets.isdisjoint(train_outlets)  # validated on outlets it never trained on
+        # classes are balanced by weight over the training rows
+        weights = examples[examples["split"] == "train"].groupby("label")["weight"].sum()
+        np.testing.assert_allclose(weights.to_numpy(), weights.iloc[0], rtol=1e-6)
+    # the adapter learnt the words: on held-out outlets the right class gets the highest probability
+    predicted = np.array(leaning_training.LEANINGS)[proba[held_out].argmax(1)]
+    assert (predicted == np.asarray(labels)[held_out]).mean() >= 0.6
+
+
+def test_lora_leaning_refuses_folds_that_share_an_outlet():
+    with pytest.raises(ValueError, match="fold 0 is not outlet-disjoint: \\['a'\\]"):
+        leaning_training.lora_held_out_proba(["x", "y"], ["left", "right"], ["a", "a"],
+                                             [(np.array([0]), np.array([1]))], settings={})
