@@ -87,3 +87,17 @@ def test_embedding_with_a_student_before_any_was_promoted_says_how_to_get_one(tm
         registry.champion_adapter_dir(client, model_name="x-student", cache_root=tmp_path / "cache",
                                       how_to_fix="run --select '*student_promotion' first")
     assert not (tmp_path / "cache").exists()
+
+
+def test_a_disabled_student_with_settings_is_named_as_forgotten():
+    from opensentiment_pipeline.defs.assets.distillation import StudentAdapterConfig, ignored_settings
+
+    assert ignored_settings(StudentAdapterConfig()) == []
+    assert ignored_settings(StudentAdapterConfig(epochs=5, temperature=3.0)) == ["epochs", "temperature"]
+    assert ignored_settings(StudentAdapterConfig(enabled=True, epochs=5)) == ["epochs"]  # the caller checks enabled
+    # the shipped quality config trains its student
+    import yaml
+
+    from opensentiment_pipeline_tests.conftest import REPO_ROOT
+    config = yaml.safe_load((REPO_ROOT / "configs" / "shared_data_quality.yaml").read_text())
+    assert config["ops"]["student_adapter"]["config"]["enabled"] is True

@@ -35,6 +35,12 @@ class StudentAdapterConfig(SentimentAdapterConfig):
     teacher_batch_size: int = 64
 
 
+def ignored_settings(config: StudentAdapterConfig) -> list[str]:
+    """Fields of a disabled student's config that differ from the defaults (they would have no effect)."""
+    defaults = StudentAdapterConfig().model_dump()
+    return sorted(k for k, v in config.model_dump().items() if k != "enabled" and v != defaults[k])
+
+
 @dg.asset(group_name="model", backfill_policy=SINGLE_RUN, output_required=False)
 def student_adapter(context: dg.AssetExecutionContext, config: StudentAdapterConfig, sentiment_adapter: str,
                     sentiment_examples: pd.DataFrame, raw_articles: pd.DataFrame, mlflow_tracking: MlflowTracking,
@@ -43,7 +49,12 @@ def student_adapter(context: dg.AssetExecutionContext, config: StudentAdapterCon
 
     Never sees test rows; validation rows keep their human labels, so its epoch is chosen on human judgement."""
     if not config.enabled:
-        context.log.info("distillation is off: set student_adapter.config.enabled to train a student")
+        ignored = ignored_settings(config)
+        if ignored:  # settings for a student that will not be trained: most likely a forgotten `enabled: true`
+            context.log.warning(f"student_adapter settings {ignored} are set but enabled is false, so no student is "
+                                "trained; add `enabled: true` to student_adapter's config to train it")
+        else:
+            context.log.info("distillation is off: set student_adapter.config.enabled to train a student")
         return
     import mlflow
 
