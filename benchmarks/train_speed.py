@@ -123,6 +123,9 @@ def trainer_epoch(frame: pd.DataFrame, *, device: torch.device, base_model: str,
         if device.type == "cuda":
             torch.cuda.synchronize()
         seconds = time.perf_counter() - start
+        # group_by_length also reorders Trainer's *evaluation* batches (transformers 5's _get_eval_sampler returns a
+        # LengthGroupedSampler), so `predict` would return the rows shuffled against `val`'s labels: predict in order.
+        trainer._get_eval_sampler = lambda dataset: torch.utils.data.SequentialSampler(dataset)
         logits = trainer.predict(val).predictions
     f1 = training.macro_f1(pd.Series([row["labels"] for row in val]).to_numpy(), logits.argmax(1), len(SENTIMENT_LABELS))
     return len(train) / seconds, f1
