@@ -19,14 +19,16 @@ from opensentiment_pipeline.core import modeling, training
 
 
 def teacher_probabilities(model, tokenizer, frame: pd.DataFrame, *, manifest: modeling.AdapterManifest,
-                          temperature: float, batch_size: int, device: str) -> np.ndarray:
-    """The teacher's class probabilities `(n, n_labels)`, softened by `temperature` (> 1 spreads them)."""
+                          temperature: float, batch_size: int, device: str, progress: str | None = None) -> np.ndarray:
+    """The teacher's class probabilities `(n, n_labels)`, softened by `temperature` (> 1 spreads them); a
+    progress bar titled `progress` when given (an mpnet teacher labels ~20 rows/s on 2 CPU cores)."""
     if temperature <= 0:
         raise ValueError(f"temperature must be > 0; got {temperature}")
     dev = training.resolve_device(device)
     encoded = training.encode_examples(frame.assign(label=manifest.labels[0]), tokenizer, labels=manifest.labels,
                                        max_length=manifest.max_length, pair_input=manifest.pair_input)
-    logits = training.predict_logits(model, encoded, batch_size=batch_size, pad_id=tokenizer.pad_token_id, device=dev)
+    logits = training.predict_logits(model, encoded, batch_size=batch_size, pad_id=tokenizer.pad_token_id, device=dev,
+                                     progress=progress)
     return torch.softmax(torch.from_numpy(logits) / temperature, dim=1).numpy()
 
 

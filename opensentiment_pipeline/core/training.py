@@ -271,11 +271,15 @@ def train_one_epoch(model, encoded: Encoded, batches: list[list[int]], optimizer
 
 @torch.inference_mode()
 def predict_logits(model, encoded: Encoded, *, batch_size: int, pad_id: int, device: torch.device,
-                   precision: str = "auto") -> np.ndarray:
-    """Logits `(n, n_labels)` in the input order, computed on length-sorted batches."""
+                   precision: str = "auto", progress: str | None = None) -> np.ndarray:
+    """Logits `(n, n_labels)` in the input order, computed on length-sorted batches (a progress bar titled
+    `progress` when given)."""
+    from tqdm.auto import tqdm
+
     model.eval()
     out = np.zeros((len(encoded.input_ids), model.config.num_labels), dtype=np.float32)
-    for indices in bucketed_batches([len(x) for x in encoded.input_ids], batch_size=batch_size, rng=None):
+    batches = bucketed_batches([len(x) for x in encoded.input_ids], batch_size=batch_size, rng=None)
+    for indices in tqdm(batches, desc=progress, disable=progress is None, leave=False):
         with autocast(device, precision):
             logits = model(**collate(encoded, indices, pad_id, device)).logits
         out[indices] = logits.float().cpu().numpy()

@@ -66,10 +66,10 @@ def student_adapter(context: dg.AssetExecutionContext, config: StudentAdapterCon
     pool = distillation.unlabelled_pool(raw_articles, sentiment_examples, limit=config.unlabelled_limit, seed=config.seed)
     teach = dict(manifest=manifest, temperature=config.temperature, batch_size=config.teacher_batch_size, device=device)
     context.log.info("teacher labels %d train rows and %d unlabelled articles", len(train_rows), len(pool))
-    frame = distillation.student_examples(sentiment_examples,
-                                          distillation.teacher_probabilities(teacher, tokenizer, train_rows, **teach),
-                                          pool, distillation.teacher_probabilities(teacher, tokenizer, pool, **teach),
-                                          labels=SENTIMENT_LABELS)
+    train_soft = distillation.teacher_probabilities(teacher, tokenizer, train_rows, progress="teacher: train rows",
+                                                    **teach)
+    pool_soft = distillation.teacher_probabilities(teacher, tokenizer, pool, progress="teacher: unlabelled", **teach)
+    frame = distillation.student_examples(sentiment_examples, train_soft, pool, pool_soft, labels=SENTIMENT_LABELS)
     del teacher
     out_dir = artifacts.run_dir(context, "student_adapter")
     teacher_version = adapter_version(sentiment_adapter)
