@@ -18,13 +18,13 @@ SELECTION = ["raw_articles", "rejected_rows", "merged_annotations", "sentiment_e
 FAST = {"epochs": 4, "lora_r": 8, "max_length": 64}  # as test_pipeline: enough to beat TF-IDF on the demo
 
 
-def _materialize(home, student: dict):
+def _materialize(home, student: dict, instance):
     assets = [a for a in definitions.ASSETS if any(k.to_user_string() in SELECTION for k in a.keys)]
     return dg.materialize(
         [*assets, *definitions.ASSET_CHECKS], selection=SELECTION,
         resources=definitions.resources_for(home, tracking_uri=f"sqlite:///{home}/mlflow.db"),
         run_config={"ops": {"sentiment_adapter": {"config": FAST}, "student_adapter": {"config": student}}},
-        instance=dg.DagsterInstance.ephemeral(), tags=partitions.range_tags(), raise_on_error=False)
+        instance=instance, tags=partitions.range_tags(), raise_on_error=False)
 
 
 def _materialized(result) -> dict:
@@ -33,7 +33,13 @@ def _materialized(result) -> dict:
 
 
 def test_enabled_student_learns_from_the_teacher_and_is_scored_beside_it(tmp_path):
-    result = _materialize(tmp_path, {"enabled": True, **FAST, "epochs": 4, "unlabelled_limit": 40})
+    (tmp_path / "dagster").mkdir()
+    with dg.instance_for_test(temp_dir=str(tmp_path / "dagster")) as instance:  # later runs load this one's outputs
+        _student_then_embed_with_it(tmp_path, instance)
+
+
+def _student_then_embed_with_it(tmp_path, instance):
+    result = _materialize(tmp_path, {"enabled": True, **FAST, "epochs": 4, "unlabelled_limit": 40}, instance)
     assert result.success, [e.message for e in result.all_events if e.is_failure]
     done = _materialized(result)
     student, report = done["student_adapter"], done["student_evaluation_report"]
@@ -59,24 +65,24 @@ def test_enabled_student_learns_from_the_teacher_and_is_scored_beside_it(tmp_pat
     assert client.get_model_version_by_alias("opensentiment-sentiment-adapter", "champion").run_id == \
         student["teacher_version"]
     # article_embeddings can embed with the promoted student instead of the teacher (MiniLM's inference cost)
-    embedded = _embed_with_student(tmp_path, selection=["article_embeddings"])
+    embedded = _embed_with_student(tmp_path, instance, selection=["article_embeddings"])
     assert embedded.success, [e.message for e in embedded.all_events if e.is_failure]
     meta = _materialized(embedded)["article_embeddings"]
     assert meta["adapter"] == "student_champion" and meta["adapter_version"] == student["mlflow_run_id"]
     cached = list((tmp_path / "artifacts" / "registry").iterdir())
     assert [p.name for p in cached] == ["opensentiment-sentiment-adapter-student-v1"]
     # in the run that also promotes a student it refuses: the graph would not order the two
-    mixed = _embed_with_student(tmp_path, selection=["article_embeddings", "student_promotion"])
+    mixed = _embed_with_student(tmp_path, instance, selection=["article_embeddings", "student_promotion"])
     failure = next(e for e in mixed.all_events if e.is_step_failure and e.step_key == "article_embeddings")
     assert "promote the student in one run" in failure.event_specific_data.error.message
 
 
-def _embed_with_student(home, selection: list[str]):
+def _embed_with_student(home, instance, selection: list[str]):
     return dg.materialize(
         [*definitions.ASSETS, *definitions.ASSET_CHECKS], selection=selection,
         resources=definitions.resources_for(home, tracking_uri=f"sqlite:///{home}/mlflow.db"),
         run_config={"ops": {"article_embeddings": {"config": {"adapter": "student_champion"}}}},
-        instance=dg.DagsterInstance.ephemeral(), tags=partitions.range_tags(), raise_on_error=False)
+        instance=instance, tags=partitions.range_tags(), raise_on_error=False)
 
 
 def test_embedding_with_a_student_before_any_was_promoted_says_how_to_get_one(tmp_path):
