@@ -74,7 +74,7 @@ def _student_then_embed_with_it(tmp_path, instance):
     # in the run that also promotes a student it refuses: the graph would not order the two
     mixed = _embed_with_student(tmp_path, instance, selection=["article_embeddings", "student_promotion"])
     failure = next(e for e in mixed.all_events if e.is_step_failure and e.step_key == "article_embeddings")
-    assert "promote the student in one run" in failure.event_specific_data.error.message
+    assert "promote the student in one run" in failure.event_specific_data.error.to_string()
 
 
 def _embed_with_student(home, instance, selection: list[str]):

@@ -44,7 +44,9 @@ def embedding_adapter_dir(context: dg.AssetExecutionContext, config: ArticleEmbe
         return sentiment_adapter
     from opensentiment_pipeline.defs import registry
 
-    selected = {key.to_user_string() for key in (context.run.asset_selection or ())}
+    # A run launched with --select records its selection; a job's run (or dagster.materialize) runs the job's assets.
+    keys = context.run.asset_selection or context.job_def.asset_layer.executable_asset_keys
+    selected = {key.to_user_string() for key in keys}
     if selected & set(STUDENT_ASSETS):
         # The graph does not order article_embeddings after the student, so this run could embed with the old one.
         raise ValueError(f"article_embeddings reads the student champion, but this run also materializes "
