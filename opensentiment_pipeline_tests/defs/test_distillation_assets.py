@@ -5,6 +5,8 @@
 
 from __future__ import annotations
 
+import json
+
 import dagster as dg
 import mlflow
 import pytest
@@ -65,10 +67,14 @@ def _student_then_embed_with_it(tmp_path, instance):
     assert client.get_model_version_by_alias("opensentiment-sentiment-adapter", "champion").run_id == \
         student["teacher_version"]
     # article_embeddings can embed with the promoted student instead of the teacher (MiniLM's inference cost)
-    embedded = _embed_with_student(tmp_path, instance, selection=["article_embeddings"])
+    embedded = _embed_with_student(tmp_path, instance, selection=["article_embeddings", "article_index"])
     assert embedded.success, [e.message for e in embedded.all_events if e.is_failure]
     meta = _materialized(embedded)["article_embeddings"]
     assert meta["adapter"] == "student_champion" and meta["adapter_version"] == student["mlflow_run_id"]
+    # the index accepts the student's vectors and embeds queries with the student's base encoder
+    index = json.loads((tmp_path / "index" / "index_manifest.json").read_text())
+    assert index["model_version"] == student["mlflow_run_id"]
+    assert index["sentiment_adapter_dir"].endswith("opensentiment-sentiment-adapter-student-v1")
     cached = list((tmp_path / "artifacts" / "registry").iterdir())
     assert [p.name for p in cached] == ["opensentiment-sentiment-adapter-student-v1"]
     # in the run that also promotes a student it refuses: the graph would not order the two

@@ -61,6 +61,23 @@ def embedding_adapter_dir(context: dg.AssetExecutionContext, config: ArticleEmbe
     return str(path)
 
 
+def adapter_dir_of(version: str, sentiment_adapter: str, mlflow_tracking: MlflowTracking,
+                   artifacts: ArtifactStore) -> str | None:
+    """The folder of the adapter that embedded vectors of `version`: the sentiment adapter, or the student
+    champion when article_embeddings embedded with it; None when it is neither (stale vectors)."""
+    if version == adapter_version(sentiment_adapter):
+        return sentiment_adapter
+    from opensentiment_pipeline.defs import registry
+
+    try:
+        student = registry.champion_adapter_dir(mlflow_tracking.client(),
+                                                model_name=f"{mlflow_tracking.registered_model}-student",
+                                                cache_root=f"{artifacts.root}/registry", how_to_fix="")
+    except LookupError:
+        return None
+    return str(student) if adapter_version(str(student)) == version else None
+
+
 def article_texts(articles: pd.DataFrame, include_title: bool) -> list[str]:
     if not include_title:
         return articles["text"].tolist()

@@ -12,7 +12,8 @@ from pydantic import Field
 
 from opensentiment_pipeline.defs.partitions import PARTITION_COLUMN, SINGLE_RUN
 from opensentiment_pipeline.defs.assets.model import adapter_version
-from opensentiment_pipeline.defs.resources import ArtifactStore
+from opensentiment_pipeline.defs.assets.analysis import adapter_dir_of
+from opensentiment_pipeline.defs.resources import ArtifactStore, MlflowTracking
 
 SNIPPET_CHARS = 300  # the index folder keeps a snippet, not the whole body, so it stays small
 
@@ -35,15 +36,22 @@ class ArticleIndexConfig(dg.Config):
 
 @dg.asset(group_name="analysis", backfill_policy=SINGLE_RUN)
 def article_index(context: dg.AssetExecutionContext, config: ArticleIndexConfig, article_embeddings: pd.DataFrame,
-                  raw_articles: pd.DataFrame, sentiment_adapter: str, artifacts: ArtifactStore) -> str:
+                  raw_articles: pd.DataFrame, sentiment_adapter: str, artifacts: ArtifactStore,
+                  mlflow_tracking: MlflowTracking) -> str:
     """Folder holding the vector index, the articles it can return, and how to embed a query for it.
 
     The index holds the topic vectors (article_embeddings' `embedding`, frozen base encoder), so a query is
     embedded with the adapter's base encoder (`base_model` in the manifest), not with the adapter."""
     from opensentiment_pipeline.core import embeddings, encoder_versions, modeling, search
 
-    version = encoder_versions.check_one_adapter(article_embeddings, asset="article_index", day_column=PARTITION_COLUMN,
-                                                 current=adapter_version(sentiment_adapter))
+    version = encoder_versions.check_one_adapter(article_embeddings, asset="article_index", day_column=PARTITION_COLUMN)
+    # The vectors come from the sentiment adapter or, with article_embeddings' `adapter: student_champion`, from the
+    # student: queries must be embedded by the same base encoder, so the index records that adapter's.
+    embedded_with = adapter_dir_of(version, sentiment_adapter, mlflow_tracking, artifacts) if version else None
+    if embedded_with is None:
+        embedded_with = sentiment_adapter
+        encoder_versions.check_one_adapter(article_embeddings, asset="article_index", day_column=PARTITION_COLUMN,
+                                           current=adapter_version(sentiment_adapter))
     vectors = embeddings.frame_to_matrix(article_embeddings)
     kind = config.kind if config.kind != "auto" else ("flat" if len(vectors) <= config.exact_max_vectors else "hnsw")
     hnsw = {"hnsw_m": config.hnsw_m, "ef_construction": config.ef_construction, "ef_search": config.ef_search}
@@ -51,9 +59,9 @@ def article_index(context: dg.AssetExecutionContext, config: ArticleIndexConfig,
     index = search.build_index(vectors, article_embeddings["article_id"], kind=kind, **(hnsw if kind == "hnsw" else {}))
     build_seconds = time.perf_counter() - start
     folder = Path(config.index_dir) if config.index_dir else Path(artifacts.root).parent / "index"
-    adapter = modeling.AdapterManifest.load(Path(sentiment_adapter))
+    adapter = modeling.AdapterManifest.load(Path(embedded_with))
     manifest = {"model_version": version, "vector": "topic", "base_model": adapter.base_model,
-                "num_layers": adapter.num_layers, "sentiment_adapter_dir": str(sentiment_adapter), "kind": kind,
+                "num_layers": adapter.num_layers, "sentiment_adapter_dir": str(embedded_with), "kind": kind,
                 "num_vectors": index.num_vectors, "query_max_length": config.query_max_length,
                 "built_at": datetime.now(timezone.utc).isoformat(), "dagster_run_id": context.run.run_id}
     with search.replacing_folder(folder) as tmp:
