@@ -231,14 +231,18 @@ def restore_trainable(model, state: dict[str, torch.Tensor]) -> None:
 PRECISIONS = ("auto", "fp32", "bf16")
 
 
+def check_precision(precision: str) -> None:
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {PRECISIONS}; got {precision!r}")
+
+
 def autocast(device: torch.device, precision: str = "auto"):
     """bf16 autocast on CUDA by default (`auto`); on the CPU only with `precision="bf16"`.
 
     bf16 keeps fp32's exponent range, so no loss scaling is needed. On the CPU it pays only where the CPU has
     AVX-512 BF16 or AMX (benchmarks/train_speed.py --precision measures both speed and validation macro-F1);
     on AVX2-only CPUs autocast slows LoRA down, hence opt-in. The weights and optimiser stay fp32 either way."""
-    if precision not in PRECISIONS:
-        raise ValueError(f"precision must be one of {PRECISIONS}; got {precision!r}")
+    check_precision(precision)
     bf16 = precision == "bf16" or (precision == "auto" and device.type == "cuda")
     return torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16)
 
@@ -327,7 +331,7 @@ def train_adapter(
     loss mixes label and teacher by `distill_hard_weight`; validation always scores against human labels.
     """
     labels = list(labels)
-    autocast(torch.device("cpu"), precision)  # an unknown precision fails here, before the model loads
+    check_precision(precision)  # before the model loads
     check_examples(examples, labels=labels)
     check_schedule(epochs=epochs, grad_accum=grad_accum, patience=patience)
     set_seed(seed)

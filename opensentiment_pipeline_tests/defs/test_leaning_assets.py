@@ -14,6 +14,7 @@ from opensentiment_pipeline import definitions
 from opensentiment_pipeline.core import leaning, modeling, search
 from opensentiment_pipeline.defs.assets import leaning as leaning_assets
 from opensentiment_pipeline.defs.assets import search as search_assets
+from opensentiment_pipeline_tests.defs.stubs import upstream_stubs
 
 POSITIONS = {"left one": -1.0, "left two": -0.8, "right one": 1.0, "right two": 0.8, "newcomer": 0.6}
 PER_OUTLET = 12
@@ -44,20 +45,8 @@ def _materialize(home, raw: pd.DataFrame, embedded: pd.DataFrame, run_config: di
     modeling.AdapterManifest(base_model="packaged:all-MiniLM-L6-v2", labels=["negative", "neutral", "positive"],
                              num_layers=None, max_length=64, pair_input=False).save(adapter_dir)
 
-    @dg.asset(name="raw_articles", io_manager_key="parquet_io_manager")
-    def raw_stub() -> pd.DataFrame:
-        return raw
-
-    @dg.asset(name="article_embeddings", io_manager_key="parquet_io_manager")
-    def embeddings_stub() -> pd.DataFrame:
-        return embedded
-
-    @dg.asset(name="sentiment_adapter")
-    def adapter_stub() -> str:
-        return str(adapter_dir)
-
     return dg.materialize(
-        [raw_stub, embeddings_stub, adapter_stub, search_assets.article_index, leaning_assets.outlet_leaning],
+        [*upstream_stubs(raw, embedded, adapter_dir), search_assets.article_index, leaning_assets.outlet_leaning],
         resources=definitions.resources_for(home, tracking_uri=f"sqlite:///{home}/mlflow.db"),
         run_config=run_config or {}, instance=dg.DagsterInstance.ephemeral(), raise_on_error=False)
 

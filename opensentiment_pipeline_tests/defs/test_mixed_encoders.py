@@ -10,6 +10,7 @@ import pandas as pd
 
 from opensentiment_pipeline import definitions
 from opensentiment_pipeline.defs.assets import analysis, leaning, search
+from opensentiment_pipeline_tests.defs.stubs import upstream_stubs
 
 DAYS = ["2026-11-20", "2026-11-21", "2026-11-22"]
 
@@ -28,20 +29,8 @@ def test_map_bias_axis_and_index_refuse_vectors_of_two_adapters(tmp_path):
     adapter_dir.mkdir()
     (adapter_dir / "mlflow_run.json").write_text(json.dumps({"run_id": "new"}))
 
-    @dg.asset(name="raw_articles", io_manager_key="parquet_io_manager")
-    def raw_stub() -> pd.DataFrame:
-        return raw
-
-    @dg.asset(name="article_embeddings", io_manager_key="parquet_io_manager")
-    def embeddings_stub() -> pd.DataFrame:
-        return embedded
-
-    @dg.asset(name="sentiment_adapter")
-    def adapter_stub() -> str:
-        return str(adapter_dir)
-
     result = dg.materialize(
-        [raw_stub, embeddings_stub, adapter_stub, analysis.outlet_clusters, leaning.outlet_leaning,
+        [*upstream_stubs(raw, embedded, adapter_dir), analysis.outlet_clusters, leaning.outlet_leaning,
          search.article_index],
         resources=definitions.resources_for(tmp_path, tracking_uri=f"sqlite:///{tmp_path}/mlflow.db"),
         instance=dg.DagsterInstance.ephemeral(), raise_on_error=False)
