@@ -65,9 +65,10 @@ def parse_args() -> argparse.Namespace:
                         "(StandardScaler + LR; unit vectors give every feature ~0.05 spread, so plain C is strong)")
     parser.add_argument("--window-level", action="store_true", help="also a probe fitted on single windows, "
                         "its probabilities averaged over each article's windows (token-weighted); first --std-c")
-    parser.add_argument("--hybrid", default="", help="comma-separated TF-IDF weights w of a hybrid probe: w * the "
-                        "TF-IDF probabilities + (1 - w) * the standardised embedding probe's (first --std-c and "
-                        "--tfidf-c), per article, same folds")
+    parser.add_argument("--hybrid", default="", help="comma-separated TF-IDF weights w of the asset's blended "
+                        "axis (place_outlets' lexical_weight): w * the TF-IDF probabilities + (1 - w) * the "
+                        "embedding probe's (standardised with the first --std-c if given, else plain with the "
+                        "first --c; first --tfidf-c), per article, same folds")
     parser.add_argument("--lora-epochs", type=int, default=0, help="also fine-tune a LoRA leaning adapter per fold "
                         "(core.leaning_training.lora_held_out_proba) for this many epochs; 0 = off")
     parser.add_argument("--lora-max-length", type=int, default=128, help="tokens of title + body the adapter reads")
@@ -332,39 +333,40 @@ def metric_row(name: str, probe: str, proba: np.ndarray, y: np.ndarray, groups: 
     return row
 
 
-class _Fitted:
-    """A fitted sklearn model that predicts rated rows by number (`rows` maps a row number to its inputs)."""
-
-    def __init__(self, model, rows):
-        self.model, self.rows = model, rows
-
-    def predict(self, numbers: np.ndarray) -> np.ndarray:
-        from opensentiment_pipeline.core import leaning
-
-        return leaning._proba(self.model, self.rows(numbers))
-
-
-def standardised_probe(c: float):
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
-
-    return make_pipeline(StandardScaler(), LogisticRegression(C=c, class_weight="balanced", max_iter=3000))
-
-
-def standardised_rows(frame: pd.DataFrame, vectors: np.ndarray, *, name: str, cs: list[float]) -> tuple[list[dict], dict]:
-    """The article-level probe on standardised vectors; also returns each C's held-out probabilities."""
+def standardised_rows(frame: pd.DataFrame, vectors: np.ndarray, *, name: str, cs: list[float],
+                      seed: int) -> list[dict]:
+    """The article-level probe on standardised vectors (`place_outlets(standardize=True)`), per C."""
     from opensentiment_pipeline.core import leaning
 
-    x = vectors[leaning.article_labels(frame, None).notna().to_numpy()]
-    rows, probas = [], {}
+    rows = []
     for c in cs:
         start = time.perf_counter()
-        proba, y, groups = held_out_proba(frame, lambda train, y: _Fitted(standardised_probe(c).fit(x[train], y[train]),
-                                                                          lambda n: x[n]))
-        probas[c] = proba
-        rows.append(metric_row(name, f"StandardScaler + LR C={c:g}", proba, y, groups, start))
-    return rows, probas
+        result = leaning.place_outlets(frame, vectors, reference=None, **PLACE_SETTINGS, regularization=c, seed=seed,
+                                       standardize=True)
+        rows.append({"vectors": name, "probe": f"StandardScaler + LR C={c:g}",
+                     **{key: result.metrics[key] for key in METRIC_KEYS}, "probe_s": time.perf_counter() - start})
+        logger.info("%s", rows[-1])
+    return rows
+
+
+def hybrid_rows(frame: pd.DataFrame, vectors: np.ndarray, texts: list[str], *, name: str, weights: list[float],
+                c: float, standardize: bool, tfidf_c: float, seed: int) -> list[dict]:
+    """The asset's blended axis (`place_outlets(lexical_weight=w)`): w x the TF-IDF probe's probabilities +
+    (1 - w) x the embedding probe's, per article, on the same folds."""
+    from opensentiment_pipeline.core import leaning
+
+    rows = []
+    for w in weights:
+        start = time.perf_counter()
+        result = leaning.place_outlets(frame, vectors, reference=None, **PLACE_SETTINGS, regularization=c, seed=seed,
+                                       standardize=standardize, texts=texts, lexical_weight=w,
+                                       tfidf_regularization=tfidf_c)
+        probe = f"{'StandardScaler + ' if standardize else ''}LR C={c:g}"
+        rows.append({"vectors": f"{name} + TF-IDF", "probe": f"hybrid: {w:g} x TF-IDF (C={tfidf_c:g}) + "
+                     f"{1 - w:g} x {probe}", **{key: result.metrics[key] for key in METRIC_KEYS},
+                     "probe_s": time.perf_counter() - start})
+        logger.info("%s", rows[-1])
+    return rows
 
 
 def window_level_rows(frame: pd.DataFrame, cache: "WindowCache", texts: list[str], *, name: str, max_windows: int,
@@ -389,7 +391,7 @@ def window_level_rows(frame: pd.DataFrame, cache: "WindowCache", texts: list[str
     class WindowProbe:
         def __init__(self, train: np.ndarray, y: np.ndarray):
             mask = np.isin(owner, train)
-            self.model = standardised_probe(c).fit(windows[mask], y[owner[mask]])
+            self.model = leaning._probe_model(c, standardize=True).fit(windows[mask], y[owner[mask]])
 
         def predict(self, numbers: np.ndarray) -> np.ndarray:
             mask = np.isin(owner, numbers)
@@ -454,7 +456,8 @@ def main() -> int:
     cs = [float(v) for v in args.c.split(",")]
     std_cs = [float(v) for v in args.std_c.split(",") if v]
     hybrid_weights = [float(v) for v in args.hybrid.split(",") if v]
-    rows, unsupervised, costs, embedding_probas = [], [], [], {}
+    tfidf_cs = [float(v) for v in args.tfidf_c.split(",") if v]
+    rows, unsupervised, costs = [], [], []
     for chunks in chunk_settings:
         name = f"{args.encoder.split('/')[-1]} {'title + lead' if chunks == 1 else f'<= {chunks} windows'}"
         vectors = cache.vectors(texts, max_windows=chunks)
@@ -464,30 +467,20 @@ def main() -> int:
         rows += probe_rows(frame, vectors, name=name, cs=cs, seed=args.seed,
                            directions=[int(v) for v in args.outlet_directions.split(",") if v])
         if std_cs:
-            std_rows, probas = standardised_rows(frame, vectors, name=name, cs=std_cs)
-            rows += std_rows
-            embedding_probas[name] = probas[std_cs[0]]
+            rows += standardised_rows(frame, vectors, name=name, cs=std_cs, seed=args.seed)
             if args.window_level:
                 rows += window_level_rows(frame, cache, texts, name=name, max_windows=chunks, c=std_cs[0])
+        if hybrid_weights and tfidf_cs:
+            rows += hybrid_rows(frame, vectors, texts, name=name, weights=hybrid_weights,
+                                c=std_cs[0] if std_cs else cs[0], standardize=bool(std_cs), tfidf_c=tfidf_cs[0],
+                                seed=args.seed)
         rows += adversarial_rows(frame, vectors, name=name, weights=[float(w) for w in args.adversary.split(",") if w],
                                  seed=args.seed)
         unsupervised += unsupervised_rows(frame, vectors, texts, name=name, topic_clusters=args.topic_clusters,
                                           seed=args.seed)
     if args.lora_epochs:
         rows += lora_rows(articles, args)
-    tfidf_cs = [float(v) for v in args.tfidf_c.split(",") if v]
     rows += tfidf_rows(frame, texts, cs=tfidf_cs)
-    if hybrid_weights and embedding_probas and tfidf_cs:
-        from opensentiment_pipeline.core import leaning
-
-        start = time.perf_counter()
-        lexical, y, groups = leaning.tfidf_held_out(texts, frame, reference=None, n_folds=PLACE_SETTINGS["n_folds"],
-                                                    regularization=tfidf_cs[0])
-        for name, proba in embedding_probas.items():
-            for w in hybrid_weights:
-                rows.append(metric_row(f"{name} + TF-IDF", f"hybrid: {w:g} x TF-IDF (C={tfidf_cs[0]:g}) + {1 - w:g} x "
-                                       f"standardised probe (C={std_cs[0]:g})", w * lexical + (1 - w) * proba, y,
-                                       groups, start))
     print(f"# leaning_probe {dt.date.today()} | {platform.machine()}, {os.cpu_count()} CPUs | "
           f"python {sys.version.split()[0]}")
     print(f"{len(articles):,} articles, {articles['outlet'].nunique()} outlets (at most {args.per_outlet} each), "

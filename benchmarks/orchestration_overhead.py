@@ -10,7 +10,12 @@ metadata, event-log writes. Core modules are imported before timing, so neither 
 is materialized `--runs` times in one process: the first run also pays one-time costs (importing mlflow, creating
 its SQLite store), later runs show the steady state of a machine that has run the pipeline before.
 
+`--team` runs the same graph on the team instance's engines (Postgres for Dagster, an MLflow server on Postgres
+that stores the artifacts); `--event-batch-size 0,500` alternates Dagster's event batching run by run, so both
+settings are measured side by side in one process, and prints the ratio.
+
     HF_HUB_OFFLINE=1 OMP_NUM_THREADS=1 .venv/bin/python benchmarks/orchestration_overhead.py [--fast] [--runs 2]
+    HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/orchestration_overhead.py --team --runs 5 --event-batch-size 0,500
 """
 
 from __future__ import annotations
@@ -21,10 +26,12 @@ import importlib
 import inspect
 import os
 import pkgutil
+import shutil
 import sys
 import tempfile
 import threading
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import pandas as pd
@@ -39,6 +46,13 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--runs", type=int, default=2, help="materializations in one process: the first pays "
                         "one-time costs (importing mlflow, creating its store), the next ones show steady state")
     parser.add_argument("--tracking-uri", default=None, help="MLflow tracking URI (default: SQLite in a temp dir)")
+    parser.add_argument("--team", action="store_true", help="the team instance's engines instead of SQLite: "
+                        "Dagster on Postgres (deploy/dagster.yaml) and an MLflow server on Postgres that stores "
+                        "the artifacts, both started here by deploy/team_services.py; the steps still run in "
+                        "this process, so the difference is storage and tracking, not celery")
+    parser.add_argument("--event-batch-size", default="0", help="comma-separated DAGSTER_EVENT_BATCH_SIZE values, "
+                        "taken in turn by run 1, 2, ... (Dagster writes a step's per-partition events in one "
+                        "batch when > 0; only dagster-postgres implements batches, SQLite writes them one by one)")
     return parser.parse_args()
 
 
@@ -47,7 +61,21 @@ class CoreTimer:
 
     def __init__(self) -> None:
         self.calls: list[tuple[str, float, float]] = []
+        self.excluded: list[tuple[float, float]] = []  # orchestration work called from inside a core function
         self._depth = threading.local()
+
+    def exclude(self, fn):
+        """`fn` is orchestration (an MLflow call a core function makes through a callback, such as the training
+        loop's per-epoch `log_metrics`): its time inside a core call counts as overhead, not core work."""
+        @functools.wraps(fn)
+        def timed(*args, **kwargs):
+            start = time.time()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                if getattr(self._depth, "n", 0) > 0:
+                    self.excluded.append((start, time.time()))
+        return timed
 
     def wrap(self, name: str, fn):
         @functools.wraps(fn)
@@ -77,10 +105,12 @@ class CoreTimer:
 
     def seconds_between(self, start: float, end: float) -> tuple[float, list[str]]:
         inside = [(n, s, e) for n, s, e in self.calls if s >= start - 1e-3 and e <= end + 1e-3]
-        return sum(e - s for _, s, e in inside), sorted({n for n, _, _ in inside})
+        callbacks = sum(e - s for s, e in self.excluded if s >= start - 1e-3 and e <= end + 1e-3)
+        return sum(e - s for _, s, e in inside) - callbacks, sorted({n for n, _, _ in inside})
 
 
-def report(args, attempt: int, timer: CoreTimer, stats, wall: float, n_wrapped: int, tracking_uri: str) -> None:
+def report(args, attempt: int, timer: CoreTimer, stats, wall: float, n_wrapped: int, tracking_uri: str,
+           storage: str, batch_size: str) -> dict:
     rows = []
     for s in sorted((s for s in stats if s.start_time and s.end_time), key=lambda s: s.start_time):
         step = s.end_time - s.start_time
@@ -91,13 +121,90 @@ def report(args, attempt: int, timer: CoreTimer, stats, wall: float, n_wrapped: 
     table = pd.DataFrame(rows)
     core_total = table["core functions (s)"].sum()
     step_total = table["dagster step (s)"].sum()
-    print(f"# orchestration_overhead run {attempt} | {os.cpu_count()} CPUs | fast={args.fast} | tracking "
-          f"{tracking_uri.split(':')[0]} | {n_wrapped} core functions timed")
+    print(f"# orchestration_overhead run {attempt} | {os.cpu_count()} CPUs | fast={args.fast} | dagster {storage} | "
+          f"tracking {tracking_uri.split(':')[0]} | DAGSTER_EVENT_BATCH_SIZE={batch_size} | {n_wrapped} core "
+          "functions timed")
     print(table.round(3).to_markdown(index=False))
     print(f"\nsum of steps {step_total:.1f} s, of which core {core_total:.1f} s: step overhead "
           f"{step_total - core_total:.1f} s = {(step_total - core_total) / core_total:.1%} of the core work")
     print(f"whole run (wall, in process) {wall:.1f} s: overhead incl. run start/stop and event log "
           f"{wall - core_total:.1f} s = {(wall - core_total) / core_total:.1%} of the core work", flush=True)
+    return {"run": attempt, "batch": batch_size, "core": core_total, "steps": step_total, "wall": wall}
+
+
+def time_event_writes(instance) -> list[tuple[int, float]]:
+    """Wrap the instance's event-log storage so each write (one event, or a batch) is recorded as
+    (events written, seconds); the returned list fills as the runs go."""
+    storage = instance.event_log_storage
+    writes: list[tuple[int, float]] = []
+    single, batch = storage.store_event, storage.store_event_batch
+
+    def store_event(event):
+        start = time.perf_counter()
+        try:
+            return single(event)
+        finally:
+            writes.append((1, time.perf_counter() - start))
+
+    def store_event_batch(events):
+        start = time.perf_counter()
+        try:
+            return batch(events)
+        finally:
+            writes.append((len(events), time.perf_counter() - start))
+
+    storage.store_event, storage.store_event_batch = store_event, store_event_batch
+    return writes
+
+
+def summary(rows: list[dict]) -> None:
+    """Steady-state runs (every run after the first) per event batch size, side by side."""
+    steady = pd.DataFrame(rows[1:])
+    if steady.empty:
+        return
+    steady["step_overhead"] = steady["steps"] - steady["core"]
+    steady["run_overhead"] = steady["wall"] - steady["core"]
+    table = steady.groupby("batch")[["core", "step_overhead", "run_overhead", "events", "event_seconds"]].median()
+    table["run_overhead / core"] = table["run_overhead"] / table["core"]
+    print("\n# steady state (runs 2..), median per DAGSTER_EVENT_BATCH_SIZE")
+    print(table.round(3).to_markdown())
+    if len(table) > 1:
+        base = table["run_overhead"].iloc[0]
+        for batch, row in table.iloc[1:].iterrows():
+            print(f"run overhead with batch {batch} / with batch {table.index[0]}: {row['run_overhead'] / base:.2f}")
+
+
+@contextmanager
+def laptop_engines(work: Path, tracking_uri: str | None):
+    """What `make demo` uses: Dagster on SQLite files, MLflow on SQLite (or `tracking_uri`); yields (instance, URI)."""
+    import dagster as dg
+
+    with dg.instance_for_test(temp_dir=str(work / "dagster")) as instance:
+        yield instance, tracking_uri or f"sqlite:///{work}/mlflow.db"
+
+
+@contextmanager
+def team_engines(work: Path):
+    """Postgres and an MLflow server (deploy/team_services.py) for the run's instance; yields (instance, URI)."""
+    import dagster as dg
+
+    from deploy.team_services import DEPLOY_DIR, TeamServices, start_mlflow, start_postgres, team_env
+
+    env = team_env(work / "team")
+    (work / "team" / "logs").mkdir(parents=True)
+    home = Path(env["DAGSTER_HOME"])
+    home.mkdir()
+    shutil.copy(DEPLOY_DIR / "dagster.yaml", home / "dagster.yaml")
+    team = TeamServices(root=work / "team", env=env)
+    try:
+        start_postgres(team)
+        start_mlflow(team, int(env["OPENSENTIMENT_MLFLOW_PORT"]))
+        os.environ.update({k: v for k, v in env.items() if k.startswith("DAGSTER_PG_")})  # read by dagster.yaml
+        with dg.DagsterInstance.from_config(str(home)) as instance:
+            yield instance, env["MLFLOW_TRACKING_URI"]
+    finally:
+        team.stop_all()
+        shutil.rmtree(env.get("OPENSENTIMENT_PG_DATA", work / "absent"), ignore_errors=True)
 
 
 def main() -> int:
@@ -107,26 +214,43 @@ def main() -> int:
 
     timer = CoreTimer()
     wrapped = timer.install()  # before the asset modules look anything up
+    import mlflow
+
+    for name in ("log_metrics", "log_metric", "log_params", "log_artifacts", "log_artifact", "set_tag"):
+        setattr(mlflow, name, timer.exclude(getattr(mlflow, name)))
     from opensentiment_pipeline import definitions
     from opensentiment_pipeline.defs import partitions
 
     work = Path(tempfile.mkdtemp(prefix="orchestration_overhead_"))
-    tracking_uri = args.tracking_uri or f"sqlite:///{work}/mlflow.db"
+    batch_sizes = [b.strip() for b in args.event_batch_size.split(",") if b.strip()] or ["0"]
     run_config = {"ops": {"annotation_quality_report": {"config": {"expert_path": str(work / "absent.parquet")}}}}
     if args.fast:
         run_config["ops"]["sentiment_adapter"] = {"config": {"epochs": 4, "lora_r": 8, "max_length": 64}}
     (work / "dagster").mkdir()
-    resources = definitions.resources_for(work / "home", tracking_uri=tracking_uri)
-    with dg.instance_for_test(temp_dir=str(work / "dagster")) as instance:
+    engines = team_engines(work) if args.team else laptop_engines(work, args.tracking_uri)
+    rows = []
+    with engines as (instance, tracking_uri):
+        resources = definitions.resources_for(work / "home", tracking_uri=tracking_uri)
+        storage = type(instance.event_log_storage).__name__
+        writes = time_event_writes(instance)
         for attempt in range(1, args.runs + 1):
+            batch_size = batch_sizes[(attempt - 1) % len(batch_sizes)]
+            os.environ["DAGSTER_EVENT_BATCH_SIZE"] = batch_size  # read by Dagster at every event
             timer.calls.clear()
+            timer.excluded.clear()
+            writes.clear()
             start = time.time()
             result = dg.materialize([*definitions.ASSETS, *definitions.ASSET_CHECKS], instance=instance,
                                     resources=resources, run_config=run_config, tags=partitions.range_tags())
             wall = time.time() - start
             assert result.success, "the demo run failed"
-            report(args, attempt, timer, instance.get_run_step_stats(result.run_id), wall, len(wrapped),
-                   tracking_uri)
+            rows.append(report(args, attempt, timer, instance.get_run_step_stats(result.run_id), wall, len(wrapped),
+                               tracking_uri, storage, batch_size))
+            events, seconds = sum(n for n, _ in writes), sum(t for _, t in writes)
+            print(f"event-log writes: {events} events in {len(writes)} writes, {seconds:.1f} s = "
+                  f"{seconds / (wall - rows[-1]['core']):.0%} of the whole run's overhead", flush=True)
+            rows[-1].update(events=events, event_seconds=seconds)
+    summary(rows)
     return 0
 
 

@@ -1,4 +1,4 @@
-"""An objective left-right axis for outlets, read from article embeddings alone.
+"""An objective left-right axis for outlets, read from article embeddings (and, blended in, their words).
 
 Two paths, chosen by whether any reference ratings (left / center / right per outlet, e.g. AllSides) exist:
 
@@ -15,9 +15,12 @@ Two paths, chosen by whether any reference ratings (left / center / right per ou
   format features (`format_features`: length, quotes, first person, questions, digits). The first axis,
   scaled to [-1, 1], is the score. Its sign is arbitrary; which outlets sit at each end says what it separates.
 
-`tfidf_reference` scores a TF-IDF + logistic-regression probe on the same folds, the lexical bar the
-embedding axis should clear. Intervals are bootstrap percentiles over an outlet's articles. Nothing here knows
-any outlet by name.
+Given the articles' texts, the probe path also fits a TF-IDF + logistic-regression probe on the same folds
+(`fit_tfidf_probe`): the lexical bar the embedding probe is measured against (`tfidf_outlet_cv_*`), and, with
+`lexical_weight` w > 0, part of the axis: each article's probabilities are w x the words' + (1 - w) x the
+vectors', so the axis reads what either carries (`embedding_outlet_cv_*` reports the vectors alone).
+`tfidf_reference` scores the lexical probe on its own. Intervals are bootstrap percentiles over an outlet's
+articles. Nothing here knows any outlet by name.
 """
 
 from __future__ import annotations
@@ -101,6 +104,10 @@ def place_outlets(
     topic_clusters: int = 0,
     covariates: np.ndarray | None = None,
     outlet_directions: int = 0,
+    standardize: bool = False,
+    texts: Sequence[str] | None = None,
+    lexical_weight: float = 0.0,
+    tfidf_regularization: float = 10.0,
 ) -> LeaningResult:
     """Place every outlet of `articles` on a left-right scale from `vectors`.
 
@@ -124,14 +131,30 @@ def place_outlets(
         outlet_directions: probe path: project out this many directions that tell apart outlets *of the same
             leaning* (`outlet_identity_directions`), fitted inside each training fold, so the probe cannot lean
             on outlet identity; 0 keeps the vectors.
+        standardize: probe path: scale each dimension to unit variance (fitted on the training fold) before the
+            probe. Unit vectors give every dimension a spread of ~0.05, so a plain `C` regularises hard.
+        texts: probe path: each article's text (boilerplate stripped), aligned with `articles`. Given, the
+            TF-IDF probe (`fit_tfidf_probe`) runs on the same folds and its metrics come back as
+            `tfidf_outlet_cv_*`.
+        lexical_weight: probe path, needs `texts`: the axis reads `w * P_tfidf + (1 - w) * P_embedding` per
+            article (0 = the embedding probe alone). The embedding probe alone is reported as
+            `embedding_outlet_cv_*` either way.
+        tfidf_regularization: `C` of the TF-IDF probe.
     """
     unit = _check_inputs(articles, vectors)
     outlets = articles["outlet"].astype(str).to_numpy()
     labels = article_labels(articles, reference)
+    if not 0.0 <= lexical_weight <= 1.0:
+        raise ValueError(f"lexical_weight must be in [0, 1]; got {lexical_weight}")
+    if lexical_weight > 0 and texts is None:
+        raise ValueError("lexical_weight > 0 blends in the TF-IDF probe, which needs the articles' texts")
+    if texts is not None and len(texts) != len(articles):
+        raise ValueError(f"texts must align with articles; got {len(texts)} texts for {len(articles)} articles")
     if labels.notna().any():
+        lexical = None if texts is None else (texts, lexical_weight, tfidf_regularization)
         return _probe_path(outlets, unit, labels, n_folds=n_folds, regularization=regularization,
                            min_articles=min_articles, n_bootstrap=n_bootstrap, seed=seed,
-                           outlet_directions=outlet_directions)
+                           outlet_directions=outlet_directions, standardize=standardize, lexical=lexical)
     residual = remove_directions(unit, topic_clusters=topic_clusters, covariates=covariates, seed=seed)
     return _principal_axes_path(outlets, residual, n_axes=n_axes, min_articles=min_articles,
                                 n_bootstrap=n_bootstrap, seed=seed)
@@ -163,9 +186,6 @@ def tfidf_reference(texts: Sequence[str], articles: pd.DataFrame, *, reference: 
 def tfidf_held_out(texts: Sequence[str], articles: pd.DataFrame, *, reference: Mapping[str, str] | None,
                    n_folds: int, regularization: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The TF-IDF probe's held-out `(n_rated, 3)` probabilities, with the rated articles' labels and outlets."""
-    from sklearn.feature_extraction.text import TfidfVectorizer
-    from sklearn.pipeline import make_pipeline
-
     if len(texts) != len(articles):
         raise ValueError(f"texts must align with articles; got {len(texts)} texts for {len(articles)} articles")
     labels = article_labels(articles, reference)
@@ -173,39 +193,61 @@ def tfidf_held_out(texts: Sequence[str], articles: pd.DataFrame, *, reference: M
     rated, folds = rated_folds(outlets, labels, n_folds)
     documents = np.asarray([str(t) for t in texts], dtype=object)[rated]
     y = labels[rated].to_numpy()
-
-    def fit(train: np.ndarray):
-        # min_df 3 drops one-article names and typos; tiny corpora keep every term so the vocabulary is not empty.
-        vectorizer = TfidfVectorizer(ngram_range=(1, 2), min_df=3 if len(train) >= 100 else 1, max_df=0.5,
-                                     sublinear_tf=True,
-                                     max_features=200_000, dtype=np.float32)
-        return make_pipeline(vectorizer, _probe_model(regularization)).fit(documents[train], y[train])
-
     proba = np.zeros((len(y), len(LEANINGS)))
     for train, test in folds:
-        proba[test] = _proba(fit(train), documents[test])
+        proba[test] = _proba(fit_tfidf_probe(documents[train], y[train], regularization), documents[test])
     return proba, y, outlets[rated]
 
 
+def fit_tfidf_probe(documents: np.ndarray, y: np.ndarray, regularization: float):
+    """TF-IDF (1-2 grams, sublinear) + balanced logistic regression, the vocabulary fitted on `documents` only."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.pipeline import make_pipeline
+
+    # min_df 3 drops one-article names and typos; tiny corpora keep every term so the vocabulary is not empty.
+    vectorizer = TfidfVectorizer(ngram_range=(1, 2), min_df=3 if len(documents) >= 100 else 1, max_df=0.5,
+                                 sublinear_tf=True, max_features=200_000, dtype=np.float32)
+    return make_pipeline(vectorizer, _probe_model(regularization)).fit(documents, y)
+
+
 def _probe_path(outlets: np.ndarray, unit: np.ndarray, labels: pd.Series, *, n_folds: int, regularization: float,
-                min_articles: int, n_bootstrap: int, seed: int, outlet_directions: int) -> LeaningResult:
+                min_articles: int, n_bootstrap: int, seed: int, outlet_directions: int, standardize: bool,
+                lexical: tuple[Sequence[str], float, float] | None) -> LeaningResult:
     rated, folds = rated_folds(outlets, labels, n_folds)
     x, y, groups = unit[rated], labels[rated].to_numpy(), outlets[rated]
 
     def fit_predict(train: np.ndarray, targets: np.ndarray) -> np.ndarray:
         basis = outlet_identity_directions(x[train], y[train], groups[train], outlet_directions)
-        return _proba(_fit_probe(project_out(x[train], basis), y[train], regularization), project_out(targets, basis))
+        probe = _probe_model(regularization, standardize=standardize).fit(project_out(x[train], basis), y[train])
+        return _proba(probe, project_out(targets, basis))
 
     held_out_proba = np.zeros((len(y), len(LEANINGS)))
     for train, test in folds:
         held_out_proba[test] = fit_predict(train, x[test])
+    unrated_proba = fit_predict(np.arange(len(y)), unit[~rated]) if (~rated).any() else None
+    embedding_alone = cv_metrics(groups, y, held_out_proba, min_articles=min_articles)
+    metrics = {f"embedding_{k}": embedding_alone[k] for k in ("outlet_cv_macro_f1", "outlet_cv_spearman")}
+    if lexical is not None:
+        texts, weight, tfidf_c = lexical
+        documents = np.asarray([str(t) for t in texts], dtype=object)
+        rated_documents = documents[rated]
+        lexical_proba = np.zeros_like(held_out_proba)
+        for train, test in folds:
+            lexical_proba[test] = _proba(fit_tfidf_probe(rated_documents[train], y[train], tfidf_c),
+                                         rated_documents[test])
+        words_alone = cv_metrics(groups, y, lexical_proba, min_articles=min_articles)
+        metrics.update({f"tfidf_{k}": words_alone[k] for k in ("outlet_cv_macro_f1", "outlet_cv_spearman")})
+        if weight > 0:
+            held_out_proba = weight * lexical_proba + (1 - weight) * held_out_proba
+            if unrated_proba is not None:
+                everything = _proba(fit_tfidf_probe(rated_documents, y, tfidf_c), documents[~rated])
+                unrated_proba = weight * everything + (1 - weight) * unrated_proba
     article_scores = np.empty(len(unit))
     article_scores[rated] = held_out_proba[:, 2] - held_out_proba[:, 0]
-    if (~rated).any():
-        proba = fit_predict(np.arange(len(y)), unit[~rated])
-        article_scores[~rated] = proba[:, 2] - proba[:, 0]
+    if unrated_proba is not None:
+        article_scores[~rated] = unrated_proba[:, 2] - unrated_proba[:, 0]
     table = _outlet_table(outlets, article_scores, labels, n_bootstrap=n_bootstrap, seed=seed)
-    metrics = {**cv_metrics(groups, y, held_out_proba, min_articles=min_articles), "n_folds": float(len(folds))}
+    metrics.update({**cv_metrics(groups, y, held_out_proba, min_articles=min_articles), "n_folds": float(len(folds))})
     scored = table[table["fitted_on"] & (table["n_articles"] >= min_articles)]
     fold_of = {o: k for k, (_, test) in enumerate(folds) for o in np.unique(groups[test])}
     label_metrics, calibration, thresholds = _calibrate_in_cv(
@@ -468,17 +510,16 @@ def project_out(x: np.ndarray, basis: np.ndarray) -> np.ndarray:
     return x - (x @ basis.T) @ basis if len(basis) else x
 
 
-def _fit_probe(x: np.ndarray, y: np.ndarray, regularization: float):
-    return _probe_model(regularization).fit(x, y)
-
-
-def _probe_model(regularization: float):
+def _probe_model(regularization: float, *, standardize: bool = False):
     from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
 
     if regularization <= 0:
         raise ValueError(f"regularization (C) must be > 0; got {regularization}")
     # Balanced classes, so the share of left/right outlets among the references does not shift every score.
-    return LogisticRegression(C=regularization, class_weight="balanced", max_iter=2000)
+    probe = LogisticRegression(C=regularization, class_weight="balanced", max_iter=2000)
+    return make_pipeline(StandardScaler(), probe) if standardize else probe
 
 
 def _proba(probe, x: np.ndarray) -> np.ndarray:

@@ -262,3 +262,66 @@ def test_when_no_outlet_has_min_articles_the_scores_stay_raw_and_label_metrics_a
     assert np.isnan(result.metrics["outlet_label_macro_f1"]) and np.isnan(result.metrics["outlet_cv_spearman"])
     assert result.outlets["score"].between(-1, 1).all() and len(result.outlets) == len(RATED) + len(UNRATED)
     assert "lower min_articles or add articles" in caplog.text
+
+
+def _words_and_vectors(*, words_carry_leaning: bool, vectors_carry_leaning: bool):
+    """Eight outlets (four left, four right) of 12 articles: cue words and/or the first vector dimension say
+    the leaning; whichever does not is noise."""
+    rng = np.random.default_rng(3)
+    filler = ["".join(rng.choice(list("abcdefghij"), 6)) for _ in range(300)]
+    sides = {f"l{i}": "left" for i in range(4)} | {f"r{i}": "right" for i in range(4)}
+    rows, vectors = [], []
+    for outlet, side in sides.items():
+        for _ in range(12):
+            cue = ("solidarity equity" if side == "left" else "liberty taxpayers") if words_carry_leaning else ""
+            rows.append({"outlet": outlet, "leaning": side, "text": f"{cue} {' '.join(rng.choice(filler, 20))}"})
+            lean = (-1.0 if side == "left" else 1.0) if vectors_carry_leaning else 0.0
+            vectors.append([lean + rng.normal(0, 0.3), *rng.normal(0, 1, 5)])
+    articles = pd.DataFrame(rows)
+    return articles, np.array(vectors), articles["text"].tolist()
+
+
+def test_lexical_blend_reports_both_probes_and_recovers_what_only_the_words_carry():
+    articles, vectors, texts = _words_and_vectors(words_carry_leaning=True, vectors_carry_leaning=False)
+    settings = {**SETTINGS, "n_folds": 4, "min_articles": 5}
+    alone = leaning.place_outlets(articles, vectors, reference=None, **settings, texts=texts, lexical_weight=0.0)
+    blended = leaning.place_outlets(articles, vectors, reference=None, **settings, texts=texts, lexical_weight=0.5)
+    words = leaning.place_outlets(articles, vectors, reference=None, **settings, texts=texts, lexical_weight=1.0)
+    best = spearmanr(range(8), [-1] * 4 + [1] * 4).statistic
+    # Weight 0: the axis is the embedding probe, and the TF-IDF probe is still reported beside it.
+    assert alone.metrics["outlet_cv_spearman"] == alone.metrics["embedding_outlet_cv_spearman"]
+    assert alone.metrics["tfidf_outlet_cv_spearman"] == pytest.approx(best)
+    # The vectors are noise here: alone they cannot order the outlets, the blend can.
+    assert alone.metrics["outlet_cv_spearman"] < 0.8
+    assert blended.metrics["outlet_cv_spearman"] == pytest.approx(best)
+    assert blended.metrics["embedding_outlet_cv_spearman"] == alone.metrics["outlet_cv_spearman"]
+    # Weight 1: the axis is the TF-IDF probe.
+    assert words.metrics["outlet_cv_macro_f1"] == pytest.approx(words.metrics["tfidf_outlet_cv_macro_f1"])
+    table = blended.outlets.set_index("outlet")
+    assert (table.loc[[f"l{i}" for i in range(4)], "score"] < 0).all()
+    assert (table.loc[[f"r{i}" for i in range(4)], "score"] > 0).all()
+
+
+def test_lexical_blend_scores_unrated_outlets_with_both_probes_fitted_on_every_rated_one():
+    articles, vectors, texts = _words_and_vectors(words_carry_leaning=True, vectors_carry_leaning=False)
+    newcomer = pd.DataFrame({"outlet": ["newcomer"] * 6, "leaning": None,
+                             "text": ["liberty taxpayers and more liberty"] * 6})
+    vectors = np.vstack([vectors, np.zeros((6, vectors.shape[1])) + 0.1])
+    result = leaning.place_outlets(pd.concat([articles, newcomer], ignore_index=True), vectors, reference=None,
+                                   **{**SETTINGS, "n_folds": 4}, texts=[*texts, *newcomer["text"]],
+                                   lexical_weight=0.5)
+    table = result.outlets.set_index("outlet")
+    assert not table.loc["newcomer", "fitted_on"] and table.loc["newcomer", "score"] > 0
+
+
+def test_standardised_probe_and_blend_settings_are_checked():
+    articles, vectors, texts = _words_and_vectors(words_carry_leaning=False, vectors_carry_leaning=True)
+    scaled = leaning.place_outlets(articles, vectors, reference=None,
+                                   **{**SETTINGS, "n_folds": 4, "regularization": 0.1}, standardize=True)
+    assert scaled.metrics["outlet_cv_macro_f1"] > 0.9
+    with pytest.raises(ValueError, match="lexical_weight > 0 blends in the TF-IDF probe, which needs the articles"):
+        leaning.place_outlets(articles, vectors, reference=None, **SETTINGS, lexical_weight=0.5)
+    with pytest.raises(ValueError, match=r"lexical_weight must be in \[0, 1\]; got 1.5"):
+        leaning.place_outlets(articles, vectors, reference=None, **SETTINGS, texts=texts, lexical_weight=1.5)
+    with pytest.raises(ValueError, match="texts must align with articles; got 95 texts for 96 articles"):
+        leaning.place_outlets(articles, vectors, reference=None, **SETTINGS, texts=texts[1:])

@@ -64,10 +64,14 @@ def runs(tmp_path_factory):
     first_manifest = json.loads((home / "index" / search.MANIFEST_FILE).read_text())
     ratings = home / "ratings.csv"
     ratings.write_text("outlet,leaning\nLeft One,left\nleft-two,left\nRIGHT ONE,right\nright two,right\n")
+    # The stub bodies are article ids, no evidence for words to add: runs 2 and 3 read the embedding probe alone
+    # (the blend is tested in core/test_leaning.py).
     second = _materialize(home, *_tables(with_leaning=False),
-                          {"ops": {"outlet_leaning": {"config": {"reference_csv": str(ratings), "n_folds": 4}}}})
+                          {"ops": {"outlet_leaning": {"config": {"reference_csv": str(ratings), "n_folds": 4,
+                                                                 "lexical_weight": 0.0}}}})
     second_manifest = json.loads((home / "index" / search.MANIFEST_FILE).read_text())
-    third = _materialize(home, *_tables(with_leaning=True, model_version="stale"))
+    third = _materialize(home, *_tables(with_leaning=True, model_version="stale"),
+                         {"ops": {"outlet_leaning": {"config": {"lexical_weight": 0.0}}}})
     return home, (first, second, third), (first_manifest, second_manifest)
 
 
@@ -118,6 +122,7 @@ def test_outlet_leaning_with_a_reference_csv_places_the_unrated_outlet(runs):
     # The TF-IDF reference reads the same texts on the same folds; the stub bodies are article ids, so it
     # cannot rank the outlets and the check passes.
     assert {"tfidf_outlet_cv_macro_f1", "tfidf_outlet_cv_spearman"} <= set(meta)
+    assert meta["embedding_outlet_cv_spearman"] == meta["outlet_cv_spearman"]  # lexical_weight 0: no blend
     assert meta["vector_column"] == "embedding"
     (check,) = second.get_asset_check_evaluations()
     assert check.check_name == leaning_assets.TFIDF_CHECK and check.passed
@@ -155,3 +160,11 @@ def test_mlflow_holds_one_leaning_run_per_materialization(runs):
     expected = _metadata(second, "outlet_leaning")["outlet_cv_spearman"]
     assert probe.data.metrics["outlet_cv_spearman"] == pytest.approx(expected)
     assert {"outlet_leaning.csv", "outlet_leaning.png"} <= {a.path for a in client.list_artifacts(probe.info.run_id)}
+
+
+def test_a_blend_without_the_tfidf_probe_is_refused_with_the_fix(tmp_path):
+    result = _materialize(tmp_path, *_tables(with_leaning=True), {"ops": {"outlet_leaning": {"config": {
+        "lexical_weight": 0.5, "tfidf_regularization": 0.0}}}})
+    assert not result.success
+    (failure,) = [e for e in result.all_events if e.is_step_failure]
+    assert "set lexical_weight 0 or a positive tfidf_regularization" in str(failure.step_failure_data.error)

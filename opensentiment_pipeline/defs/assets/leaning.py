@@ -1,4 +1,5 @@
-"""Leaning asset: every outlet on a left-right axis read from the article embeddings alone."""
+"""Leaning asset: every outlet on a left-right axis read from the article embeddings, with the words' evidence
+blended in (`lexical_weight`)."""
 
 import math
 
@@ -23,11 +24,20 @@ class OutletLeaningConfig(dg.Config):
     vector_column: str = Field(default="auto", description="article_embeddings column read: 'auto' = the first of "
                                f"{list(BASE_VECTOR_COLUMNS)} present, else 'embedding'")
     n_folds: int = Field(default=5, description="outlet-disjoint validation folds (GroupKFold by outlet)")
-    regularization: float = Field(default=1.0, description="C of the logistic-regression probe (inverse L2 strength)")
+    regularization: float = Field(default=0.1, description="C of the logistic-regression probe (inverse L2 "
+                                  "strength), on standardised vectors when `standardize`")
     outlet_directions: int = Field(default=0, description="directions that tell apart outlets of the same leaning, "
                                    "projected out inside each training fold so the probe cannot learn outlet "
                                    "identity (0 = off)")
-    tfidf_regularization: float = Field(default=10.0, description="C of the TF-IDF reference probe; <= 0 skips it")
+    standardize: bool = Field(default=True, description="scale each vector dimension to unit variance inside "
+                              "each training fold before the probe (unit vectors spread each dimension by only "
+                              "~0.05, so an unscaled probe is regularised far harder than its C says)")
+    lexical_weight: float = Field(default=0.5, description="the axis reads w * P(TF-IDF probe) + (1 - w) * "
+                                  "P(embedding probe) per article, both fitted on the same outlet-disjoint folds; "
+                                  "0 = the embedding probe alone. The embedding probe alone is reported either way "
+                                  "(embedding_outlet_cv_*)")
+    tfidf_regularization: float = Field(default=10.0, description="C of the TF-IDF probe (the lexical reference, "
+                                        "blended in by lexical_weight); <= 0 skips it, and needs lexical_weight 0")
     n_axes: int = Field(default=3, description="principal axes reported when there are no ratings")
     topic_clusters: int = Field(default=20, description="no ratings: k-means topic centroids subtracted before the "
                                 "principal axes (0 = keep topics)")
@@ -65,16 +75,20 @@ def outlet_leaning(context: dg.AssetExecutionContext, config: OutletLeaningConfi
     texts = boilerplate.strip_boilerplate(_title_and_text(articles), articles["outlet"].tolist(),
                                           **leaning.STRIP_DEFAULTS)
     reference = leaning.read_reference_csv(config.reference_csv) if config.reference_csv else None
+    if config.lexical_weight > 0 and config.tfidf_regularization <= 0:
+        raise ValueError(f"lexical_weight {config.lexical_weight} blends in the TF-IDF probe, which "
+                         f"tfidf_regularization {config.tfidf_regularization} turns off: set lexical_weight 0 or a "
+                         "positive tfidf_regularization")
     settings = config.model_dump(include={"n_folds", "regularization", "n_axes", "min_articles", "n_bootstrap",
-                                          "seed", "topic_clusters", "outlet_directions"})
+                                          "seed", "topic_clusters", "outlet_directions", "standardize",
+                                          "lexical_weight", "tfidf_regularization"})
     result = leaning.place_outlets(articles, vectors, reference=reference, **settings,
+                                   texts=texts if config.tfidf_regularization > 0 else None,
                                    covariates=leaning.format_features(texts) if config.remove_format else None)
     metrics = dict(result.metrics)
-    if result.method == "probe" and config.tfidf_regularization > 0:
-        metrics.update(leaning.tfidf_reference(texts, articles, reference=reference, n_folds=config.n_folds,
-                                               regularization=config.tfidf_regularization,
-                                               min_articles=config.min_articles))
-    title = ("Outlet leaning: calibrated probe on reference ratings (-1 left, +1 right)" if result.method == "probe"
+    blended = result.method == "probe" and config.lexical_weight > 0
+    title = (f"Outlet leaning: calibrated probe on reference ratings (-1 left, +1 right)"
+             f"{f'; embedding + {config.lexical_weight:g} x words' if blended else ''}" if result.method == "probe"
              else "Outlets on principal axis 1 (no ratings; topics and format removed; sign arbitrary)")
     png = leaning.leaning_png(result.outlets, title=title)
     out_dir = artifacts.run_dir(context, "outlet_leaning")
@@ -105,17 +119,19 @@ def outlet_leaning(context: dg.AssetExecutionContext, config: OutletLeaningConfi
 
 
 def tfidf_check_result(metrics: dict[str, float]) -> dg.AssetCheckResult:
-    """Passes when the embedding axis is at least as good as the TF-IDF reference on both Spearman and
-    macro-F1; a WARN (not an error) otherwise, so a weak axis is flagged without stopping the nightly run."""
+    """Passes when the axis (the embedding probe, blended with the words by `lexical_weight`) is at least as good
+    as the TF-IDF probe alone on both Spearman and macro-F1; a WARN (not an error) otherwise, so a weak axis is
+    flagged without stopping the nightly run. (The check keeps its name from before the blend, so its history
+    stays one series.)"""
     pairs = {name: (metrics.get(f"outlet_cv_{name}"), metrics.get(f"tfidf_outlet_cv_{name}"))
              for name in ("spearman", "macro_f1")}
     compared = {n: p for n, p in pairs.items() if p[1] is not None and all(math.isfinite(v) for v in p)}
-    losses = sorted(n for n, (embedding, tfidf) in compared.items() if embedding < tfidf)
+    losses = sorted(n for n, (axis, tfidf) in compared.items() if axis < tfidf)
     return dg.AssetCheckResult(
         check_name=TFIDF_CHECK, asset_key="outlet_leaning", passed=not losses, severity=dg.AssetCheckSeverity.WARN,
         metadata={"compared": bool(compared), "losses": dg.MetadataValue.json(losses),
                   **{f"{side}_{name}": float(value) for name, pair in compared.items()
-                     for side, value in zip(("embedding", "tfidf"), pair)}},
+                     for side, value in zip(("axis", "tfidf"), pair)}},
         description=None if compared else "no ratings, or the reference was skipped: nothing to compare")
 
 
