@@ -21,8 +21,38 @@ REEMBED_COMMAND = ("dagster asset materialize --select 'article_embeddings+' --p
                    "-m opensentiment_pipeline.definitions")
 
 
+def text_window(*, include_title: bool, max_length: int, max_chunks: int) -> str:
+    """How much of each article a vector read, as stored in article_embeddings' `text_window` column."""
+    return f"{'title + ' if include_title else ''}up to {max_chunks} x {max_length} tokens"
+
+
+UNRECORDED_WINDOW = "not recorded (embedded before text_window was stored: title + lead by default)"
+
+
+def check_one_text_window(frame: pd.DataFrame, *, asset: str, day_column: str) -> None:
+    """Raise when the vectors read different spans of text (days embedded with title + lead next to days
+    embedded whole, after `max_chunks` changed): same encoder, but not comparable vectors. The latest day's
+    setting is taken as the one to keep; the message names the other days and the command that re-embeds them."""
+    windows = (frame["text_window"].astype(object).where(frame["text_window"].notna(), UNRECORDED_WINDOW)
+               if "text_window" in frame.columns else pd.Series(UNRECORDED_WINDOW, index=frame.index))
+    found = sorted(windows.unique())
+    if len(found) <= 1:
+        return
+    days = frame[day_column].astype(str) if day_column in frame.columns else None
+    problem = (f"{asset}: article_embeddings mixes vectors that read different text: "
+               f"{'; '.join(f'{w!r}: ' + _count(int((windows == w).sum()), 'article') for w in found)}")
+    if days is None:
+        raise ValueError(f"{problem}. Re-embed every day with one setting: make reembed")
+    latest = windows[days == days.max()].mode().iloc[0]
+    stale = sorted(days[windows != latest].unique())
+    raise ValueError(f"{problem}. Days not embedded as the latest ({latest!r}): {format_days(stale)}. Re-embed "
+                     f"them with the same article_embeddings config: "
+                     f"{REEMBED_COMMAND.format(first=stale[0], last=stale[-1])} (or `make reembed` for every day)")
+
+
 def check_one_adapter(frame: pd.DataFrame, *, asset: str, day_column: str, current: str | None = None) -> str | None:
     """The one adapter version in `frame`'s `model_version` column; raise naming the stale days otherwise.
+    Also refuses vectors that read different spans of text (`check_one_text_window`).
 
     Args:
         frame: article_embeddings rows (columns model_version and, when stored per day, `day_column`).
@@ -40,6 +70,7 @@ def check_one_adapter(frame: pd.DataFrame, *, asset: str, day_column: str, curre
     """
     if frame.empty:
         return None
+    check_one_text_window(frame, asset=asset, day_column=day_column)
     versions = frame["model_version"].astype(str)
     found = sorted(versions.unique())
     if found == [current] or (current is None and len(found) == 1):

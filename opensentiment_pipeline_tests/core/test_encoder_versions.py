@@ -1,7 +1,7 @@
 import pandas as pd
 import pytest
 
-from opensentiment_pipeline.core.encoder_versions import check_one_adapter, format_days
+from opensentiment_pipeline.core.encoder_versions import check_one_adapter, format_days, text_window
 
 COMMAND = "dagster asset materialize --select 'article_embeddings+' --partition-range {} -m opensentiment_pipeline.definitions"
 
@@ -51,3 +51,20 @@ def test_format_days_groups_consecutive_days_and_caps_the_list():
     assert format_days(["2026-10-31", "2026-11-01", "2026-11-03"]) == "2026-10-31..2026-11-01, 2026-11-03 (3 days)"
     days = [f"2026-11-{d:02d}" for d in range(1, 30, 2)]
     assert format_days(days, limit=2) == "2026-11-01, 2026-11-03 and 13 more runs of days (15 days)"
+
+
+def test_vectors_that_read_different_text_are_refused_naming_the_days_to_reembed():
+    whole = text_window(include_title=True, max_length=256, max_chunks=8)
+    frame = pd.DataFrame({"model_version": ["a"] * 4, "partition_day": ["2026-11-01", "2026-11-02", "2026-11-03",
+                                                                       "2026-11-03"],
+                          "text_window": [None, None, whole, whole]})  # two days stored before the column existed
+    with pytest.raises(ValueError) as err:
+        check_one_adapter(frame, asset="outlet_leaning", day_column="partition_day")
+    message = str(err.value)
+    assert "outlet_leaning: article_embeddings mixes vectors that read different text" in message
+    assert "Days not embedded as the latest ('title + up to 8 x 256 tokens'): 2026-11-01..2026-11-02 (2 days)" in message
+    assert "--partition-range 2026-11-01...2026-11-02" in message
+    same = frame.assign(text_window=whole)
+    assert check_one_adapter(same, asset="outlet_leaning", day_column="partition_day") == "a"
+    # Frames from before the column existed, all alike, are still read.
+    assert check_one_adapter(frame.drop(columns="text_window").iloc[:2], asset="x", day_column="partition_day") == "a"

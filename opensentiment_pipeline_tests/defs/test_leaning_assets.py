@@ -130,10 +130,12 @@ def test_outlet_leaning_with_a_reference_csv_places_the_unrated_outlet(runs):
 
 def test_tfidf_check_warns_when_the_lexical_reference_wins():
     result = leaning_assets.tfidf_check_result({"outlet_cv_spearman": 0.5, "tfidf_outlet_cv_spearman": 0.6,
-                                                "outlet_cv_macro_f1": 0.5, "tfidf_outlet_cv_macro_f1": 0.4})
+                                                "outlet_cv_macro_f1": 0.5, "tfidf_outlet_cv_macro_f1": 0.4,
+                                                "embedding_outlet_cv_spearman": 0.3})
     assert not result.passed and result.severity == dg.AssetCheckSeverity.WARN
     assert result.metadata["losses"].value == ["spearman"]
-    assert result.metadata["tfidf_spearman"].value == 0.6
+    assert result.metadata["tfidf_spearman"].value == 0.6 and result.metadata["axis_spearman"].value == 0.5
+    assert result.metadata["embedding_only_spearman"].value == 0.3  # what the vectors alone reach, shown beside
     skipped = leaning_assets.tfidf_check_result({"explained_variance_ratio_axis1": 0.3})
     assert skipped.passed and skipped.metadata["compared"].value is False
 
@@ -168,3 +170,7 @@ def test_a_blend_without_the_tfidf_probe_is_refused_with_the_fix(tmp_path):
     assert not result.success
     (failure,) = [e for e in result.all_events if e.is_step_failure]
     assert "set lexical_weight 0 or a positive tfidf_regularization" in str(failure.step_failure_data.error)
+    # Without ratings nothing is blended, so the same config is fine there.
+    unrated = _materialize(tmp_path, *_tables(with_leaning=False), {"ops": {"outlet_leaning": {"config": {
+        "lexical_weight": 0.5, "tfidf_regularization": 0.0}}}})
+    assert unrated.success and _metadata(unrated, "outlet_leaning")["method"] == "principal_axes"

@@ -87,7 +87,7 @@ def article_texts(articles: pd.DataFrame, include_title: bool) -> list[str]:
 
 
 EMBEDDING_FRAME_COLUMNS = ("article_id", "model_version", "embedding", "sentiment_embedding", "sentiment",
-                           "sentiment_confidence", PARTITION_COLUMN)
+                           "sentiment_confidence", "text_window", PARTITION_COLUMN)
 
 
 @dg.asset(io_manager_key="parquet_io_manager", group_name="analysis", partitions_def=DAILY,
@@ -99,7 +99,7 @@ def article_embeddings(context: dg.AssetExecutionContext, config: ArticleEmbeddi
     that made them: `embedding`, the topic vector from the frozen base encoder (read by search, the outlet map and
     the leaning axis), and `sentiment_embedding`, the vector the sentiment head reads (adapter on). Partitioned by
     publish day like raw_articles: a nightly run embeds one day and leaves the others as they are."""
-    from opensentiment_pipeline.core import embeddings, modeling, topics
+    from opensentiment_pipeline.core import embeddings, encoder_versions, modeling, topics
 
     articles = raw_articles
     if config.sources:
@@ -129,6 +129,9 @@ def article_embeddings(context: dg.AssetExecutionContext, config: ArticleEmbeddi
     frame.insert(3, "sentiment_embedding", pd.Series(list(vectors.sentiment), dtype=object))
     frame["sentiment"] = [manifest.labels[i] for i in vectors.proba.argmax(1)]
     frame["sentiment_confidence"] = vectors.proba.max(1)
+    # What text each vector read: readers refuse days embedded with different windows (encoder_versions).
+    frame["text_window"] = encoder_versions.text_window(include_title=config.include_title,
+                                                        max_length=config.max_length, max_chunks=config.max_chunks)
     frame[PARTITION_COLUMN] = articles[PARTITION_COLUMN].to_numpy()
     topic_labels = articles["topic"] if "topic" in articles.columns else [None] * len(articles)
     context.add_output_metadata({

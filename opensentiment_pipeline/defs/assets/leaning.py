@@ -51,8 +51,9 @@ class OutletLeaningConfig(dg.Config):
 
 @dg.asset(io_manager_key="parquet_io_manager", group_name="analysis", backfill_policy=SINGLE_RUN,
           check_specs=[dg.AssetCheckSpec(TFIDF_CHECK, asset="outlet_leaning", blocking=False,
-                                         description="warns when a TF-IDF probe on the same outlet-disjoint folds "
-                                         "ranks or labels outlets better than the embedding axis")])
+                                         description="warns when a TF-IDF probe alone, on the same outlet-disjoint "
+                                         "folds, ranks or labels outlets better than the axis (the embedding probe, "
+                                         "blended with the words by lexical_weight)")])
 def outlet_leaning(context: dg.AssetExecutionContext, config: OutletLeaningConfig, raw_articles: pd.DataFrame,
                    article_embeddings: pd.DataFrame, mlflow_tracking: MlflowTracking, artifacts: ArtifactStore):
     """One row per outlet: calibrated score on a -1 (left) .. +1 (right) axis with a 95 % interval, a three-way
@@ -75,13 +76,16 @@ def outlet_leaning(context: dg.AssetExecutionContext, config: OutletLeaningConfi
     texts = boilerplate.strip_boilerplate(_title_and_text(articles), articles["outlet"].tolist(),
                                           **leaning.STRIP_DEFAULTS)
     reference = leaning.read_reference_csv(config.reference_csv) if config.reference_csv else None
-    if config.lexical_weight > 0 and config.tfidf_regularization <= 0:
+    if (config.lexical_weight > 0 and config.tfidf_regularization <= 0
+            and leaning.article_labels(articles, reference).notna().any()):  # no ratings: nothing to blend
         raise ValueError(f"lexical_weight {config.lexical_weight} blends in the TF-IDF probe, which "
                          f"tfidf_regularization {config.tfidf_regularization} turns off: set lexical_weight 0 or a "
                          "positive tfidf_regularization")
     settings = config.model_dump(include={"n_folds", "regularization", "n_axes", "min_articles", "n_bootstrap",
                                           "seed", "topic_clusters", "outlet_directions", "standardize",
                                           "lexical_weight", "tfidf_regularization"})
+    if config.tfidf_regularization <= 0:
+        settings["lexical_weight"] = 0.0  # only reached without ratings, where nothing is blended
     result = leaning.place_outlets(articles, vectors, reference=reference, **settings,
                                    texts=texts if config.tfidf_regularization > 0 else None,
                                    covariates=leaning.format_features(texts) if config.remove_format else None)
@@ -121,8 +125,9 @@ def outlet_leaning(context: dg.AssetExecutionContext, config: OutletLeaningConfi
 def tfidf_check_result(metrics: dict[str, float]) -> dg.AssetCheckResult:
     """Passes when the axis (the embedding probe, blended with the words by `lexical_weight`) is at least as good
     as the TF-IDF probe alone on both Spearman and macro-F1; a WARN (not an error) otherwise, so a weak axis is
-    flagged without stopping the nightly run. (The check keeps its name from before the blend, so its history
-    stays one series.)"""
+    flagged without stopping the nightly run. The embedding probe alone is in the metadata too
+    (`embedding_only_*`), so what the vectors add stays visible; with lexical_weight 1 the axis *is* the TF-IDF
+    probe and the check passes trivially."""
     pairs = {name: (metrics.get(f"outlet_cv_{name}"), metrics.get(f"tfidf_outlet_cv_{name}"))
              for name in ("spearman", "macro_f1")}
     compared = {n: p for n, p in pairs.items() if p[1] is not None and all(math.isfinite(v) for v in p)}
@@ -131,7 +136,9 @@ def tfidf_check_result(metrics: dict[str, float]) -> dg.AssetCheckResult:
         check_name=TFIDF_CHECK, asset_key="outlet_leaning", passed=not losses, severity=dg.AssetCheckSeverity.WARN,
         metadata={"compared": bool(compared), "losses": dg.MetadataValue.json(losses),
                   **{f"{side}_{name}": float(value) for name, pair in compared.items()
-                     for side, value in zip(("axis", "tfidf"), pair)}},
+                     for side, value in zip(("axis", "tfidf"), pair)},
+                  **{f"embedding_only_{name}": float(metrics[f"embedding_outlet_cv_{name}"]) for name in compared
+                     if math.isfinite(metrics.get(f"embedding_outlet_cv_{name}", math.nan))}},
         description=None if compared else "no ratings, or the reference was skipped: nothing to compare")
 
 
