@@ -11,6 +11,7 @@ Then, on the same 5 outlet-disjoint folds (GroupKFold by outlet), as the `outlet
 - the embedding probe (`core.leaning.place_outlets`), once per `--c` value, with calibrated scores, intervals and
   three-way labels;
 - the TF-IDF + logistic-regression reference (`core.leaning.tfidf_reference`);
+- with `--hybrid w`, the asset's blended axis (`place_outlets(texts=..., lexical_weight=w)`);
 - unsupervised axes with the ratings hidden (`core.leaning.unsupervised_axes`), each reported with its Spearman
   against the ratings (which were not used to pick it).
 

@@ -316,6 +316,7 @@ def team_env(root: Path, **extra: str) -> dict[str, str]:
         "DAGSTER_DEPLOYMENT": "team",
         "DAGSTER_PG_USERNAME": "opensentiment", "DAGSTER_PG_PASSWORD": pg_password,
         "DAGSTER_PG_HOST": "127.0.0.1", "DAGSTER_PG_PORT": str(free_port()), "DAGSTER_PG_DB": "dagster",
+        "DAGSTER_EVENT_BATCH_SIZE": "500",  # per-day events of a step in one Postgres write (README)
         "DAGSTER_CELERY_BROKER_URL": f"redis://:{redis_password}@127.0.0.1:{redis_port}/0",
         "DAGSTER_CELERY_BACKEND_URL": f"redis://:{redis_password}@127.0.0.1:{redis_port}/1",
         "MLFLOW_TRACKING_URI": f"http://127.0.0.1:{mlflow_port}",

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import re
 import tempfile
 import warnings
 from collections.abc import Sequence
@@ -153,8 +154,9 @@ def encode_texts(
         token_ids, owner = chunk_token_ids(tokenizer, texts, max_length=max_length, max_chunks=max_chunks)
     order = length_order(token_ids)
     starts = range(0, len(token_ids), batch_size)
-    # bf16 autocast on CUDA only; on the CPU it is opt-in (an outer torch.autocast, topics' "bf16" backend): it
-    # was slower on an AVX2-only CPU and 1.3-1.6x faster on one with AVX-512 BF16 (RESULTS.md, issue 10).
+    # bf16 autocast on CUDA only; on the CPU it comes from outside (an outer torch.autocast, topics' "bf16"
+    # backend, which pick_backend takes only on CPUs with native bfloat16: slower on AVX2-only, ~1.7x faster on
+    # AVX-512 BF16 for 256-token windows, RESULTS.md issue 10).
     autocast = (
         torch.autocast(device_type="cuda", dtype=torch.bfloat16)
         if device.type == "cuda"
@@ -287,14 +289,28 @@ def quantize_for_cpu(encoder: torch.nn.Module, *, layers: Literal["all", "attent
 BACKENDS = ("auto", "torch", "onnx", "bf16")
 
 
-def pick_backend(backend: str, *, device: torch.device, num_texts: int, onnx_min_texts: int) -> str:
-    """"torch", "onnx" or "bf16" for `backend` (one of BACKENDS): "auto" takes ONNX Runtime on the CPU once there
-    are `onnx_min_texts` texts to embed (below that the export costs more than it saves), else torch. "bf16"
-    (torch under CPU bfloat16 autocast) is opt-in: it was the faster path for mpnet on an AVX-512 BF16 CPU, but
-    is slower than float32 on CPUs without it.
+def cpu_has_native_bf16() -> bool:
+    """Whether this CPU computes bfloat16 in hardware (AVX-512 BF16 or AMX; Linux /proc/cpuinfo flags). Only
+    there is torch's CPU bf16 autocast faster than float32: 1.7x on 256-token windows for MiniLM and mpnet
+    (RESULTS.md), while on an AVX2-only CPU it was slower."""
+    try:
+        flags = Path("/proc/cpuinfo").read_text(errors="replace")
+    except OSError:  # not Linux: keep float32 paths
+        return False
+    return bool(re.search(r"\b(avx512_bf16|amx_bf16)\b", flags))
 
-    >>> pick_backend("auto", device=torch.device("cpu"), num_texts=5000, onnx_min_texts=1000)
+
+def pick_backend(backend: str, *, device: torch.device, num_texts: int, onnx_min_texts: int,
+                 native_bf16: bool | None = None) -> str:
+    """"torch", "onnx" or "bf16" for `backend` (one of BACKENDS). "auto" on the CPU, once there are
+    `onnx_min_texts` texts to embed: "bf16" (torch under CPU bfloat16 autocast, cosine >= 0.9999 to float32) where
+    the CPU computes bfloat16 natively (`native_bf16`, detected when None), else ONNX Runtime (exact; below that
+    many texts its export costs more than it saves); fewer texts, or a GPU: torch.
+
+    >>> pick_backend("auto", device=torch.device("cpu"), num_texts=5000, onnx_min_texts=1000, native_bf16=False)
     'onnx'
+    >>> pick_backend("auto", device=torch.device("cpu"), num_texts=5000, onnx_min_texts=1000, native_bf16=True)
+    'bf16'
     """
     if backend not in BACKENDS:
         raise ValueError(f"backend must be one of {list(BACKENDS)}; got {backend!r}")
@@ -303,7 +319,9 @@ def pick_backend(backend: str, *, device: torch.device, num_texts: int, onnx_min
                          "runs under bf16 autocast). Use backend 'torch' or 'auto'")
     if backend != "auto":
         return backend
-    return "onnx" if device.type == "cpu" and num_texts >= onnx_min_texts else "torch"
+    if device.type != "cpu" or num_texts < onnx_min_texts:
+        return "torch"
+    return "bf16" if (cpu_has_native_bf16() if native_bf16 is None else native_bf16) else "onnx"
 
 
 class OnnxEncoder:

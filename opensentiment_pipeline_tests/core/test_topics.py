@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import pytest
 import torch
@@ -104,3 +106,15 @@ def test_unknown_backend_is_named(peft_model):
     with pytest.raises(ValueError, match="backend 'onnx' runs on the CPU only"):
         embeddings.pick_backend("onnx", device=torch.device("cuda"), num_texts=10, onnx_min_texts=1)
     assert embeddings.pick_backend("auto", device=torch.device("cpu"), num_texts=10, onnx_min_texts=1000) == "torch"
+
+
+def test_auto_takes_bf16_only_where_the_cpu_computes_it_natively(monkeypatch):
+    pick = functools.partial(embeddings.pick_backend, "auto", num_texts=5000, onnx_min_texts=1000)
+    assert pick(device=torch.device("cpu"), native_bf16=True) == "bf16"
+    assert pick(device=torch.device("cpu"), native_bf16=False) == "onnx"
+    assert pick(device=torch.device("cuda"), native_bf16=True) == "torch"  # CUDA autocasts inside encode_texts
+    for flags, native in (("fpu sse avx2 avx512f avx512_vnni", False), ("avx512f avx512_bf16 avx512_vnni", True),
+                          ("avx2 amx_tile amx_bf16", True)):
+        monkeypatch.setattr(embeddings.Path, "read_text", lambda self, *a, flags=flags, **k: f"flags\t: {flags}\n")
+        assert embeddings.cpu_has_native_bf16() is native
+        assert pick(device=torch.device("cpu")) == ("bf16" if native else "onnx")

@@ -25,9 +25,10 @@ class ArticleEmbeddingsConfig(dg.Config):
     batch_size: int = 64
     device: str = Field(default="auto", description="auto (CUDA when present) | cpu | cuda")
     backend: str = Field(default="auto", description="torch | onnx (ONNX Runtime, CPU only: same vectors to cosine "
-                         "0.9999, 1.2-1.9x sentence-transformers) | bf16 (CPU bfloat16 autocast: the faster one for "
-                         "mpnet on AVX-512 BF16 CPUs, slower without) | auto: onnx on the CPU from onnx_min_texts "
-                         "articles on, else torch")
+                         "0.9999, 1.1-1.9x sentence-transformers) | bf16 (CPU bfloat16 autocast, cosine >= 0.9999: "
+                         "~1.7x on CPUs with AVX-512 BF16 or AMX, slower without) | auto: on the CPU from "
+                         "onnx_min_texts articles on, bf16 where the CPU has native bfloat16, else onnx; fewer "
+                         "articles or a GPU: torch")
     onnx_min_texts: int = Field(default=1000, description="auto: fewer articles than this embed with torch, since "
                                 "exporting the two encoders to ONNX takes seconds (MiniLM) to minutes (mpnet)")
     adapter: Literal["sentiment_adapter", "student_champion"] = Field(
