@@ -77,7 +77,7 @@ def outlet_leaning(context: dg.AssetExecutionContext, config: OutletLeaningConfi
                                           **leaning.STRIP_DEFAULTS)
     reference = leaning.read_reference_csv(config.reference_csv) if config.reference_csv else None
     if (config.lexical_weight > 0 and config.tfidf_regularization <= 0
-            and leaning.article_labels(articles, reference).notna().any()):  # no ratings: nothing to blend
+            and leaning.article_labels(articles, reference).notna().any()):  # only rated outlets are blended
         raise ValueError(f"lexical_weight {config.lexical_weight} blends in the TF-IDF probe, which "
                          f"tfidf_regularization {config.tfidf_regularization} turns off: set lexical_weight 0 or a "
                          "positive tfidf_regularization")
@@ -90,10 +90,11 @@ def outlet_leaning(context: dg.AssetExecutionContext, config: OutletLeaningConfi
                                    texts=texts if config.tfidf_regularization > 0 else None,
                                    covariates=leaning.format_features(texts) if config.remove_format else None)
     metrics = dict(result.metrics)
-    blended = result.method == "probe" and config.lexical_weight > 0
-    title = (f"Outlet leaning: calibrated probe on reference ratings (-1 left, +1 right)"
-             f"{f'; embedding + {config.lexical_weight:g} x words' if blended else ''}" if result.method == "probe"
-             else "Outlets on principal axis 1 (no ratings; topics and format removed; sign arbitrary)")
+    if result.method == "probe":
+        blend = f"; vectors + {settings['lexical_weight']:g} x words" if settings["lexical_weight"] > 0 else ""
+        title = f"Outlet leaning: calibrated probe on reference ratings (-1 left, +1 right){blend}"
+    else:
+        title = "Outlets on principal axis 1 (no ratings; topics and format removed; sign arbitrary)"
     png = leaning.leaning_png(result.outlets, title=title)
     out_dir = artifacts.run_dir(context, "outlet_leaning")
     result.outlets.to_csv(out_dir / "outlet_leaning.csv", index=False)
