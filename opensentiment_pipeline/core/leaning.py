@@ -193,10 +193,15 @@ def tfidf_held_out(texts: Sequence[str], articles: pd.DataFrame, *, reference: M
     rated, folds = rated_folds(outlets, labels, n_folds)
     documents = np.asarray([str(t) for t in texts], dtype=object)[rated]
     y = labels[rated].to_numpy()
+    return _tfidf_proba_on_folds(documents, y, folds, regularization), y, outlets[rated]
+
+
+def _tfidf_proba_on_folds(documents: np.ndarray, y: np.ndarray, folds: list, regularization: float) -> np.ndarray:
+    """Each fold's held-out rows scored by the TF-IDF probe fitted on its training rows."""
     proba = np.zeros((len(y), len(LEANINGS)))
     for train, test in folds:
         proba[test] = _proba(fit_tfidf_probe(documents[train], y[train], regularization), documents[test])
-    return proba, y, outlets[rated]
+    return proba
 
 
 def fit_tfidf_probe(documents: np.ndarray, y: np.ndarray, regularization: float):
@@ -231,10 +236,7 @@ def _probe_path(outlets: np.ndarray, unit: np.ndarray, labels: pd.Series, *, n_f
         texts, weight, tfidf_c = lexical
         documents = np.asarray([str(t) for t in texts], dtype=object)
         rated_documents = documents[rated]
-        lexical_proba = np.zeros_like(held_out_proba)
-        for train, test in folds:
-            lexical_proba[test] = _proba(fit_tfidf_probe(rated_documents[train], y[train], tfidf_c),
-                                         rated_documents[test])
+        lexical_proba = _tfidf_proba_on_folds(rated_documents, y, folds, tfidf_c)
         words_alone = cv_metrics(groups, y, lexical_proba, min_articles=min_articles)
         metrics.update({f"tfidf_{k}": words_alone[k] for k in ("outlet_cv_macro_f1", "outlet_cv_spearman")})
         if weight > 0:
