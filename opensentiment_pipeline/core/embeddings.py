@@ -199,6 +199,10 @@ def chunk_token_ids(tokenizer: Any, texts: Sequence[str], *, max_length: int,
                     max_chunks: int) -> tuple[list[np.ndarray], np.ndarray]:
     """Token-id windows of at most `max_length` tokens (special tokens included) covering each text's first
     `max_chunks` windows, and for each window the position of its text (a fast tokenizer's overflow windows)."""
+    if not getattr(tokenizer, "is_fast", False):
+        raise ValueError(f"embedding up to {max_chunks} windows per article needs a fast (Rust) tokenizer, which "
+                         f"{type(tokenizer).__name__} is not: set max_chunks: 1 (title and lead only), or use a "
+                         "model that ships tokenizer.json")
     windows: list[np.ndarray] = []
     owner: list[int] = []
     for start in range(0, len(texts), _TOKENIZE_CHUNK):

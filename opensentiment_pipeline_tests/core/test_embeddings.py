@@ -262,3 +262,12 @@ def test_onnx_encoder_is_cpu_only_and_cannot_train(minilm, minilm_onnx):
         encode_texts(minilm_onnx, tokenizer, TEXTS, batch_size=2, max_length=32, device=torch.device("cuda"))
     with pytest.raises(ValueError, match="cannot be trained"):
         minilm_onnx.train()
+
+
+def test_chunking_with_a_slow_tokenizer_says_how_to_go_on():
+    class SlowTokenizer:  # a Python tokenizer: no overflow windows to cut an article into
+        is_fast = False
+
+    with pytest.raises(ValueError, match="needs a fast \\(Rust\\) tokenizer, which SlowTokenizer is not: set "
+                                         "max_chunks: 1"):
+        embeddings.chunk_token_ids(SlowTokenizer(), ["a long article"], max_length=32, max_chunks=8)
