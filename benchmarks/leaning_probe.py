@@ -70,6 +70,9 @@ def parse_args() -> argparse.Namespace:
                         "axis (place_outlets' lexical_weight): w * the TF-IDF probabilities + (1 - w) * the "
                         "embedding probe's (standardised with the first --std-c if given, else plain with the "
                         "first --c; first --tfidf-c), per article, same folds")
+    parser.add_argument("--by-topic", action="store_true", help="also print the asset's per-topic table "
+                        "(core.leaning.leaning_by_topic, ABP's topic column, 3 articles per outlet and topic) for the "
+                        "first --hybrid weight's axis")
     parser.add_argument("--lora-epochs", type=int, default=0, help="also fine-tune a LoRA leaning adapter per fold "
                         "(core.leaning_training.lora_held_out_proba) for this many epochs; 0 = off")
     parser.add_argument("--lora-max-length", type=int, default=128, help="tokens of title + body the adapter reads")
@@ -351,7 +354,7 @@ def standardised_rows(frame: pd.DataFrame, vectors: np.ndarray, *, name: str, cs
 
 
 def hybrid_rows(frame: pd.DataFrame, vectors: np.ndarray, texts: list[str], *, name: str, weights: list[float],
-                c: float, standardize: bool, tfidf_c: float, seed: int) -> list[dict]:
+                c: float, standardize: bool, tfidf_c: float, seed: int, topics: list | None = None) -> list[dict]:
     """The asset's blended axis (`place_outlets(lexical_weight=w)`): w x the TF-IDF probe's probabilities +
     (1 - w) x the embedding probe's, per article, on the same folds."""
     from opensentiment_pipeline.core import leaning
@@ -367,6 +370,11 @@ def hybrid_rows(frame: pd.DataFrame, vectors: np.ndarray, texts: list[str], *, n
                      f"{1 - w:g} x {probe}", **{key: result.metrics[key] for key in METRIC_KEYS},
                      "probe_s": time.perf_counter() - start})
         logger.info("%s", rows[-1])
+        if topics is not None and w == weights[0]:
+            table = leaning.leaning_by_topic(frame["outlet"].to_numpy(), result.article_scores, topics, min_articles=3)
+            print(f"\nLeaning by topic, {rows[-1]['vectors']}, {rows[-1]['probe']} ({len(table)} topics, widest "
+                  f"spread first; raw held-out scores):")
+            print(pd.concat([table.head(10), table.tail(3)]).drop(columns="keywords").round(3).to_markdown(index=False))
     return rows
 
 
@@ -474,7 +482,7 @@ def main() -> int:
         if hybrid_weights and tfidf_cs:
             rows += hybrid_rows(frame, vectors, texts, name=name, weights=hybrid_weights,
                                 c=std_cs[0] if std_cs else cs[0], standardize=bool(std_cs), tfidf_c=tfidf_cs[0],
-                                seed=args.seed)
+                                seed=args.seed, topics=articles["topic"].tolist() if args.by_topic else None)
         rows += adversarial_rows(frame, vectors, name=name, weights=[float(w) for w in args.adversary.split(",") if w],
                                  seed=args.seed)
         unsupervised += unsupervised_rows(frame, vectors, texts, name=name, topic_clusters=args.topic_clusters,

@@ -70,6 +70,7 @@ class LeaningResult:
     metrics: dict[str, float] = field(default_factory=dict)
     axes: pd.DataFrame | None = None  # principal-axes path: AXIS_COLUMNS, one row per axis
     positions: pd.DataFrame | None = None  # principal-axes path: outlet x axis1..axisN, scaled like `score`
+    article_scores: np.ndarray | None = None  # probe path: each article's raw score, P(right) - P(left), held out
 
 
 def read_reference_csv(path: str | Path) -> dict[str, str]:
@@ -259,7 +260,47 @@ def _probe_path(outlets: np.ndarray, unit: np.ndarray, labels: pd.Series, *, n_f
     for side in LEANINGS:
         chosen = table[table["fitted_on"] & (table["n_articles"] >= min_articles) & (table["reference_leaning"] == side)]
         metrics[f"median_score_{side}"] = float(chosen["score"].median()) if len(chosen) else float("nan")
-    return LeaningResult(outlets=table[list(LEANING_COLUMNS)], method="probe", metrics=metrics)
+    return LeaningResult(outlets=table[list(LEANING_COLUMNS)], method="probe", metrics=metrics,
+                         article_scores=article_scores)
+
+
+TOPIC_LEANING_COLUMNS: tuple[str, ...] = ("topic", "keywords", "n_articles", "n_outlets", "spread", "left_outlet",
+                                          "left_score", "right_outlet", "right_score")
+
+
+def topic_labels(unit: np.ndarray, *, topic_clusters: int, seed: int) -> np.ndarray:
+    """k-means topics of the article vectors (k capped at one per `ARTICLES_PER_TOPIC` articles, as in
+    `remove_directions`); all zeros when there are too few articles for two."""
+    k = min(topic_clusters, len(unit) // ARTICLES_PER_TOPIC)
+    if k < 2:
+        return np.zeros(len(unit), dtype=int)
+    from sklearn.cluster import KMeans
+
+    return KMeans(n_clusters=k, n_init=3, random_state=seed).fit_predict(unit)
+
+
+def leaning_by_topic(outlets: np.ndarray, article_scores: np.ndarray, topics: Sequence, *, min_articles: int,
+                     keywords: Mapping | None = None) -> pd.DataFrame:
+    """Which topics divide the outlets most: per topic, the outlets with at least `min_articles` articles on it,
+    the spread of their mean article scores (raw P(right) - P(left), held out for rated outlets, so not the
+    calibrated -1..1 scale) and the outlets at either end. Topics with fewer than two such outlets are left
+    out; sorted by spread, widest first. `keywords` maps a topic to its words (e.g. `clustering.cluster_keywords`).
+    """
+    frame = pd.DataFrame({"outlet": np.asarray(outlets).astype(str), "score": np.asarray(article_scores, dtype=float),
+                          "topic": list(topics)}).dropna(subset=["topic"])
+    rows = []
+    for topic, group in frame.groupby("topic", sort=True):
+        means = group.groupby("outlet")["score"].agg(["mean", "size"])
+        means = means[means["size"] >= min_articles]["mean"].sort_values()
+        if len(means) < 2:
+            continue
+        words = (keywords or {}).get(topic, [])
+        rows.append({"topic": topic, "keywords": ", ".join(words) if not isinstance(words, str) else words,
+                     "n_articles": len(group), "n_outlets": len(means), "spread": float(means.iloc[-1] - means.iloc[0]),
+                     "left_outlet": means.index[0], "left_score": float(means.iloc[0]),
+                     "right_outlet": means.index[-1], "right_score": float(means.iloc[-1])})
+    table = pd.DataFrame(rows, columns=list(TOPIC_LEANING_COLUMNS))
+    return table.sort_values("spread", ascending=False, kind="stable").reset_index(drop=True)
 
 
 def rated_folds(outlets: np.ndarray, labels: pd.Series, n_folds: int) -> tuple[np.ndarray, list]:

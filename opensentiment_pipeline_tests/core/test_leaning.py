@@ -325,3 +325,31 @@ def test_standardised_probe_and_blend_settings_are_checked():
         leaning.place_outlets(articles, vectors, reference=None, **SETTINGS, texts=texts, lexical_weight=1.5)
     with pytest.raises(ValueError, match="texts must align with articles; got 95 texts for 96 articles"):
         leaning.place_outlets(articles, vectors, reference=None, **SETTINGS, texts=texts[1:])
+
+
+def test_leaning_by_topic_ranks_the_topics_that_divide_outlets_first():
+    # Topic "tax": the outlets lean apart (-0.8 .. +0.8); topic "weather": they agree (all near 0).
+    rows = []
+    for outlet, lean in {"west": -0.8, "middle": 0.0, "east": 0.8}.items():
+        rows += [(outlet, lean, "tax")] * 4 + [(outlet, 0.05 * lean, "weather")] * 4
+    rows += [("tiny", 0.9, "tax")] * 2  # below min_articles on the topic: not counted
+    rows += [("west", 0.0, None)]  # no topic: left out
+    outlets, scores, topics = (list(column) for column in zip(*rows))
+    table = leaning.leaning_by_topic(np.array(outlets), np.array(scores), topics, min_articles=3,
+                                     keywords={"tax": ["tax", "budget"]})
+    assert list(table.columns) == list(leaning.TOPIC_LEANING_COLUMNS)
+    assert table["topic"].tolist() == ["tax", "weather"]
+    tax = table.iloc[0]
+    assert (tax["left_outlet"], tax["right_outlet"], tax["n_outlets"]) == ("west", "east", 3)
+    assert tax["spread"] == pytest.approx(1.6) and tax["keywords"] == "tax, budget"
+    assert tax["n_articles"] == 14 and table.iloc[1]["spread"] == pytest.approx(0.08)
+
+
+def test_probe_path_returns_each_articles_held_out_score():
+    articles, vectors = _articles({**RATED, **UNRATED})
+    result = leaning.place_outlets(articles, vectors, reference=REFERENCE, **SETTINGS)
+    assert result.article_scores.shape == (len(articles),)
+    assert np.all(np.abs(result.article_scores) <= 1)
+    means = pd.Series(result.article_scores).groupby(articles["outlet"]).mean()
+    assert means.loc["unrated west"] < 0 < means.loc["unrated east"]
+    assert leaning.place_outlets(articles, vectors, reference=None, **SETTINGS).article_scores is None

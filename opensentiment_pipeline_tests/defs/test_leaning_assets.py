@@ -123,6 +123,12 @@ def test_outlet_leaning_with_a_reference_csv_places_the_unrated_outlet(runs):
     # cannot rank the outlets and the check passes.
     assert {"tfidf_outlet_cv_macro_f1", "tfidf_outlet_cv_spearman"} <= set(meta)
     assert meta["embedding_outlet_cv_spearman"] == meta["outlet_cv_spearman"]  # lexical_weight 0: no blend
+    # The per-topic view: 60 stub articles are too few for two k-means topics, so one topic holds all five outlets.
+    assert meta["leaning_by_topic"].startswith("Topics from 1 k-means topics of the vectors")
+    (csv,) = [p for p in (home / "artifacts").rglob("leaning_by_topic.csv") if second.run_id in str(p)]
+    by_topic = pd.read_csv(csv)
+    assert len(by_topic) == 1 and by_topic.loc[0, "n_outlets"] == 5
+    assert by_topic.loc[0, "left_outlet"].startswith("left") and by_topic.loc[0, "right_outlet"].startswith("right")
     assert meta["vector_column"] == "embedding"
     (check,) = second.get_asset_check_evaluations()
     assert check.check_name == leaning_assets.TFIDF_CHECK and check.passed

@@ -46,6 +46,9 @@ class OutletLeaningConfig(dg.Config):
     min_articles: int = Field(default=5, description="outlets with fewer articles are placed but neither define the "
                               "principal axes, the calibration or the thresholds, nor count in the outlet metrics")
     n_bootstrap: int = Field(default=1000, description="resamples of each outlet's articles for its 95 % interval")
+    min_topic_articles: int = Field(default=3, description="leaning by topic: an outlet counts on a topic from this "
+                                    "many articles on it (topics: the sources' `topic` column, else k-means topics "
+                                    "of the vectors, topic_clusters of them)")
     seed: int = 0
 
 
@@ -64,7 +67,8 @@ def outlet_leaning(context: dg.AssetExecutionContext, config: OutletLeaningConfi
     from opensentiment_pipeline.core import boilerplate, embeddings, encoder_versions, leaning, plots
 
     encoder_versions.check_one_adapter(article_embeddings, asset="outlet_leaning", day_column=PARTITION_COLUMN)
-    columns = ["article_id", "outlet", "title", "text", *(["leaning"] if "leaning" in raw_articles.columns else [])]
+    columns = ["article_id", "outlet", "title", "text",
+               *[c for c in ("leaning", "topic") if c in raw_articles.columns]]
     articles = article_embeddings[["article_id"]].merge(raw_articles[columns], on="article_id", how="left",
                                                         validate="one_to_one")
     if articles["outlet"].isna().any():
@@ -101,6 +105,10 @@ def outlet_leaning(context: dg.AssetExecutionContext, config: OutletLeaningConfi
     (out_dir / "outlet_leaning.png").write_bytes(png)
     if result.axes is not None:
         result.axes.to_csv(out_dir / "principal_axes.csv", index=False)
+    by_topic, topic_source = (topic_table(articles, result.article_scores, vectors, texts, config)
+                              if result.article_scores is not None else (None, None))
+    if by_topic is not None:
+        by_topic.to_csv(out_dir / "leaning_by_topic.csv", index=False)
     with mlflow_tracking.run(context, params=config.model_dump()) as run:
         mlflow.log_metrics({k: v for k, v in metrics.items() if math.isfinite(v)})
         mlflow.log_artifacts(str(out_dir))
@@ -114,6 +122,10 @@ def outlet_leaning(context: dg.AssetExecutionContext, config: OutletLeaningConfi
         "leaning_plot": dg.MetadataValue.md(plots.png_markdown(png, title)),
         "outlets": dg.MetadataValue.md(table_preview(result.outlets.sort_values("score").round(3), rows=200)),
     }
+    if by_topic is not None:
+        metadata["leaning_by_topic"] = dg.MetadataValue.md(
+            f"Topics from {topic_source}; scores are raw P(right) - P(left), held out, widest spread first.\n\n"
+            + table_preview(by_topic.round(3), rows=20, max_chars=80))
     if result.axes is not None:
         metadata["principal_axes"] = dg.MetadataValue.md(table_preview(result.axes.round(3), max_chars=200))
         metadata["axis1_ends"] = dg.MetadataValue.json(
@@ -141,6 +153,27 @@ def tfidf_check_result(metrics: dict[str, float]) -> dg.AssetCheckResult:
                   **{f"embedding_only_{name}": float(metrics[f"embedding_outlet_cv_{name}"]) for name in compared
                      if math.isfinite(metrics.get(f"embedding_outlet_cv_{name}", math.nan))}},
         description=None if compared else "no ratings, or the reference was skipped: nothing to compare")
+
+
+def topic_table(articles: pd.DataFrame, article_scores, vectors, texts: list[str],
+                config: OutletLeaningConfig) -> tuple[pd.DataFrame, str]:
+    """The per-topic view of the axis (`leaning.leaning_by_topic`) and where its topics came from: the sources'
+    `topic` column when at least half the articles have one, else k-means topics of the vectors, named by their
+    c-TF-IDF keywords."""
+    import numpy as np
+
+    from opensentiment_pipeline.core import clustering, leaning
+
+    if "topic" in articles.columns and articles["topic"].notna().mean() >= 0.5:
+        topics, keywords, source = articles["topic"].tolist(), None, "the sources' topic column"
+    else:
+        unit = vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+        labels = leaning.topic_labels(unit, topic_clusters=config.topic_clusters, seed=config.seed)
+        topics, keywords = labels, clustering.cluster_keywords(texts, labels, top_k=6)
+        source = f"{len(set(labels.tolist()))} k-means topics of the vectors"
+    table = leaning.leaning_by_topic(articles["outlet"].to_numpy(), article_scores, topics,
+                                     min_articles=config.min_topic_articles, keywords=keywords)
+    return table, source
 
 
 def _vector_column(choice: str, article_embeddings: pd.DataFrame) -> str:
