@@ -271,12 +271,18 @@ TOPIC_LEANING_COLUMNS: tuple[str, ...] = ("topic", "keywords", "n_articles", "n_
 def topic_labels(unit: np.ndarray, *, topic_clusters: int, seed: int) -> np.ndarray:
     """k-means topics of the article vectors (k capped at one per `ARTICLES_PER_TOPIC` articles, as in
     `remove_directions`); all zeros when there are too few articles for two."""
+    model = _topic_kmeans(unit, topic_clusters=topic_clusters, seed=seed)
+    return np.zeros(len(unit), dtype=int) if model is None else model.labels_
+
+
+def _topic_kmeans(unit: np.ndarray, *, topic_clusters: int, seed: int):
+    """k-means with k = min(topic_clusters, one per ARTICLES_PER_TOPIC articles), fitted; None when k < 2."""
     k = min(topic_clusters, len(unit) // ARTICLES_PER_TOPIC)
     if k < 2:
-        return np.zeros(len(unit), dtype=int)
+        return None
     from sklearn.cluster import KMeans
 
-    return KMeans(n_clusters=k, n_init=3, random_state=seed).fit_predict(unit)
+    return KMeans(n_clusters=k, n_init=3, random_state=seed).fit(unit)
 
 
 def leaning_by_topic(outlets: np.ndarray, article_scores: np.ndarray, topics: Sequence, *, min_articles: int,
@@ -475,11 +481,8 @@ def remove_directions(unit: np.ndarray, *, topic_clusters: int, covariates: np.n
     residual = unit.copy()
     if topic_clusters < 0:
         raise ValueError(f"topic_clusters must be >= 0; got {topic_clusters}")
-    k = min(topic_clusters, len(unit) // ARTICLES_PER_TOPIC)
-    if k >= 2:
-        from sklearn.cluster import KMeans
-
-        model = KMeans(n_clusters=k, n_init=3, random_state=seed).fit(unit)
+    model = _topic_kmeans(unit, topic_clusters=topic_clusters, seed=seed)
+    if model is not None:
         residual = residual - model.cluster_centers_[model.labels_]
     if covariates is not None:
         c = np.asarray(covariates, dtype=float)
