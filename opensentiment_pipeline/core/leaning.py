@@ -266,13 +266,7 @@ def _probe_path(outlets: np.ndarray, unit: np.ndarray, labels: pd.Series, *, n_f
 
 TOPIC_LEANING_COLUMNS: tuple[str, ...] = ("topic", "keywords", "n_articles", "n_outlets", "spread", "left_outlet",
                                           "left_score", "right_outlet", "right_score")
-
-
-def topic_labels(unit: np.ndarray, *, topic_clusters: int, seed: int) -> np.ndarray:
-    """k-means topics of the article vectors (k capped at one per `ARTICLES_PER_TOPIC` articles, as in
-    `remove_directions`); all zeros when there are too few articles for two."""
-    model = _topic_kmeans(unit, topic_clusters=topic_clusters, seed=seed)
-    return np.zeros(len(unit), dtype=int) if model is None else model.labels_
+TOPIC_OUTLET_LEANING_COLUMNS: tuple[str, ...] = ("topic", "keywords", "outlet", "n_articles", "mean_score")
 
 
 def _topic_kmeans(unit: np.ndarray, *, topic_clusters: int, seed: int):
@@ -285,26 +279,42 @@ def _topic_kmeans(unit: np.ndarray, *, topic_clusters: int, seed: int):
     return KMeans(n_clusters=k, n_init=3, random_state=seed).fit(unit)
 
 
+def topic_outlet_leaning(outlets: np.ndarray, article_scores: np.ndarray, topics: Sequence, *, min_articles: int,
+                         keywords: Mapping | None = None) -> pd.DataFrame:
+    """Each outlet's place on the axis topic by topic: one row per (topic, outlet) with at least `min_articles`
+    articles on the topic, the mean of those articles' scores (raw P(right) - P(left), held out for rated
+    outlets), sorted by topic, then score (left first). Articles without a topic (None/NaN) are left out; so
+    is HDBSCAN noise when `topics` are map clusters and the caller passes them with noise as None."""
+    frame = pd.DataFrame({"outlet": np.asarray(outlets).astype(str), "score": np.asarray(article_scores, dtype=float),
+                          "topic": list(topics)}).dropna(subset=["topic", "score"])
+    cells = frame.groupby(["topic", "outlet"], sort=True)["score"].agg(["mean", "size"]).reset_index()
+    cells = cells[cells["size"] >= min_articles].rename(columns={"mean": "mean_score", "size": "n_articles"})
+    words = {t: (w if isinstance(w, str) else ", ".join(w)) for t, w in (keywords or {}).items()}
+    cells.insert(1, "keywords", cells["topic"].map(lambda t: words.get(t, "")))
+    cells = cells.sort_values(["topic", "mean_score", "outlet"], kind="stable")
+    return cells[list(TOPIC_OUTLET_LEANING_COLUMNS)].reset_index(drop=True)
+
+
 def leaning_by_topic(outlets: np.ndarray, article_scores: np.ndarray, topics: Sequence, *, min_articles: int,
                      keywords: Mapping | None = None) -> pd.DataFrame:
     """Which topics divide the outlets most: per topic, the outlets with at least `min_articles` articles on it,
     the spread of their mean article scores (raw P(right) - P(left), held out for rated outlets, so not the
     calibrated -1..1 scale) and the outlets at either end. Topics with fewer than two such outlets are left
     out; sorted by spread, widest first. `keywords` maps a topic to its words (e.g. `clustering.cluster_keywords`).
+    The per-outlet cells behind it are `topic_outlet_leaning`.
     """
-    frame = pd.DataFrame({"outlet": np.asarray(outlets).astype(str), "score": np.asarray(article_scores, dtype=float),
-                          "topic": list(topics)}).dropna(subset=["topic"])
+    cells = topic_outlet_leaning(outlets, article_scores, topics, min_articles=min_articles, keywords=keywords)
+    # n_articles counts every article on the topic, also those of outlets below min_articles on it.
+    per_topic = pd.Series(list(topics)).dropna().value_counts()
     rows = []
-    for topic, group in frame.groupby("topic", sort=True):
-        means = group.groupby("outlet")["score"].agg(["mean", "size"])
-        means = means[means["size"] >= min_articles]["mean"].sort_values()
-        if len(means) < 2:
+    for topic, group in cells.groupby("topic", sort=True):
+        if len(group) < 2:
             continue
-        words = (keywords or {}).get(topic, [])
-        rows.append({"topic": topic, "keywords": ", ".join(words) if not isinstance(words, str) else words,
-                     "n_articles": len(group), "n_outlets": len(means), "spread": float(means.iloc[-1] - means.iloc[0]),
-                     "left_outlet": means.index[0], "left_score": float(means.iloc[0]),
-                     "right_outlet": means.index[-1], "right_score": float(means.iloc[-1])})
+        left, right = group.iloc[0], group.iloc[-1]  # sorted by score within the topic
+        rows.append({"topic": topic, "keywords": left["keywords"], "n_articles": int(per_topic[topic]),
+                     "n_outlets": len(group), "spread": float(right["mean_score"] - left["mean_score"]),
+                     "left_outlet": left["outlet"], "left_score": float(left["mean_score"]),
+                     "right_outlet": right["outlet"], "right_score": float(right["mean_score"])})
     table = pd.DataFrame(rows, columns=list(TOPIC_LEANING_COLUMNS))
     return table.sort_values("spread", ascending=False, kind="stable").reset_index(drop=True)
 

@@ -31,8 +31,10 @@ MAX_ANNOTATED_CELLS = 15  # per side; above this, heatmap cells are too small fo
 MAX_HOVER_CHARS = 200  # long article texts would make the HTML and its tooltips unwieldy
 GREY = "#bbbbbb"
 WEBGL_MIN_POINTS = 1000  # above this, WebGL traces, as plotly express switches to: SVG gets slow to pan
-# Fixed colours where the groups have a meaning: red/grey/green for sentiment, grey for noise and missing.
-FIXED_COLOURS = {"negative": "#d62728", "neutral": "#7f7f7f", "positive": "#2ca02c", "-1": GREY, "nan": GREY}
+# Fixed colours where the groups have a meaning: red/grey/green for sentiment, blue/grey/red for leaning (the
+# usual US convention), grey for noise and missing.
+FIXED_COLOURS = {"negative": "#d62728", "neutral": "#7f7f7f", "positive": "#2ca02c", "-1": GREY, "nan": GREY,
+                 "None": GREY, "left": "#1f77b4", "center": "#7f7f7f", "right": "#d62728"}
 
 
 def scatter_png(points: pd.DataFrame, color_by: str) -> bytes:
@@ -54,6 +56,35 @@ def scatter_png(points: pd.DataFrame, color_by: str) -> bytes:
         ax.scatter(points.loc[mask, "x"], points.loc[mask, "y"], s=8, c=colour, label=group)
     ax.set(title=f"Articles by {color_by}", xticks=[], yticks=[])
     ax.legend(fontsize=6, markerscale=1.5, loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False)
+    return _to_png(fig)
+
+
+def leaning_map_png(points: pd.DataFrame, *, score: str = "leaning_score", max_labels: int = 12,
+                    title: str = "Outlet map coloured by leaning") -> bytes:
+    """The article map (columns `x`, `y`, `outlet` and `score`) coloured on a diverging scale, -1 (blue, left)
+    .. +1 (red, right); articles without a score are grey. Each outlet's centroid on the map is drawn as a
+    ringed dot in its colour, and the `max_labels` outlets with the most articles are named, so one can see
+    whether the map's neighbourhoods lean one way."""
+    _check_columns(points, ["x", "y", "outlet", score], where="leaning_map_png")
+    values = pd.to_numeric(points[score], errors="coerce")
+    fig, ax = _figure()
+    missing = values.isna().to_numpy()
+    if missing.any():
+        ax.scatter(points.loc[missing, "x"], points.loc[missing, "y"], s=5, c=GREY, label="no score")
+    shared = {"cmap": "RdBu_r", "vmin": -1.0, "vmax": 1.0}
+    image = ax.scatter(points.loc[~missing, "x"], points.loc[~missing, "y"], s=6, c=values[~missing], alpha=0.6,
+                       **shared)
+    centroids = points.assign(_score=values).groupby(points["outlet"].astype(str)).agg(
+        x=("x", "mean"), y=("y", "mean"), score=("_score", "mean"), n=("x", "size")).dropna(subset=["score"])
+    ax.scatter(centroids["x"], centroids["y"], s=40, c=centroids["score"], edgecolors="black", linewidths=0.8,
+               **shared)
+    for outlet, row in centroids.nlargest(max_labels, "n", keep="first").iterrows():
+        ax.annotate(str(_shorten(outlet))[:24], (row["x"], row["y"]), fontsize=6, xytext=(3, 3),
+                    textcoords="offset points")
+    fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04, label="leaning (-1 left, +1 right)")
+    ax.set(title=title, xticks=[], yticks=[])
+    if missing.any():
+        ax.legend(fontsize=6, loc="lower right", frameon=False)
     return _to_png(fig)
 
 

@@ -345,6 +345,19 @@ def test_leaning_by_topic_ranks_the_topics_that_divide_outlets_first():
     assert tax["n_articles"] == 14 and table.iloc[1]["spread"] == pytest.approx(0.08)
 
 
+def test_topic_outlet_leaning_gives_each_outlets_mean_score_per_topic_left_first():
+    rows = [("east", 0.6, 1)] * 3 + [("west", -0.4, 1)] * 3 + [("west", 0.2, 1)] + [("east", 0.1, 2)] * 3
+    rows += [("west", -0.9, 2)] * 2  # below min_articles on topic 2: no cell
+    rows += [("west", -1.0, None)]  # no topic (e.g. map noise passed as None): left out
+    outlets, scores, topics = (list(column) for column in zip(*rows))
+    cells = leaning.topic_outlet_leaning(np.array(outlets), np.array(scores), topics, min_articles=3,
+                                         keywords={1: ["tax", "budget"]})
+    assert list(cells.columns) == list(leaning.TOPIC_OUTLET_LEANING_COLUMNS)
+    assert cells[["topic", "outlet", "n_articles"]].values.tolist() == [[1, "west", 4], [1, "east", 3], [2, "east", 3]]
+    assert cells["mean_score"].tolist() == pytest.approx([-0.25, 0.6, 0.1])
+    assert cells["keywords"].tolist() == ["tax, budget", "tax, budget", ""]
+
+
 def test_probe_path_returns_each_articles_held_out_score():
     articles, vectors = _articles({**RATED, **UNRATED})
     result = leaning.place_outlets(articles, vectors, reference=REFERENCE, **SETTINGS)

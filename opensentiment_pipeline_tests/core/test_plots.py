@@ -11,6 +11,7 @@ import pytest
 from opensentiment_pipeline.core.plots import (
     PNG_SIGNATURE,
     confusion_matrix_png,
+    leaning_map_png,
     png_markdown,
     scatter_figure,
     scatter_html,
@@ -46,6 +47,28 @@ def test_scatter_png_is_a_small_png(points, color_by):
     png = scatter_png(points, color_by=color_by)
     assert png.startswith(PNG_SIGNATURE)
     assert png_size(png) == (480, 320)
+
+
+def _blue_and_red_pixels(png: bytes) -> tuple[int, int]:
+    import io
+
+    from matplotlib.image import imread
+
+    rgb = imread(io.BytesIO(png))[..., :3]
+    red, blue = rgb[..., 0], rgb[..., 2]
+    return int(((blue - red) > 0.3).sum()), int(((red - blue) > 0.3).sum())
+
+
+def test_leaning_map_colours_left_outlets_blue_and_right_ones_red(points):
+    left = points.assign(leaning_score=np.where(points["outlet"] == "gamma", np.nan, -0.9))
+    png = leaning_map_png(left)
+    assert png.startswith(PNG_SIGNATURE) and png_size(png) == (480, 320)
+    blue, red = _blue_and_red_pixels(png)
+    # The colour bar holds both colours; the points add blue only.
+    flipped_blue, flipped_red = _blue_and_red_pixels(leaning_map_png(left.assign(leaning_score=-left["leaning_score"])))
+    assert blue > flipped_blue and red < flipped_red
+    with pytest.raises(ValueError, match=r"leaning_map_png: missing columns \['leaning_score'\]"):
+        leaning_map_png(points)
 
 
 def test_similarity_heatmap_png():

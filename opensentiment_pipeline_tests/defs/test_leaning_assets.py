@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import types
 
 import dagster as dg
 import numpy as np
@@ -38,6 +39,15 @@ def _tables(*, with_leaning: bool, model_version: str = "v1") -> tuple[pd.DataFr
     return raw, embedded
 
 
+def _map(embedded: pd.DataFrame, raw: pd.DataFrame) -> pd.DataFrame:
+    """A stand-in outlet map: two vector dimensions as x, y; every third article is noise (-1), the rest fall in
+    two clusters by article number, so each cluster holds articles of every outlet."""
+    vectors = np.stack(embedded["embedding"].to_numpy())
+    number = np.arange(len(embedded))
+    return pd.DataFrame({"article_id": embedded["article_id"], "outlet": raw["outlet"].to_numpy(),
+                         "x": vectors[:, 0], "y": vectors[:, 1], "cluster": np.where(number % 3 == 0, -1, number % 2)})
+
+
 def _materialize(home, raw: pd.DataFrame, embedded: pd.DataFrame, run_config: dict | None = None):
     adapter_dir = home / "adapter"
     adapter_dir.mkdir(exist_ok=True)
@@ -46,7 +56,8 @@ def _materialize(home, raw: pd.DataFrame, embedded: pd.DataFrame, run_config: di
                              num_layers=None, max_length=64, pair_input=False).save(adapter_dir)
 
     return dg.materialize(
-        [*upstream_stubs(raw, embedded, adapter_dir), search_assets.article_index, leaning_assets.outlet_leaning],
+        [*upstream_stubs(raw, embedded, adapter_dir, points=_map(embedded, raw)), search_assets.article_index,
+         leaning_assets.outlet_leaning],
         resources=definitions.resources_for(home, tracking_uri=f"sqlite:///{home}/mlflow.db"),
         run_config=run_config or {}, instance=dg.DagsterInstance.ephemeral(), raise_on_error=False)
 
@@ -123,15 +134,38 @@ def test_outlet_leaning_with_a_reference_csv_places_the_unrated_outlet(runs):
     # cannot rank the outlets and the check passes.
     assert {"tfidf_outlet_cv_macro_f1", "tfidf_outlet_cv_spearman"} <= set(meta)
     assert meta["embedding_outlet_cv_spearman"] == meta["outlet_cv_spearman"]  # lexical_weight 0: no blend
-    # The per-topic view: 60 stub articles are too few for two k-means topics, so one topic holds all five outlets.
-    assert meta["leaning_by_topic"].startswith("Topics from 1 k-means topics of the vectors")
+    # The per-topic view: the sources give no topics, so it reads the map's two clusters (noise left out), and in
+    # both the left outlets sit at the left end.
+    assert meta["leaning_by_topic"].startswith("Topics from the outlet map's 2 clusters")
     (csv,) = [p for p in (home / "artifacts").rglob("leaning_by_topic.csv") if second.run_id in str(p)]
     by_topic = pd.read_csv(csv)
-    assert len(by_topic) == 1 and by_topic.loc[0, "n_outlets"] == 5
-    assert by_topic.loc[0, "left_outlet"].startswith("left") and by_topic.loc[0, "right_outlet"].startswith("right")
+    assert sorted(by_topic["topic"]) == [0, 1] and by_topic["n_outlets"].tolist() == [5, 5]
+    assert by_topic["left_outlet"].str.startswith("left").all() and by_topic["right_outlet"].str.startswith("right").all()
+    (csv,) = [p for p in (home / "artifacts").rglob("topic_outlet_leaning.csv") if second.run_id in str(p)]
+    cells = pd.read_csv(csv)
+    # 60 articles, a third noise, the rest split evenly: 20 per topic over 5 outlets.
+    assert len(cells) == 10 and cells.groupby("topic")["n_articles"].sum().tolist() == [20, 20]
+    assert "topic_outlet_leaning" in meta
+    # The map shows the axis: every article carries its outlet's calibrated score.
+    assert meta["leaning_map"].startswith("![")
+    page = (home / "artifacts").rglob("leaning_map.html")
+    assert any(second.run_id in str(p) and "newcomer" in p.read_text() for p in page)
     assert meta["vector_column"] == "embedding"
     (check,) = second.get_asset_check_evaluations()
     assert check.check_name == leaning_assets.TFIDF_CHECK and check.passed
+
+
+def test_a_map_drawn_from_older_vectors_is_refused_with_the_command_that_redraws_it():
+    raw, embedded = _tables(with_leaning=True)
+    articles = raw[["article_id", "outlet", "title"]]
+    stale_map = _map(embedded, raw).iloc[5:]  # the map lacks the first five articles
+    placed = types.SimpleNamespace(outlets=pd.DataFrame({"outlet": list(POSITIONS), "score": 0.0, "label": "center"}),
+                                   article_scores=np.zeros(len(articles)))
+    with pytest.raises(ValueError, match=r"outlet_clusters has no map position for 5 of 60 embedded articles .*"
+                                         r"--select 'outlet_clusters,outlet_leaning'"):
+        leaning_assets.map_points(articles, stale_map, placed)
+    points = leaning_assets.map_points(articles, _map(embedded, raw), placed)
+    assert points[["x", "y", "cluster", "leaning_score", "leaning_label"]].notna().all().all()
 
 
 def test_tfidf_check_warns_when_the_lexical_reference_wins():

@@ -47,8 +47,8 @@ class OutletLeaningConfig(dg.Config):
                               "principal axes, the calibration or the thresholds, nor count in the outlet metrics")
     n_bootstrap: int = Field(default=1000, description="resamples of each outlet's articles for its 95 % interval")
     min_topic_articles: int = Field(default=3, description="leaning by topic: an outlet counts on a topic from this "
-                                    "many articles on it (topics: the sources' `topic` column, else k-means topics "
-                                    "of the vectors, topic_clusters of them)")
+                                    "many articles on it (topics: the sources' `topic` column, else the clusters of "
+                                    "the outlet map, outlet_clusters)")
     seed: int = 0
 
 
@@ -58,10 +58,13 @@ class OutletLeaningConfig(dg.Config):
                                          "folds, ranks or labels outlets better than the axis (the embedding probe, "
                                          "blended with the words by lexical_weight)")])
 def outlet_leaning(context: dg.AssetExecutionContext, config: OutletLeaningConfig, raw_articles: pd.DataFrame,
-                   article_embeddings: pd.DataFrame, mlflow_tracking: MlflowTracking, artifacts: ArtifactStore):
+                   article_embeddings: pd.DataFrame, outlet_clusters: pd.DataFrame, mlflow_tracking: MlflowTracking,
+                   artifacts: ArtifactStore):
     """One row per outlet: calibrated score on a -1 (left) .. +1 (right) axis with a 95 % interval, a three-way
     label, its reference rating, and whether the probe was fitted on it. Without ratings the axis is the
-    outlets' first principal axis after removing topic and format directions."""
+    outlets' first principal axis after removing topic and format directions. Reads outlet_clusters to draw the
+    axis on the outlet map and, where the sources give no topics, to use the map's topics for the per-topic
+    view."""
     import mlflow
 
     from opensentiment_pipeline.core import boilerplate, embeddings, encoder_versions, leaning, plots
@@ -105,10 +108,18 @@ def outlet_leaning(context: dg.AssetExecutionContext, config: OutletLeaningConfi
     (out_dir / "outlet_leaning.png").write_bytes(png)
     if result.axes is not None:
         result.axes.to_csv(out_dir / "principal_axes.csv", index=False)
-    by_topic, topic_source = (topic_table(articles, result.article_scores, vectors, texts, config)
-                              if result.article_scores is not None else (None, None))
-    if by_topic is not None:
+    points = map_points(articles, outlet_clusters, result)
+    map_title = ("Outlet map coloured by leaning (calibrated, -1 left .. +1 right)" if result.method == "probe"
+                 else "Outlet map coloured by principal axis 1 (sign arbitrary)")
+    map_png = plots.leaning_map_png(points, title=map_title)
+    (out_dir / "leaning_map.html").write_text(plots.scatter_html(
+        points.assign(leaning=points["leaning_label"]), hover_cols=["title", "outlet", "leaning_score", "leaning"],
+        color_by="leaning", color_options=["outlet", "cluster"]))
+    by_topic = cells = topic_source = None
+    if result.article_scores is not None:
+        by_topic, cells, topic_source = topic_tables(articles, result.article_scores, points, config)
         by_topic.to_csv(out_dir / "leaning_by_topic.csv", index=False)
+        cells.to_csv(out_dir / "topic_outlet_leaning.csv", index=False)
     with mlflow_tracking.run(context, params=config.model_dump()) as run:
         mlflow.log_metrics({k: v for k, v in metrics.items() if math.isfinite(v)})
         mlflow.log_artifacts(str(out_dir))
@@ -120,12 +131,17 @@ def outlet_leaning(context: dg.AssetExecutionContext, config: OutletLeaningConfi
         "num_fitted_outlets": int(result.outlets["fitted_on"].sum()),
         **metrics,
         "leaning_plot": dg.MetadataValue.md(plots.png_markdown(png, title)),
+        "leaning_map": dg.MetadataValue.md(plots.png_markdown(map_png, map_title)),
+        "interactive_leaning_map": dg.MetadataValue.path(str(out_dir / "leaning_map.html")),
         "outlets": dg.MetadataValue.md(table_preview(result.outlets.sort_values("score").round(3), rows=200)),
     }
     if by_topic is not None:
         metadata["leaning_by_topic"] = dg.MetadataValue.md(
             f"Topics from {topic_source}; scores are raw P(right) - P(left), held out, widest spread first.\n\n"
             + table_preview(by_topic.round(3), rows=20, max_chars=80))
+        metadata["topic_outlet_leaning"] = dg.MetadataValue.md(
+            f"Each outlet's mean held-out article score per topic ({topic_source}), left first.\n\n"
+            + table_preview(cells.round(3), rows=50, max_chars=60))
     if result.axes is not None:
         metadata["principal_axes"] = dg.MetadataValue.md(table_preview(result.axes.round(3), max_chars=200))
         metadata["axis1_ends"] = dg.MetadataValue.json(
@@ -155,25 +171,50 @@ def tfidf_check_result(metrics: dict[str, float]) -> dg.AssetCheckResult:
         description=None if compared else "no ratings, or the reference was skipped: nothing to compare")
 
 
-def topic_table(articles: pd.DataFrame, article_scores, vectors, texts: list[str],
-                config: OutletLeaningConfig) -> tuple[pd.DataFrame, str]:
-    """The per-topic view of the axis (`leaning.leaning_by_topic`) and where its topics came from: the sources'
-    `topic` column when at least half the articles have one, else k-means topics of the vectors, named by their
-    c-TF-IDF keywords."""
-    import numpy as np
+def map_points(articles: pd.DataFrame, outlet_clusters: pd.DataFrame, result) -> pd.DataFrame:
+    """The map's points (x, y, cluster of every embedded article) with the article's title, its outlet's
+    calibrated score and label (`leaning_score`, `leaning_label`) and its own raw score (`article_score`).
 
+    The map must cover the same articles as the vectors: a map drawn from another materialization of
+    article_embeddings would put the axis on the wrong points, so that fails with the command that redraws it."""
+    missing = ~articles["article_id"].isin(outlet_clusters["article_id"])
+    if missing.any():
+        raise ValueError(f"outlet_clusters has no map position for {int(missing.sum())} of {len(articles)} embedded "
+                         f"articles (e.g. {articles.loc[missing, 'article_id'].head(3).tolist()}): it was drawn from "
+                         "older vectors. Redraw it with the axis: dagster asset materialize --select "
+                         "'outlet_clusters,outlet_leaning'")
+    points = articles[["article_id", "outlet", "title"]].merge(
+        outlet_clusters[["article_id", "x", "y", "cluster"]], on="article_id", how="left", validate="one_to_one")
+    outlets = result.outlets.set_index("outlet")
+    points["leaning_score"] = points["outlet"].map(outlets["score"])
+    points["leaning_label"] = points["outlet"].map(outlets["label"]) if "label" in outlets else None
+    points["article_score"] = result.article_scores if result.article_scores is not None else float("nan")
+    return points
+
+
+def topic_tables(articles: pd.DataFrame, article_scores, points: pd.DataFrame,
+                 config: OutletLeaningConfig) -> tuple[pd.DataFrame, pd.DataFrame, str]:
+    """The per-topic view of the axis (`leaning.leaning_by_topic`), the (topic, outlet) cells behind it
+    (`leaning.topic_outlet_leaning`) and where the topics came from: the sources' `topic` column when at least
+    half the articles have one, else the outlet map's HDBSCAN clusters (noise left out), named by the same c-TF-IDF
+    keywords as outlet_clusters, so this table and outlet_clusters' per-topic sentiment share their topics."""
     from opensentiment_pipeline.core import clustering, leaning
+    from opensentiment_pipeline.defs.assets.analysis import OutletClustersConfig
 
     if "topic" in articles.columns and articles["topic"].notna().mean() >= 0.5:
         topics, keywords, source = articles["topic"].tolist(), None, "the sources' topic column"
     else:
-        unit = vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
-        labels = leaning.topic_labels(unit, topic_clusters=config.topic_clusters, seed=config.seed)
-        topics, keywords = labels, clustering.cluster_keywords(texts, labels, top_k=6)
-        source = f"{len(set(labels.tolist()))} k-means topics of the vectors"
-    table = leaning.leaning_by_topic(articles["outlet"].to_numpy(), article_scores, topics,
-                                     min_articles=config.min_topic_articles, keywords=keywords)
-    return table, source
+        clusters = points["cluster"].to_numpy()
+        keywords = clustering.cluster_keywords(articles["text"].fillna("").astype(str).tolist(), clusters,
+                                               top_k=OutletClustersConfig().top_k)
+        topics = [None if c == clustering.NOISE else int(c) for c in clusters]
+        source = f"the outlet map's {len(set(topics) - {None})} clusters"
+    outlets = articles["outlet"].to_numpy()
+    by_topic = leaning.leaning_by_topic(outlets, article_scores, topics, min_articles=config.min_topic_articles,
+                                        keywords=keywords)
+    cells = leaning.topic_outlet_leaning(outlets, article_scores, topics, min_articles=config.min_topic_articles,
+                                         keywords=keywords)
+    return by_topic, cells, source
 
 
 def _vector_column(choice: str, article_embeddings: pd.DataFrame) -> str:
