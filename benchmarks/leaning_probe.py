@@ -70,6 +70,16 @@ def parse_args() -> argparse.Namespace:
                         "axis (place_outlets' lexical_weight): w * the TF-IDF probabilities + (1 - w) * the "
                         "embedding probe's (standardised with the first --std-c if given, else plain with the "
                         "first --c; first --tfidf-c), per article, same folds")
+    parser.add_argument("--topic-free", default="", help="comma-separated topic_free_share values s of the hybrid "
+                        "rows: the embedding part is (1 - s) x the probe on the vectors + s x a probe on the "
+                        "topic-free vectors (minus their --topic-clusters k-means topic centroid)")
+    parser.add_argument("--topic-seeds", default="", help="comma-separated seeds of the topic k-means (and the "
+                        "bootstrap) in the hybrid rows, to see how much the topic-free view moves with them; "
+                        "default: --seed")
+    parser.add_argument("--nested", action="store_true", help="also the nested estimate: inside each outer "
+                        "training fold, inner outlet-disjoint folds choose the lexical weight (0.3, 0.5, 0.7) and "
+                        "the topic-free share (0, 0.5, 1) by inner Spearman + macro-F1; the outer fold is scored "
+                        "with the chosen pair (first --std-c, first --tfidf-c)")
     parser.add_argument("--by-topic", action="store_true", help="also print the asset's per-topic table "
                         "(core.leaning.leaning_by_topic, ABP's topic column, 3 articles per outlet and topic) for the "
                         "first --hybrid weight's axis")
@@ -354,23 +364,32 @@ def standardised_rows(frame: pd.DataFrame, vectors: np.ndarray, *, name: str, cs
 
 
 def hybrid_rows(frame: pd.DataFrame, vectors: np.ndarray, texts: list[str], *, name: str, weights: list[float],
-                c: float, standardize: bool, tfidf_c: float, seed: int, topics: list | None = None) -> list[dict]:
-    """The asset's blended axis (`place_outlets(lexical_weight=w)`): w x the TF-IDF probe's probabilities +
-    (1 - w) x the embedding probe's, per article, on the same folds."""
+                c: float, standardize: bool, tfidf_c: float, seed: int, topics: list | None = None,
+                shares: list[float] = (0.0,), topic_clusters: int = 20, topic_seeds: list[int] = ()) -> list[dict]:
+    """The asset's blended axis (`place_outlets(lexical_weight=w, topic_free_share=s)`): w x the TF-IDF probe's
+    probabilities + (1 - w) x the embedding probe's, per article, on the same folds; with s > 0 the embedding
+    probe's part is itself (1 - s) x the probe on the vectors + s x the probe on the topic-free vectors."""
     from opensentiment_pipeline.core import leaning
 
     rows = []
-    for w in weights:
+    for w, share, topic_seed in [(w, s, t) for s in shares for w in weights for t in (topic_seeds or [seed])]:
         start = time.perf_counter()
-        result = leaning.place_outlets(frame, vectors, reference=None, **PLACE_SETTINGS, regularization=c, seed=seed,
+        result = leaning.place_outlets(frame, vectors, reference=None, **PLACE_SETTINGS, regularization=c,
+                                       seed=topic_seed,
                                        standardize=standardize, texts=texts, lexical_weight=w,
-                                       tfidf_regularization=tfidf_c)
+                                       tfidf_regularization=tfidf_c, topic_clusters=topic_clusters,
+                                       topic_free_share=share)
         probe = f"{'StandardScaler + ' if standardize else ''}LR C={c:g}"
+        if share:
+            seed_note = f", seed {topic_seed}" if topic_seeds else ""
+            probe = (f"({1 - share:g} x vectors + {share:g} x topic-free vectors (k={topic_clusters}{seed_note})), "
+                     f"{probe}")
         rows.append({"vectors": f"{name} + TF-IDF", "probe": f"hybrid: {w:g} x TF-IDF (C={tfidf_c:g}) + "
                      f"{1 - w:g} x {probe}", **{key: result.metrics[key] for key in METRIC_KEYS},
+                     **{key: result.metrics[key] for key in EXTRA_KEYS if key in result.metrics},
                      "probe_s": time.perf_counter() - start})
         logger.info("%s", rows[-1])
-        if topics is not None and w == weights[0]:
+        if topics is not None and w == weights[0] and share == shares[0]:
             table = leaning.leaning_by_topic(frame["outlet"].to_numpy(), result.article_scores, topics, min_articles=3)
             print(f"\nLeaning by topic, {rows[-1]['vectors']}, {rows[-1]['probe']} ({len(table)} topics, widest "
                   f"spread first; raw held-out scores):")
@@ -414,6 +433,56 @@ def window_level_rows(frame: pd.DataFrame, cache: "WindowCache", texts: list[str
                        start)]
 
 
+def nested_rows(frame: pd.DataFrame, vectors: np.ndarray, texts: list[str], *, name: str, weights: list[float],
+                shares: list[float], c: float, tfidf_c: float, topic_clusters: int, seed: int) -> list[dict]:
+    """An estimate of choosing the blend on the data itself, which no choice has seen: inside each outer training
+    fold, 4 inner outlet-disjoint folds score every (lexical weight, topic-free share) pair by inner Spearman +
+    macro-F1; the best pair, refitted on the whole outer training fold, scores the held-out outlets. The three
+    probes are the asset's (`fit_tfidf_probe`, standardised `_probe_model`, the topic-free vectors of
+    `remove_directions`), so the inner blends cost no refit."""
+    from sklearn.model_selection import GroupKFold
+
+    from opensentiment_pipeline.core import leaning
+
+    start = time.perf_counter()
+    labels = leaning.article_labels(frame, None)
+    outlets = frame["outlet"].astype(str).to_numpy()
+    rated, folds = leaning.rated_folds(outlets, labels, PLACE_SETTINGS["n_folds"])
+    y, groups = labels[rated].to_numpy(), outlets[rated]
+    documents = np.asarray(texts, dtype=object)[rated]
+    views = (vectors[rated],
+             leaning.remove_directions(vectors, topic_clusters=topic_clusters, covariates=None, seed=seed)[rated])
+
+    def view_proba(train: np.ndarray, test: np.ndarray) -> np.ndarray:
+        """(3 views, len(test), 3 classes): words, vectors, topic-free vectors, fitted on `train`."""
+        words = leaning._proba(leaning.fit_tfidf_probe(documents[train], y[train], tfidf_c), documents[test])
+        probes = [leaning._proba(leaning._probe_model(c, standardize=True).fit(x[train], y[train]), x[test])
+                  for x in views]
+        return np.stack([words, *probes])
+
+    def blend(p: np.ndarray, w: float, s: float) -> np.ndarray:
+        return w * p[0] + (1 - w) * ((1 - s) * p[1] + s * p[2])
+
+    pairs = [(w, s) for w in weights for s in shares]
+    proba, chosen = np.zeros((len(y), 3)), []
+    for k, (train, test) in enumerate(folds):
+        inner = np.zeros((3, len(train), 3))
+        for inner_train, inner_test in GroupKFold(n_splits=4).split(train, groups=groups[train]):
+            inner[:, inner_test] = view_proba(train[inner_train], train[inner_test])
+        scores = {}
+        for w, s in pairs:
+            m = leaning.cv_metrics(groups[train], y[train], blend(inner, w, s), min_articles=PLACE_SETTINGS["min_articles"])
+            scores[(w, s)] = m["outlet_cv_spearman"] + m["outlet_cv_macro_f1"]
+        best = max(pairs, key=lambda pair: scores[pair])
+        chosen.append(best)
+        proba[test] = blend(view_proba(train, test), *best)
+        logger.info("nested fold %d: chose lexical weight %g, topic-free share %g (inner score %.3f)", k, *best,
+                    scores[best])
+    pick = "; ".join(f"{w:g}/{s:g}" for w, s in chosen)
+    return [metric_row(f"{name} + TF-IDF", f"nested: weight/share chosen per outer fold from {weights} x {shares} "
+                       f"(chosen: {pick})", proba, y, groups, start)]
+
+
 def lora_rows(articles: pd.DataFrame, args: argparse.Namespace) -> list[dict]:
     """A LoRA leaning adapter (the sentiment adapter's recipe with leaning labels) per outlet-disjoint fold,
     scored like the probes. With --lora-per-outlet, the embedding probe is rerun on the same subset beside it."""
@@ -446,6 +515,8 @@ def lora_rows(articles: pd.DataFrame, args: argparse.Namespace) -> list[dict]:
 
 PROJECTION = dict(hidden=128, epochs=30, learning_rate=1e-3, weight_decay=1e-2, dropout=0.1, batch_size=64)
 PLACE_SETTINGS = dict(n_folds=5, n_axes=3, min_articles=5, n_bootstrap=200)
+NESTED_WEIGHTS, NESTED_SHARES = [0.3, 0.5, 0.7], [0.0, 0.5, 1.0]
+EXTRA_KEYS = ("embedding_outlet_cv_spearman", "topic_free_outlet_cv_spearman")
 METRIC_KEYS = ("outlet_cv_macro_f1", "outlet_cv_spearman", "outlet_label_macro_f1", "median_score_left",
                "median_score_center", "median_score_right")
 
@@ -479,10 +550,17 @@ def main() -> int:
             rows += standardised_rows(frame, vectors, name=name, cs=std_cs, seed=args.seed)
             if args.window_level:
                 rows += window_level_rows(frame, cache, texts, name=name, max_windows=chunks, c=std_cs[0])
+        shares = [float(v) for v in args.topic_free.split(",") if v] or [0.0]
         if hybrid_weights and tfidf_cs:
             rows += hybrid_rows(frame, vectors, texts, name=name, weights=hybrid_weights,
                                 c=std_cs[0] if std_cs else cs[0], standardize=bool(std_cs), tfidf_c=tfidf_cs[0],
-                                seed=args.seed, topics=articles["topic"].tolist() if args.by_topic else None)
+                                seed=args.seed, topics=articles["topic"].tolist() if args.by_topic else None,
+                                shares=shares, topic_clusters=args.topic_clusters,
+                                topic_seeds=[int(v) for v in args.topic_seeds.split(",") if v])
+        if args.nested and tfidf_cs:
+            rows += nested_rows(frame, vectors, texts, name=name, weights=NESTED_WEIGHTS, shares=NESTED_SHARES,
+                                c=std_cs[0] if std_cs else 0.1, tfidf_c=tfidf_cs[0],
+                                topic_clusters=args.topic_clusters, seed=args.seed)
         rows += adversarial_rows(frame, vectors, name=name, weights=[float(w) for w in args.adversary.split(",") if w],
                                  seed=args.seed)
         unsupervised += unsupervised_rows(frame, vectors, texts, name=name, topic_clusters=args.topic_clusters,

@@ -109,6 +109,7 @@ def place_outlets(
     texts: Sequence[str] | None = None,
     lexical_weight: float = 0.0,
     tfidf_regularization: float = 10.0,
+    topic_free_share: float = 0.0,
 ) -> LeaningResult:
     """Place every outlet of `articles` on a left-right scale from `vectors`.
 
@@ -125,8 +126,8 @@ def place_outlets(
             calibration or the thresholds, nor count in the outlet metrics (their means are too noisy).
         n_bootstrap: resamples of each outlet's articles for the interval.
         seed: seed of the bootstrap and of the topic clustering.
-        topic_clusters: principal-axes path: k of the k-means whose centroids are subtracted from the articles
-            (0 = keep topics).
+        topic_clusters: k of the k-means whose centroids are subtracted from the articles (0 = keep topics):
+            before the principal axes, and for the probe path's topic-free view (`topic_free_share`).
         covariates: principal-axes path: `(n_articles, k)` format features (`format_features`) whose linear fit
             is removed from the vectors; None keeps them.
         outlet_directions: probe path: project out this many directions that tell apart outlets *of the same
@@ -141,21 +142,33 @@ def place_outlets(
             article (0 = the embedding probe alone). The embedding probe alone is reported as
             `embedding_outlet_cv_*` either way.
         tfidf_regularization: `C` of the TF-IDF probe.
+        topic_free_share: probe path: the embedding probe's probabilities are (1 - s) x those of a probe on the
+            vectors + s x those of a second probe on the *topic-free* vectors (each article minus its k-means topic
+            centroid, `remove_directions`; the k-means sees no rating). Outlets differ in what they cover as well
+            as in how they cover it; the topic-free view reads only the second. Its own figures come back as
+            `topic_free_outlet_cv_*`; 0 = the vectors alone.
     """
     unit = _check_inputs(articles, vectors)
     outlets = articles["outlet"].astype(str).to_numpy()
     labels = article_labels(articles, reference)
     if not 0.0 <= lexical_weight <= 1.0:
         raise ValueError(f"lexical_weight must be in [0, 1]; got {lexical_weight}")
+    if not 0.0 <= topic_free_share <= 1.0:
+        raise ValueError(f"topic_free_share must be in [0, 1]; got {topic_free_share}")
     if lexical_weight > 0 and texts is None:
         raise ValueError("lexical_weight > 0 blends in the TF-IDF probe, which needs the articles' texts")
     if texts is not None and len(texts) != len(articles):
         raise ValueError(f"texts must align with articles; got {len(texts)} texts for {len(articles)} articles")
     if labels.notna().any():
         lexical = None if texts is None else (texts, lexical_weight, tfidf_regularization)
+        topic_free = None
+        if topic_free_share > 0:
+            topic_free = (remove_directions(unit, topic_clusters=topic_clusters, covariates=None, seed=seed),
+                          topic_free_share)
         return _probe_path(outlets, unit, labels, n_folds=n_folds, regularization=regularization,
                            min_articles=min_articles, n_bootstrap=n_bootstrap, seed=seed,
-                           outlet_directions=outlet_directions, standardize=standardize, lexical=lexical)
+                           outlet_directions=outlet_directions, standardize=standardize, lexical=lexical,
+                           topic_free=topic_free)
     residual = remove_directions(unit, topic_clusters=topic_clusters, covariates=covariates, seed=seed)
     return _principal_axes_path(outlets, residual, n_axes=n_axes, min_articles=min_articles,
                                 n_bootstrap=n_bootstrap, seed=seed)
@@ -218,21 +231,37 @@ def fit_tfidf_probe(documents: np.ndarray, y: np.ndarray, regularization: float)
 
 def _probe_path(outlets: np.ndarray, unit: np.ndarray, labels: pd.Series, *, n_folds: int, regularization: float,
                 min_articles: int, n_bootstrap: int, seed: int, outlet_directions: int, standardize: bool,
-                lexical: tuple[Sequence[str], float, float] | None) -> LeaningResult:
+                lexical: tuple[Sequence[str], float, float] | None,
+                topic_free: tuple[np.ndarray, float] | None = None) -> LeaningResult:
     rated, folds = rated_folds(outlets, labels, n_folds)
-    x, y, groups = unit[rated], labels[rated].to_numpy(), outlets[rated]
+    y, groups = labels[rated].to_numpy(), outlets[rated]
 
-    def fit_predict(train: np.ndarray, targets: np.ndarray) -> np.ndarray:
-        basis = outlet_identity_directions(x[train], y[train], groups[train], outlet_directions)
-        probe = _probe_model(regularization, standardize=standardize).fit(project_out(x[train], basis), y[train])
-        return _proba(probe, project_out(targets, basis))
+    def view_proba(vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        """Held-out probabilities of the rated articles, and the unrated ones' from a probe on every rated one."""
+        x = vectors[rated]
 
-    held_out_proba = np.zeros((len(y), len(LEANINGS)))
-    for train, test in folds:
-        held_out_proba[test] = fit_predict(train, x[test])
-    unrated_proba = fit_predict(np.arange(len(y)), unit[~rated]) if (~rated).any() else None
+        def fit_predict(train: np.ndarray, targets: np.ndarray) -> np.ndarray:
+            basis = outlet_identity_directions(x[train], y[train], groups[train], outlet_directions)
+            probe = _probe_model(regularization, standardize=standardize).fit(project_out(x[train], basis), y[train])
+            return _proba(probe, project_out(targets, basis))
+
+        held_out = np.zeros((len(y), len(LEANINGS)))
+        for train, test in folds:
+            held_out[test] = fit_predict(train, x[test])
+        return held_out, fit_predict(np.arange(len(y)), vectors[~rated]) if (~rated).any() else None
+
+    held_out_proba, unrated_proba = view_proba(unit)
+    metrics = {}
+    if topic_free is not None:
+        residual, share = topic_free
+        free_held_out, free_unrated = view_proba(residual)
+        free_alone = cv_metrics(groups, y, free_held_out, min_articles=min_articles)
+        metrics.update({f"topic_free_{k}": free_alone[k] for k in ("outlet_cv_macro_f1", "outlet_cv_spearman")})
+        held_out_proba = (1 - share) * held_out_proba + share * free_held_out
+        if unrated_proba is not None:
+            unrated_proba = (1 - share) * unrated_proba + share * free_unrated
     embedding_alone = cv_metrics(groups, y, held_out_proba, min_articles=min_articles)
-    metrics = {f"embedding_{k}": embedding_alone[k] for k in ("outlet_cv_macro_f1", "outlet_cv_spearman")}
+    metrics.update({f"embedding_{k}": embedding_alone[k] for k in ("outlet_cv_macro_f1", "outlet_cv_spearman")})
     if lexical is not None:
         texts, weight, tfidf_c = lexical
         documents = np.asarray([str(t) for t in texts], dtype=object)

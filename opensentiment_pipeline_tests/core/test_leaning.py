@@ -345,6 +345,39 @@ def test_leaning_by_topic_ranks_the_topics_that_divide_outlets_first():
     assert tax["n_articles"] == 14 and table.iloc[1]["spread"] == pytest.approx(0.08)
 
 
+def test_topic_free_view_places_an_outlet_by_how_it_writes_not_by_what_it_covers():
+    # Rated left outlets write mostly on topic 0, right ones on topic 1: what an outlet covers predicts its rating
+    # among the rated. The unrated outlet leans left (dimension 0) but covers topic 1, the "right" topic.
+    rng = np.random.default_rng(0)
+    topic_centres = np.zeros((2, 8))
+    topic_centres[0, 1], topic_centres[1, 2] = 3.0, 3.0
+    plan = {"left a": (-0.5, 0.9), "left b": (-0.5, 0.8), "center a": (0.0, 0.5), "center b": (0.0, 0.5),
+            "right a": (0.5, 0.1), "right b": (0.5, 0.2), "newcomer": (-0.5, 0.0)}  # (lean, share on topic 0)
+    rows, vectors = [], []
+    for outlet, (lean, topic0) in plan.items():
+        for _ in range(40):
+            topic = 0 if rng.random() < topic0 else 1
+            vector = topic_centres[topic] + rng.normal(0.0, 0.3, 8)
+            vector[0] += lean
+            rows.append(outlet)
+            vectors.append(vector)
+    articles = pd.DataFrame({"outlet": rows})
+    reference = {o: ("left" if lean < 0 else "right" if lean > 0 else "center")
+                 for o, (lean, _) in plan.items() if o != "newcomer"}
+    settings = {**SETTINGS, "n_folds": 3, "topic_clusters": 2}
+    plain = leaning.place_outlets(articles, np.array(vectors), reference=reference, **settings)
+    free = leaning.place_outlets(articles, np.array(vectors), reference=reference, **settings, topic_free_share=1.0)
+    raw = {name: r.outlets.set_index("outlet").loc["newcomer", "raw_score"] for name, r in (("plain", plain), ("free", free))}
+    assert raw["free"] < raw["plain"] and raw["free"] < 0
+    assert "topic_free_outlet_cv_spearman" in free.metrics and "topic_free_outlet_cv_spearman" not in plain.metrics
+    # With nothing to subtract (k = 0) the topic-free view is the plain probe again.
+    same = leaning.place_outlets(articles, np.array(vectors), reference=reference, **{**settings, "topic_clusters": 0},
+                                 topic_free_share=0.5)
+    assert same.metrics["embedding_outlet_cv_spearman"] == pytest.approx(plain.metrics["embedding_outlet_cv_spearman"])
+    with pytest.raises(ValueError, match=r"topic_free_share must be in \[0, 1\]; got -0.1"):
+        leaning.place_outlets(articles, np.array(vectors), reference=reference, **settings, topic_free_share=-0.1)
+
+
 def test_topic_outlet_leaning_gives_each_outlets_mean_score_per_topic_left_first():
     rows = [("east", 0.6, 1)] * 3 + [("west", -0.4, 1)] * 3 + [("west", 0.2, 1)] + [("east", 0.1, 2)] * 3
     rows += [("west", -0.9, 2)] * 2  # below min_articles on topic 2: no cell

@@ -38,9 +38,15 @@ class OutletLeaningConfig(dg.Config):
                                   "(embedding_outlet_cv_*)")
     tfidf_regularization: float = Field(default=10.0, description="C of the TF-IDF probe (the lexical reference, "
                                         "blended in by lexical_weight); <= 0 skips it, and needs lexical_weight 0")
+    topic_free_share: float = Field(default=0.5, description="the embedding probe's part of the axis is (1 - s) x "
+                                    "a probe on the vectors + s x a probe on the topic-free vectors (each minus "
+                                    "its k-means topic centroid, topic_clusters of them), so the axis reads how "
+                                    "outlets write as well as what they cover; 0 = the vectors alone. The topic-free "
+                                    "probe alone is reported as topic_free_outlet_cv_*")
     n_axes: int = Field(default=3, description="principal axes reported when there are no ratings")
-    topic_clusters: int = Field(default=20, description="no ratings: k-means topic centroids subtracted before the "
-                                "principal axes (0 = keep topics)")
+    topic_clusters: int = Field(default=20, description="k-means topic centroids subtracted from the vectors: "
+                                "for the topic-free probe (topic_free_share) and, with no ratings, before the "
+                                "principal axes (0 = keep topics; at most one topic per 50 articles)")
     remove_format: bool = Field(default=True, description="no ratings: regress out format features (length, "
                                 "quotes, first person, questions, digits) before the principal axes")
     min_articles: int = Field(default=5, description="outlets with fewer articles are placed but neither define the "
@@ -90,7 +96,7 @@ def outlet_leaning(context: dg.AssetExecutionContext, config: OutletLeaningConfi
                          "positive tfidf_regularization")
     settings = config.model_dump(include={"n_folds", "regularization", "n_axes", "min_articles", "n_bootstrap",
                                           "seed", "topic_clusters", "outlet_directions", "standardize",
-                                          "lexical_weight", "tfidf_regularization"})
+                                          "lexical_weight", "tfidf_regularization", "topic_free_share"})
     if config.tfidf_regularization <= 0:
         settings["lexical_weight"] = 0.0  # only reached without ratings, where nothing is blended
     result = leaning.place_outlets(articles, vectors, reference=reference, **settings,
@@ -156,7 +162,8 @@ def tfidf_check_result(metrics: dict[str, float]) -> dg.AssetCheckResult:
     as the TF-IDF probe alone on both Spearman and macro-F1; a WARN (not an error) otherwise, so a weak axis is
     flagged without stopping the nightly run. The embedding probe alone is in the metadata too
     (`embedding_only_*`), so what the vectors add stays visible; with lexical_weight 1 the axis *is* the TF-IDF
-    probe and the check passes trivially."""
+    probe and the check passes trivially. The topic-free probe's own figures (`topic_free_only_*`) are there
+    when `topic_free_share` > 0."""
     pairs = {name: (metrics.get(f"outlet_cv_{name}"), metrics.get(f"tfidf_outlet_cv_{name}"))
              for name in ("spearman", "macro_f1")}
     compared = {n: p for n, p in pairs.items() if p[1] is not None and all(math.isfinite(v) for v in p)}
@@ -166,8 +173,9 @@ def tfidf_check_result(metrics: dict[str, float]) -> dg.AssetCheckResult:
         metadata={"compared": bool(compared), "losses": dg.MetadataValue.json(losses),
                   **{f"{side}_{name}": float(value) for name, pair in compared.items()
                      for side, value in zip(("axis", "tfidf"), pair)},
-                  **{f"embedding_only_{name}": float(metrics[f"embedding_outlet_cv_{name}"]) for name in compared
-                     if math.isfinite(metrics.get(f"embedding_outlet_cv_{name}", math.nan))}},
+                  **{f"{view}_only_{name}": float(metrics[f"{view}_outlet_cv_{name}"]) for name in compared
+                     for view in ("embedding", "topic_free")
+                     if math.isfinite(metrics.get(f"{view}_outlet_cv_{name}", math.nan))}},
         description=None if compared else "no ratings, or the reference was skipped: nothing to compare")
 
 
