@@ -85,6 +85,9 @@ def parse_args() -> argparse.Namespace:
                         "first --hybrid weight's axis")
     parser.add_argument("--lora-epochs", type=int, default=0, help="also fine-tune a LoRA leaning adapter per fold "
                         "(core.leaning_training.lora_held_out_proba) for this many epochs; 0 = off")
+    parser.add_argument("--lora-adversary", type=float, default=0.0, help="outlet-adversary weight inside the LoRA "
+                        "training (core.leaning_training.train_adversarial_lora: gradient reversal on the pooled "
+                        "vector); 0 = plain train_adapter")
     parser.add_argument("--lora-max-length", type=int, default=128, help="tokens of title + body the adapter reads")
     parser.add_argument("--lora-per-outlet", type=int, default=0, help="articles per outlet for the LoRA adapter "
                         "(a subset of --per-outlet, for a CPU budget; 0 = all)")
@@ -500,10 +503,13 @@ def lora_rows(articles: pd.DataFrame, args: argparse.Namespace) -> list[dict]:
     settings.pop("seed")
     start = time.perf_counter()
     proba, history = leaning_training.lora_held_out_proba(texts, labels[rated].to_numpy(), outlets[rated], folds,
-                                                          settings=settings, seed=args.seed)
+                                                          settings=settings, seed=args.seed,
+                                                          adversary_weight=args.lora_adversary)
     print(pd.DataFrame(history).round(3).to_markdown(index=False))
     name = f"LoRA leaning adapter ({args.encoder.split('/')[-1]}, {args.lora_max_length} tokens, {len(texts):,} articles)"
-    rows = [metric_row(name, f"its own head, {args.lora_epochs} epochs max, epoch chosen on held-out outlets", proba,
+    adversary = f", outlet adversary weight {args.lora_adversary:g}" if args.lora_adversary else ""
+    rows = [metric_row(name, f"its own head, {args.lora_epochs} epochs max, epoch chosen on held-out outlets{adversary}",
+                       proba,
                        labels[rated].to_numpy(), outlets[rated], start)]
     if args.lora_per_outlet:
         cache = WindowCache(Path(args.cache_dir), encoder_spec=args.encoder, max_length=args.max_length)

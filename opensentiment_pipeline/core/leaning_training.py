@@ -14,6 +14,7 @@ on a LoRA-tuned encoder where a GPU is available.
 from __future__ import annotations
 
 import logging
+import random
 from dataclasses import dataclass
 
 import numpy as np
@@ -138,14 +139,16 @@ def train_leaning_projection(vectors: np.ndarray, labels: np.ndarray, outlets: n
 
 
 def lora_held_out_proba(texts, labels, outlets, folds, *, settings: dict, val_share: float = 0.2, seed: int = 0,
-                        batch_size: int = 32) -> tuple[np.ndarray, list[dict]]:
+                        batch_size: int = 32, adversary_weight: float = 0.0) -> tuple[np.ndarray, list[dict]]:
     """Held-out `(n, 3)` leaning probabilities from a LoRA adapter fine-tuned on each fold's training outlets.
 
     Each fold trains `training.train_adapter` with the three leanings as labels (`settings` are its LoRA and
     optimiser settings: base_model, epochs, max_length, ...) and predicts its held-out outlets' articles.
     Against outlet identity, the epoch is chosen on *outlets* the fold's adapter never trained on (`val_share`
     of its training outlets), so an adapter that learns to recognise its outlets rather than their leaning stops
-    before it does; classes are weighted to balance, as the linear probe's are.
+    before it does; classes are weighted to balance, as the linear probe's are. With `adversary_weight` > 0 the
+    fold trains `train_adversarial_lora` instead: the same loop with an outlet classifier behind a
+    gradient-reversal layer on the pooled vector, so the encoder is pushed to forget which outlet wrote what.
 
     Args:
         texts, labels, outlets: one entry per rated article (labels in LEANINGS).
@@ -175,14 +178,127 @@ def lora_held_out_proba(texts, labels, outlets, folds, *, settings: dict, val_sh
         balance = len(fitted) / (fitted.nunique() * fitted.value_counts())
         examples = pd.DataFrame({"text": texts[train], "label": labels[train], "split": split,
                                  "weight": pd.Series(labels[train]).map(balance).fillna(1.0).to_numpy()})
-        with tempfile.TemporaryDirectory() as out:
-            result = training.train_adapter(examples, out_dir=out, labels=LEANINGS, seed=seed, **settings)
-            manifest, tokenizer, model = modeling.load_adapter(out, device=settings.get("device", "cpu"))
+        extra = {}
+        if adversary_weight > 0:
+            result, model, tokenizer = train_adversarial_lora(examples, outlets[train], seed=seed,
+                                                              adversary_weight=adversary_weight, **settings)
+            manifest = modeling.AdapterManifest(base_model=settings["base_model"], labels=list(LEANINGS),
+                                                num_layers=settings.get("num_layers"),
+                                                max_length=settings["max_length"], pair_input=False)
             proba[test] = training.predict_proba(model, tokenizer, pd.DataFrame({"text": texts[test]}),
                                                  manifest=manifest, batch_size=batch_size,
                                                  device=settings.get("device", "cpu"))
+            extra = {"adversary_outlet_accuracy": result.history[result.best_epoch]["adversary_outlet_accuracy"]}
+        else:
+            with tempfile.TemporaryDirectory() as out:
+                result = training.train_adapter(examples, out_dir=out, labels=LEANINGS, seed=seed, **settings)
+                manifest, tokenizer, model = modeling.load_adapter(out, device=settings.get("device", "cpu"))
+                proba[test] = training.predict_proba(model, tokenizer, pd.DataFrame({"text": texts[test]}),
+                                                     manifest=manifest, batch_size=batch_size,
+                                                     device=settings.get("device", "cpu"))
         history.append({"fold": k, "train_outlets": int(len(set(outlets[train][split == "train"]))),
                         "val_outlets": int(len(set(outlets[train][split == "val"]))), "best_epoch": result.best_epoch,
-                        "best_val_macro_f1": result.best_val_macro_f1, "train_seconds": result.train_seconds})
+                        "best_val_macro_f1": result.best_val_macro_f1, "train_seconds": result.train_seconds, **extra})
         logger.info("LoRA leaning fold %d: %s", k, history[-1])
     return proba, history
+
+
+@dataclass
+class AdversarialTrainResult:
+    best_epoch: int
+    best_val_macro_f1: float
+    history: list[dict]
+    train_seconds: float
+
+
+def train_adversarial_lora(examples, train_outlets, *, adversary_weight: float, base_model: str,
+                           num_layers: int | None, lora_r: int, lora_alpha: int, lora_dropout: float, target_modules,
+                           max_length: int, learning_rate: float, weight_decay: float, warmup_ratio: float, epochs: int,
+                           batch_size: int, grad_accum: int, patience: int, seed: int, device: str,
+                           precision: str = "auto", **unused) -> tuple[AdversarialTrainResult, nn.Module, object]:
+    """`training.train_adapter`'s loop for leaning, plus adversarial media adaptation inside the encoder.
+
+    The LoRA classifier (`modeling.MeanPoolClassifier`) is trained on the leanings of `examples` (columns text,
+    label, split, weight, as for `train_adapter`) while a linear outlet classifier reads its pooled vector through
+    `reverse_gradient(adversary_weight)`: the outlet head learns to tell the training outlets apart, and the
+    encoder's LoRA weights get the opposite gradient, so the pooled vector keeps leaning and loses outlet
+    identity (Baly et al. 2020; Ganin & Lempitsky 2015). `train_outlets` names the outlet of each row of
+    `examples`. The epoch is chosen by validation macro-F1, as in `train_adapter`, on the "val" rows (outlets
+    the fold does not train on).
+
+    Returns:
+        (epochs' history with the adversary's training outlet accuracy, the model at its best epoch, tokenizer).
+    """
+    import time
+
+    from opensentiment_pipeline.core import modeling, training
+    from opensentiment_pipeline.core.embeddings import resolve_device
+
+    if adversary_weight <= 0:
+        raise ValueError(f"adversary_weight must be > 0 (0 is train_adapter); got {adversary_weight}")
+    training.check_schedule(epochs=epochs, grad_accum=grad_accum, patience=patience)
+    training.set_seed(seed)
+    dev = resolve_device(device)
+    labels = list(LEANINGS)
+    tokenizer = modeling.load_tokenizer(base_model)
+    model = modeling.add_lora(modeling.load_classifier(base_model, labels=labels, num_layers=num_layers),
+                              lora_r=lora_r, lora_alpha=lora_alpha, lora_dropout=lora_dropout,
+                              target_modules=target_modules).to(dev)
+    # The pooled vector is what the classifier's dropout receives: catch it there for the adversary.
+    classifier = next(m for m in model.modules() if isinstance(m, modeling.MeanPoolClassifier))
+    caught: dict[str, torch.Tensor] = {}
+    hook = classifier.dropout.register_forward_pre_hook(lambda _module, args: caught.__setitem__("pooled", args[0]))
+    is_train = (examples["split"] == "train").to_numpy()
+    names = sorted(set(np.asarray(train_outlets)[is_train].tolist()))
+    outlet_ids = torch.tensor([names.index(o) for o in np.asarray(train_outlets)[is_train]], dtype=torch.long)
+    adversary = nn.Linear(classifier.config.hidden_size, len(names)).to(dev)
+    encode = dict(labels=labels, max_length=max_length, pair_input=False)
+    train = training.encode_examples(examples[is_train], tokenizer, **encode)
+    val = training.encode_examples(examples[examples["split"] == "val"], tokenizer, **encode)
+    rng = random.Random(seed)
+    steps = training.optimizer_steps(-(-len(train.input_ids) // batch_size), grad_accum)
+    both = nn.ModuleList([model, adversary])
+    optimizer, scheduler = training.make_optimizer(both, learning_rate=learning_rate, weight_decay=weight_decay,
+                                                   warmup_ratio=warmup_ratio, total_steps=epochs * steps, device=dev)
+    pad_id, lengths = tokenizer.pad_token_id, [len(x) for x in train.input_ids]
+    best, history, started = (-1.0, -1, None), [], time.perf_counter()
+    try:
+        for epoch in range(epochs):
+            both.train()
+            batches = training.bucketed_batches(lengths, batch_size=batch_size, rng=rng)
+            total, correct = 0.0, 0
+            for step, indices in enumerate(batches):
+                batch = training.collate(train, indices, pad_id, dev)
+                with training.autocast(dev, precision):
+                    logits = model(**batch).logits
+                weights = train.weights[indices].to(dev)
+                lean_loss = (training.example_losses(logits, train.labels[indices].to(dev), None, 1.0) * weights
+                             ).sum() / weights.sum()
+                outlet_logits = adversary(reverse_gradient(caught["pooled"].float(), adversary_weight))
+                targets = outlet_ids[indices].to(dev)
+                loss = lean_loss + nn.functional.cross_entropy(outlet_logits, targets)
+                (loss / training.accumulation_size(step, len(batches), grad_accum)).backward()
+                total += float(lean_loss.detach())
+                correct += int((outlet_logits.argmax(1) == targets).sum())
+                if training.is_update_step(step, len(batches), grad_accum):
+                    optimizer.step()
+                    scheduler.step()
+                    optimizer.zero_grad(set_to_none=True)
+            predicted = training.predict_logits(model, val, batch_size=batch_size * 2, pad_id=pad_id, device=dev,
+                                                precision=precision).argmax(1)
+            metrics = {"epoch": epoch, "train_loss": total / max(len(batches), 1),
+                       "val_macro_f1": training.macro_f1(val.labels.numpy(), predicted, len(labels)),
+                       "adversary_outlet_accuracy": correct / max(len(lengths), 1)}
+            history.append(metrics)
+            logger.info("adversarial LoRA epoch %d: %s", epoch, {k: round(v, 4) for k, v in metrics.items()})
+            if metrics["val_macro_f1"] > best[0]:
+                state = {k: v.detach().cpu().clone() for k, v in model.named_parameters() if v.requires_grad}
+                best = (metrics["val_macro_f1"], epoch, state)
+            elif epoch - best[1] >= patience:
+                break
+    finally:
+        hook.remove()
+    training.restore_trainable(model, best[2])
+    result = AdversarialTrainResult(best_epoch=best[1], best_val_macro_f1=best[0], history=history,
+                                    train_seconds=time.perf_counter() - started)
+    return result, model.eval(), tokenizer

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
@@ -68,9 +69,13 @@ def test_unknown_leanings_are_named():
                                                   adversary_weight=1.0, **SETTINGS)
 
 
-def test_lora_leaning_adapter_is_validated_on_outlets_it_never_trained_on(monkeypatch):
-    from opensentiment_pipeline.core import training
+LORA_SETTINGS = dict(base_model="packaged:all-MiniLM-L6-v2", num_layers=1, lora_r=4, lora_alpha=8, lora_dropout=0.0,
+                     target_modules=["query", "value"], max_length=24, learning_rate=1e-2, weight_decay=0.0,
+                     warmup_ratio=0.0, epochs=3, batch_size=8, grad_accum=1, patience=3, device="cpu")
 
+
+def _worded_articles():
+    """Three leanings, each with its own words, five outlets each, four articles per outlet."""
     words = {"left": "workers union wages climate", "center": "council budget report schedule",
              "right": "tax cuts border security"}
     texts, labels, outlets = [], [], []
@@ -81,9 +86,16 @@ def test_lora_leaning_adapter_is_validated_on_outlets_it_never_trained_on(monkey
                 labels.append(leaning)
                 outlets.append(f"{leaning}-{outlet}")
     outlets_arr = np.array(outlets)
-    outlet_of = dict(zip(texts, outlets))
     folds = [(np.flatnonzero(~np.isin(outlets_arr, held)), np.flatnonzero(np.isin(outlets_arr, held)))
              for held in (["left-0", "center-0", "right-0"], ["left-1", "center-1", "right-1"])]
+    return texts, labels, outlets, folds
+
+
+def test_lora_leaning_adapter_is_validated_on_outlets_it_never_trained_on(monkeypatch):
+    from opensentiment_pipeline.core import training
+
+    texts, labels, outlets, folds = _worded_articles()
+    outlet_of = dict(zip(texts, outlets))
     seen = []
     real_train = training.train_adapter
 
@@ -92,10 +104,7 @@ def test_lora_leaning_adapter_is_validated_on_outlets_it_never_trained_on(monkey
         return real_train(examples, **kwargs)
 
     monkeypatch.setattr(training, "train_adapter", spy)
-    settings = dict(base_model="packaged:all-MiniLM-L6-v2", num_layers=1, lora_r=4, lora_alpha=8, lora_dropout=0.0,
-                    target_modules=["query", "value"], max_length=24, learning_rate=1e-2, weight_decay=0.0,
-                    warmup_ratio=0.0, epochs=3, batch_size=8, grad_accum=1, patience=3, device="cpu")
-    proba, history = leaning_training.lora_held_out_proba(texts, labels, outlets, folds, settings=settings)
+    proba, history = leaning_training.lora_held_out_proba(texts, labels, outlets, folds, settings=LORA_SETTINGS)
     assert proba.shape == (len(texts), 3)
     held_out = np.concatenate([test for _, test in folds])
     np.testing.assert_allclose(proba[held_out].sum(1), 1.0, rtol=1e-5)
@@ -113,6 +122,35 @@ def test_lora_leaning_adapter_is_validated_on_outlets_it_never_trained_on(monkey
     # the adapter learnt the words: on held-out outlets the right class gets the highest probability
     predicted = np.array(leaning_training.LEANINGS)[proba[held_out].argmax(1)]
     assert (predicted == np.asarray(labels)[held_out]).mean() >= 0.6
+
+
+def test_adversarial_lora_learns_leaning_while_its_outlet_head_is_fought(monkeypatch):
+    from opensentiment_pipeline.core import modeling, training
+
+    texts, labels, outlets, folds = _worded_articles()
+    monkeypatch.setattr(training, "train_adapter", lambda *a, **k: pytest.fail("the adversary has its own loop"))
+    trained = []
+    real = leaning_training.train_adversarial_lora
+
+    def keep(*args, **kwargs):
+        trained.append(real(*args, **kwargs))
+        return trained[-1]
+
+    monkeypatch.setattr(leaning_training, "train_adversarial_lora", keep)
+    proba, history = leaning_training.lora_held_out_proba(texts, labels, outlets, folds, settings=LORA_SETTINGS,
+                                                          adversary_weight=1.0)
+    held_out = np.concatenate([test for _, test in folds])
+    np.testing.assert_allclose(proba[held_out].sum(1), 1.0, rtol=1e-5)
+    predicted = np.array(leaning_training.LEANINGS)[proba[held_out].argmax(1)]
+    assert (predicted == np.asarray(labels)[held_out]).mean() >= 0.6  # leaning survives the adversary
+    assert all(0.0 <= h["adversary_outlet_accuracy"] <= 1.0 for h in history)
+    for result, model, _ in trained:
+        (classifier,) = [m for m in model.modules() if isinstance(m, modeling.MeanPoolClassifier)]
+        assert not classifier.dropout._forward_pre_hooks  # the catch on the pooled vector is gone after training
+        assert len(result.history) >= 1 and 0 <= result.best_epoch < len(result.history)
+    with pytest.raises(ValueError, match="adversary_weight must be > 0"):
+        real(pd.DataFrame({"text": ["a"], "label": ["left"], "split": ["train"]}), ["x"], adversary_weight=0.0,
+             seed=0, **LORA_SETTINGS)
 
 
 def test_lora_leaning_refuses_folds_that_share_an_outlet():
