@@ -203,6 +203,16 @@ def lora_held_out_proba(texts, labels, outlets, folds, *, settings: dict, val_sh
     return proba, history
 
 
+def dann_ramp(progress: float) -> float:
+    """Ganin et al.'s (JMLR 2016) schedule of the reversal weight: 2 / (1 + exp(-10 p)) - 1 for training progress
+    p in [0, 1], so 0 at the start and ~1 by the end.
+
+    >>> [round(dann_ramp(p), 3) for p in (0.0, 0.1, 0.5, 1.0)]
+    [0.0, 0.462, 0.987, 1.0]
+    """
+    return 2.0 / (1.0 + float(np.exp(-10.0 * progress))) - 1.0
+
+
 @dataclass
 class AdversarialTrainResult:
     best_epoch: int
@@ -223,8 +233,10 @@ def train_adversarial_lora(examples, train_outlets, *, adversary_weight: float, 
     `reverse_gradient(adversary_weight)`: the outlet head learns to tell the training outlets apart, and the
     encoder's LoRA weights get the opposite gradient, so the pooled vector keeps leaning and loses outlet
     identity (Baly et al. 2020; Ganin & Lempitsky 2015). `train_outlets` names the outlet of each row of
-    `examples`. The epoch is chosen by validation macro-F1, as in `train_adapter`, on the "val" rows (outlets
-    the fold does not train on).
+    `examples`. The reversed gradient grows from 0 to `adversary_weight` over training (`dann_ramp`), so the
+    leaning head learns before the adversary pushes back: at full weight from the first step the encoder
+    collapsed to one class (RESULTS.md, run 12). The epoch is chosen by validation macro-F1, as in
+    `train_adapter`, on the "val" rows (outlets the fold does not train on).
 
     Returns:
         (epochs' history with the adversary's training outlet accuracy, the model at its best epoch, tokenizer).
@@ -274,7 +286,9 @@ def train_adversarial_lora(examples, train_outlets, *, adversary_weight: float, 
                 weights = train.weights[indices].to(dev)
                 lean_loss = (training.example_losses(logits, train.labels[indices].to(dev), None, 1.0) * weights
                              ).sum() / weights.sum()
-                outlet_logits = adversary(reverse_gradient(caught["pooled"].float(), adversary_weight))
+                progress = (epoch * len(batches) + step) / max(epochs * len(batches), 1)
+                outlet_logits = adversary(reverse_gradient(caught["pooled"].float(),
+                                                           adversary_weight * dann_ramp(progress)))
                 targets = outlet_ids[indices].to(dev)
                 loss = lean_loss + nn.functional.cross_entropy(outlet_logits, targets)
                 (loss / training.accumulation_size(step, len(batches), grad_accum)).backward()

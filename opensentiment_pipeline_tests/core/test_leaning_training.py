@@ -153,6 +153,12 @@ def test_adversarial_lora_learns_leaning_while_its_outlet_head_is_fought(monkeyp
              seed=0, **LORA_SETTINGS)
 
 
+def test_the_reversal_weight_ramps_from_zero_to_one():
+    ramp = [leaning_training.dann_ramp(p) for p in np.linspace(0.0, 1.0, 11)]
+    assert ramp[0] == 0.0 and ramp[-1] == pytest.approx(1.0, abs=1e-4)
+    assert all(a < b for a, b in zip(ramp, ramp[1:]))
+
+
 def test_lora_leaning_refuses_folds_that_share_an_outlet():
     with pytest.raises(ValueError, match="fold 0 is not outlet-disjoint: \\['a'\\]"):
         leaning_training.lora_held_out_proba(["x", "y"], ["left", "right"], ["a", "a"],
