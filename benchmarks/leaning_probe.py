@@ -79,7 +79,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--nested", action="store_true", help="also the nested estimate: inside each outer "
                         "training fold, inner outlet-disjoint folds choose the lexical weight (0.3, 0.5, 0.7) and "
                         "the topic-free share (0, 0.5, 1) by inner Spearman + macro-F1; the outer fold is scored "
-                        "with the chosen pair (first --std-c, first --tfidf-c)")
+                        "with the chosen pair (standardised probe with the first --std-c, else C 0.1; first "
+                        "--tfidf-c; no outlet directions removed)")
     parser.add_argument("--by-topic", action="store_true", help="also print the asset's per-topic table "
                         "(core.leaning.leaning_by_topic, ABP's topic column, 3 articles per outlet and topic) for the "
                         "first --hybrid weight's axis")

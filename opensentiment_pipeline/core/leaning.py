@@ -139,8 +139,8 @@ def place_outlets(
             TF-IDF probe (`fit_tfidf_probe`) runs on the same folds and its metrics come back as
             `tfidf_outlet_cv_*`.
         lexical_weight: probe path, needs `texts`: the axis reads `w * P_tfidf + (1 - w) * P_embedding` per
-            article (0 = the embedding probe alone). The embedding probe alone is reported as
-            `embedding_outlet_cv_*` either way.
+            article (0 = the embedding probes alone). The embedding probes alone (the vectors' probe, blended
+            with the topic-free one by `topic_free_share`) are reported as `embedding_outlet_cv_*` either way.
         tfidf_regularization: `C` of the TF-IDF probe.
         topic_free_share: probe path: the embedding probe's probabilities are (1 - s) x those of a probe on the
             vectors + s x those of a second probe on the *topic-free* vectors (each article minus its k-means topic
@@ -162,7 +162,12 @@ def place_outlets(
     if labels.notna().any():
         lexical = None if texts is None else (texts, lexical_weight, tfidf_regularization)
         topic_free = None
-        if topic_free_share > 0:
+        if topic_free_share > 0 and _topic_kmeans_size(len(unit), topic_clusters) < 2:
+            # Nothing to subtract: the "topic-free" probe would be the vectors' probe fitted twice.
+            logger.warning("topic_free_share %s: %d articles and topic_clusters %d give fewer than two k-means "
+                           "topics (one per %d articles), so there is no topic-free view; the vectors' probe "
+                           "alone is used", topic_free_share, len(unit), topic_clusters, ARTICLES_PER_TOPIC)
+        elif topic_free_share > 0:
             topic_free = (remove_directions(unit, topic_clusters=topic_clusters, covariates=None, seed=seed),
                           topic_free_share)
         return _probe_path(outlets, unit, labels, n_folds=n_folds, regularization=regularization,
@@ -298,9 +303,14 @@ TOPIC_LEANING_COLUMNS: tuple[str, ...] = ("topic", "keywords", "n_articles", "n_
 TOPIC_OUTLET_LEANING_COLUMNS: tuple[str, ...] = ("topic", "keywords", "outlet", "n_articles", "mean_score")
 
 
+def _topic_kmeans_size(n_articles: int, topic_clusters: int) -> int:
+    """The k `_topic_kmeans` uses: topic_clusters, capped at one topic per ARTICLES_PER_TOPIC articles."""
+    return min(topic_clusters, n_articles // ARTICLES_PER_TOPIC)
+
+
 def _topic_kmeans(unit: np.ndarray, *, topic_clusters: int, seed: int):
     """k-means with k = min(topic_clusters, one per ARTICLES_PER_TOPIC articles), fitted; None when k < 2."""
-    k = min(topic_clusters, len(unit) // ARTICLES_PER_TOPIC)
+    k = _topic_kmeans_size(len(unit), topic_clusters)
     if k < 2:
         return None
     from sklearn.cluster import KMeans
@@ -314,8 +324,9 @@ def topic_outlet_leaning(outlets: np.ndarray, article_scores: np.ndarray, topics
     articles on the topic, the mean of those articles' scores (raw P(right) - P(left), held out for rated
     outlets), sorted by topic, then score (left first). Articles without a topic (None/NaN) are left out; so
     is HDBSCAN noise when `topics` are map clusters and the caller passes them with noise as None."""
+    # object dtype: integer cluster ids mixed with None would otherwise turn into floats (0.0, 1.0, ...)
     frame = pd.DataFrame({"outlet": np.asarray(outlets).astype(str), "score": np.asarray(article_scores, dtype=float),
-                          "topic": list(topics)}).dropna(subset=["topic", "score"])
+                          "topic": pd.Series(list(topics), dtype=object)}).dropna(subset=["topic", "score"])
     cells = frame.groupby(["topic", "outlet"], sort=True)["score"].agg(["mean", "size"]).reset_index()
     cells = cells[cells["size"] >= min_articles].rename(columns={"mean": "mean_score", "size": "n_articles"})
     words = {t: (w if isinstance(w, str) else ", ".join(w)) for t, w in (keywords or {}).items()}
@@ -334,7 +345,7 @@ def leaning_by_topic(outlets: np.ndarray, article_scores: np.ndarray, topics: Se
     """
     cells = topic_outlet_leaning(outlets, article_scores, topics, min_articles=min_articles, keywords=keywords)
     # n_articles counts every article on the topic, also those of outlets below min_articles on it.
-    per_topic = pd.Series(list(topics)).dropna().value_counts()
+    per_topic = pd.Series(list(topics), dtype=object).dropna().value_counts()
     rows = []
     for topic, group in cells.groupby("topic", sort=True):
         if len(group) < 2:

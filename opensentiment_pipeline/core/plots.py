@@ -60,7 +60,8 @@ def scatter_png(points: pd.DataFrame, color_by: str) -> bytes:
 
 
 def leaning_map_png(points: pd.DataFrame, *, score: str = "leaning_score", max_labels: int = 12,
-                    title: str = "Outlet map coloured by leaning") -> bytes:
+                    title: str = "Outlet map coloured by leaning",
+                    colorbar_label: str = "leaning (-1 left, +1 right)") -> bytes:
     """The article map (columns `x`, `y`, `outlet` and `score`) coloured on a diverging scale, -1 (blue, left)
     .. +1 (red, right); articles without a score are grey. Each outlet's centroid on the map is drawn as a
     ringed dot in its colour, and the `max_labels` outlets with the most articles are named, so one can see
@@ -81,7 +82,7 @@ def leaning_map_png(points: pd.DataFrame, *, score: str = "leaning_score", max_l
     for outlet, row in centroids.nlargest(max_labels, "n", keep="first").iterrows():
         ax.annotate(str(_shorten(outlet))[:24], (row["x"], row["y"]), fontsize=6, xytext=(3, 3),
                     textcoords="offset points")
-    fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04, label="leaning (-1 left, +1 right)")
+    fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04, label=colorbar_label)
     ax.set(title=title, xticks=[], yticks=[])
     if missing.any():
         ax.legend(fontsize=6, loc="lower right", frameon=False)

@@ -370,9 +370,10 @@ def test_topic_free_view_places_an_outlet_by_how_it_writes_not_by_what_it_covers
     raw = {name: r.outlets.set_index("outlet").loc["newcomer", "raw_score"] for name, r in (("plain", plain), ("free", free))}
     assert raw["free"] < raw["plain"] and raw["free"] < 0
     assert "topic_free_outlet_cv_spearman" in free.metrics and "topic_free_outlet_cv_spearman" not in plain.metrics
-    # With nothing to subtract (k = 0) the topic-free view is the plain probe again.
-    same = leaning.place_outlets(articles, np.array(vectors), reference=reference, **{**settings, "topic_clusters": 0},
+    # With nothing to subtract (fewer than two topics) there is no topic-free view, and no figures claim one.
+    same = leaning.place_outlets(articles, np.array(vectors), reference=reference, **{**settings, "topic_clusters": 1},
                                  topic_free_share=0.5)
+    assert "topic_free_outlet_cv_spearman" not in same.metrics
     assert same.metrics["embedding_outlet_cv_spearman"] == pytest.approx(plain.metrics["embedding_outlet_cv_spearman"])
     with pytest.raises(ValueError, match=r"topic_free_share must be in \[0, 1\]; got -0.1"):
         leaning.place_outlets(articles, np.array(vectors), reference=reference, **settings, topic_free_share=-0.1)
@@ -389,6 +390,7 @@ def test_topic_outlet_leaning_gives_each_outlets_mean_score_per_topic_left_first
     assert cells[["topic", "outlet", "n_articles"]].values.tolist() == [[1, "west", 4], [1, "east", 3], [2, "east", 3]]
     assert cells["mean_score"].tolist() == pytest.approx([-0.25, 0.6, 0.1])
     assert cells["keywords"].tolist() == ["tax, budget", "tax, budget", ""]
+    assert all(type(t) is int for t in cells["topic"])  # cluster ids stay ids beside None, not 1.0 / 2.0
 
 
 def test_probe_path_returns_each_articles_held_out_score():

@@ -137,6 +137,14 @@ def test_adversarial_lora_learns_leaning_while_its_outlet_head_is_fought(monkeyp
         return trained[-1]
 
     monkeypatch.setattr(leaning_training, "train_adversarial_lora", keep)
+    reversal_weights = []
+    real_reverse = leaning_training.reverse_gradient
+
+    def recorded_reverse(x, weight):
+        reversal_weights.append(weight)
+        return real_reverse(x, weight)
+
+    monkeypatch.setattr(leaning_training, "reverse_gradient", recorded_reverse)
     proba, history = leaning_training.lora_held_out_proba(texts, labels, outlets, folds, settings=LORA_SETTINGS,
                                                           adversary_weight=1.0)
     held_out = np.concatenate([test for _, test in folds])
@@ -144,6 +152,11 @@ def test_adversarial_lora_learns_leaning_while_its_outlet_head_is_fought(monkeyp
     predicted = np.array(leaning_training.LEANINGS)[proba[held_out].argmax(1)]
     assert (predicted == np.asarray(labels)[held_out]).mean() >= 0.6  # leaning survives the adversary
     assert all(0.0 <= h["adversary_outlet_accuracy"] <= 1.0 for h in history)
+    # Every training step sends the outlet head's gradient back reversed, ramping from 0 up towards the weight.
+    steps_per_fold = len(reversal_weights) // len(folds)
+    first_fold = reversal_weights[:steps_per_fold]
+    assert first_fold[0] == 0.0 and 0.9 < max(first_fold) <= 1.0
+    assert all(a <= b for a, b in zip(first_fold, first_fold[1:]))
     for result, model, _ in trained:
         (classifier,) = [m for m in model.modules() if isinstance(m, modeling.MeanPoolClassifier)]
         assert not classifier.dropout._forward_pre_hooks  # the catch on the pooled vector is gone after training

@@ -159,13 +159,18 @@ def test_a_map_drawn_from_older_vectors_is_refused_with_the_command_that_redraws
     raw, embedded = _tables(with_leaning=True)
     articles = raw[["article_id", "outlet", "title"]]
     stale_map = _map(embedded, raw).iloc[5:]  # the map lacks the first five articles
-    placed = types.SimpleNamespace(outlets=pd.DataFrame({"outlet": list(POSITIONS), "score": 0.0, "label": "center"}),
-                                   article_scores=np.zeros(len(articles)))
+    placed = types.SimpleNamespace(outlets=pd.DataFrame({"outlet": list(POSITIONS), "score": list(POSITIONS.values()),
+                                                         "label": ["left", "left", "right", "right", "right"]}),
+                                   article_scores=np.linspace(-1, 1, len(articles)))
     with pytest.raises(ValueError, match=r"outlet_clusters has no map position for 5 of 60 embedded articles .*"
                                          r"--select 'outlet_clusters,outlet_leaning'"):
         leaning_assets.map_points(articles, stale_map, placed)
-    points = leaning_assets.map_points(articles, _map(embedded, raw), placed)
-    assert points[["x", "y", "cluster", "leaning_score", "leaning_label"]].notna().all().all()
+    points = leaning_assets.map_points(articles, _map(embedded.iloc[::-1], raw.iloc[::-1]), placed)  # map in another order
+    assert points["article_id"].tolist() == articles["article_id"].tolist()  # in the articles' order, as the scores
+    assert points["leaning_score"].tolist() == [POSITIONS[o] for o in articles["outlet"]]
+    assert (points["leaning_label"] == np.where(articles["outlet"].str.startswith("left"), "left", "right")).all()
+    assert points["article_score"].tolist() == pytest.approx(placed.article_scores.tolist())
+    np.testing.assert_allclose(points["x"], np.stack(embedded["embedding"].to_numpy())[:, 0], rtol=1e-6)
 
 
 def test_tfidf_check_warns_when_the_lexical_reference_wins():

@@ -34,7 +34,8 @@ class OutletLeaningConfig(dg.Config):
                               "~0.05, so an unscaled probe is regularised far harder than its C says)")
     lexical_weight: float = Field(default=0.5, description="the axis reads w * P(TF-IDF probe) + (1 - w) * "
                                   "P(embedding probe) per article, both fitted on the same outlet-disjoint folds; "
-                                  "0 = the embedding probe alone. The embedding probe alone is reported either way "
+                                  "0 = the embedding probes alone. The embedding probes alone (vectors and "
+                                  "topic-free vectors, split by topic_free_share) are reported either way "
                                   "(embedding_outlet_cv_*)")
     tfidf_regularization: float = Field(default=10.0, description="C of the TF-IDF probe (the lexical reference, "
                                         "blended in by lexical_weight); <= 0 skips it, and needs lexical_weight 0")
@@ -115,12 +116,15 @@ def outlet_leaning(context: dg.AssetExecutionContext, config: OutletLeaningConfi
     if result.axes is not None:
         result.axes.to_csv(out_dir / "principal_axes.csv", index=False)
     points = map_points(articles, outlet_clusters, result)
-    map_title = ("Outlet map coloured by leaning (calibrated, -1 left .. +1 right)" if result.method == "probe"
+    probe = result.method == "probe"
+    map_title = ("Outlet map coloured by leaning (calibrated, -1 left .. +1 right)" if probe
                  else "Outlet map coloured by principal axis 1 (sign arbitrary)")
-    map_png = plots.leaning_map_png(points, title=map_title)
+    map_png = plots.leaning_map_png(points, title=map_title, colorbar_label="leaning (-1 left, +1 right)" if probe
+                                    else "principal axis 1 (sign arbitrary)")
+    # Without ratings there are no labels to colour by: the page opens on the outlets.
     (out_dir / "leaning_map.html").write_text(plots.scatter_html(
         points.assign(leaning=points["leaning_label"]), hover_cols=["title", "outlet", "leaning_score", "leaning"],
-        color_by="leaning", color_options=["outlet", "cluster"]))
+        color_by="leaning" if probe else "outlet", color_options=["outlet", "cluster"]))
     by_topic = cells = topic_source = None
     if result.article_scores is not None:
         by_topic, cells, topic_source = topic_tables(articles, result.article_scores, points, config)
@@ -183,14 +187,15 @@ def map_points(articles: pd.DataFrame, outlet_clusters: pd.DataFrame, result) ->
     """The map's points (x, y, cluster of every embedded article) with the article's title, its outlet's
     calibrated score and label (`leaning_score`, `leaning_label`) and its own raw score (`article_score`).
 
-    The map must cover the same articles as the vectors: a map drawn from another materialization of
-    article_embeddings would put the axis on the wrong points, so that fails with the command that redraws it."""
+    The map must hold every embedded article: a map drawn before the last embedding would leave articles off
+    the picture and out of the per-topic tables, so that fails with the command that redraws it."""
     missing = ~articles["article_id"].isin(outlet_clusters["article_id"])
     if missing.any():
         raise ValueError(f"outlet_clusters has no map position for {int(missing.sum())} of {len(articles)} embedded "
-                         f"articles (e.g. {articles.loc[missing, 'article_id'].head(3).tolist()}): it was drawn from "
-                         "older vectors. Redraw it with the axis: dagster asset materialize --select "
-                         "'outlet_clusters,outlet_leaning'")
+                         f"articles (e.g. {articles.loc[missing, 'article_id'].head(3).tolist()}): it was drawn "
+                         "before they were embedded. Redraw it with the axis: dagster asset materialize -m "
+                         "opensentiment_pipeline.definitions --select 'outlet_clusters,outlet_leaning' -c <the run "
+                         "config you place outlets with, e.g. the one that sets reference_csv>")
     points = articles[["article_id", "outlet", "title"]].merge(
         outlet_clusters[["article_id", "x", "y", "cluster"]], on="article_id", how="left", validate="one_to_one")
     outlets = result.outlets.set_index("outlet")
@@ -204,8 +209,9 @@ def topic_tables(articles: pd.DataFrame, article_scores, points: pd.DataFrame,
                  config: OutletLeaningConfig) -> tuple[pd.DataFrame, pd.DataFrame, str]:
     """The per-topic view of the axis (`leaning.leaning_by_topic`), the (topic, outlet) cells behind it
     (`leaning.topic_outlet_leaning`) and where the topics came from: the sources' `topic` column when at least
-    half the articles have one, else the outlet map's HDBSCAN clusters (noise left out), named by the same c-TF-IDF
-    keywords as outlet_clusters, so this table and outlet_clusters' per-topic sentiment share their topics."""
+    half the articles have one, else the outlet map's HDBSCAN clusters (noise left out), named by c-TF-IDF keywords
+    as in outlet_clusters (with its default top_k), so this table and outlet_clusters' per-topic sentiment share
+    their topics."""
     from opensentiment_pipeline.core import clustering, leaning
     from opensentiment_pipeline.defs.assets.analysis import OutletClustersConfig
 
