@@ -19,8 +19,10 @@ Given the articles' texts, the probe path also fits a TF-IDF + logistic-regressi
 (`fit_tfidf_probe`): the lexical bar the embedding probe is measured against (`tfidf_outlet_cv_*`), and, with
 `lexical_weight` w > 0, part of the axis: each article's probabilities are w x the words' + (1 - w) x the
 vectors', so the axis reads what either carries (`embedding_outlet_cv_*` reports the vectors alone).
-`tfidf_reference` scores the lexical probe on its own. Intervals are bootstrap percentiles over an outlet's
-articles. Nothing here knows any outlet by name.
+`tfidf_reference` scores the lexical probe on its own. With `topic_free_share` s > 0 the vectors' part is itself
+(1 - s) x the probe on the vectors + s x a probe on the *topic-free* vectors (minus their k-means topic centroid),
+which places outlets by how they write rather than by what they cover. Intervals are bootstrap percentiles over
+an outlet's articles. Nothing here knows any outlet by name.
 """
 
 from __future__ import annotations
