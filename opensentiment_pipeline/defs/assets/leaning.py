@@ -200,7 +200,7 @@ def map_points(articles: pd.DataFrame, outlet_clusters: pd.DataFrame, result) ->
         outlet_clusters[["article_id", "x", "y", "cluster"]], on="article_id", how="left", validate="one_to_one")
     outlets = result.outlets.set_index("outlet")
     points["leaning_score"] = points["outlet"].map(outlets["score"])
-    points["leaning_label"] = points["outlet"].map(outlets["label"]) if "label" in outlets else None
+    points["leaning_label"] = points["outlet"].map(outlets["label"])  # None on the principal-axes path
     points["article_score"] = result.article_scores if result.article_scores is not None else float("nan")
     return points
 
