@@ -43,13 +43,15 @@ def peak_rss_gib() -> float:
 
 def main() -> int:
     args = parse_args()
-    from opensentiment_pipeline.core import clustering, embeddings, modeling
+    from opensentiment_pipeline.core.analysis import clustering
+    from opensentiment_pipeline.core.model import modeling
+    from opensentiment_pipeline.core.vectors import encoding
 
     rng = np.random.default_rng(args.seed)
     with open(args.data, encoding="utf-8") as lines:
         sentences = list(dict.fromkeys(json.loads(line)["sentence_normalized"] for line in lines))[: args.real]
     spec = "packaged:all-MiniLM-L6-v2"
-    base = embeddings.encode_texts(modeling.load_encoder(spec, num_layers=None), modeling.load_tokenizer(spec),
+    base = encoding.encode_texts(modeling.load_encoder(spec, num_layers=None), modeling.load_tokenizer(spec),
                                    sentences, batch_size=64, max_length=128, device="cpu")
     source = rng.integers(0, len(sentences), args.n)
     vectors = base[source] + rng.normal(0, args.noise, (args.n, base.shape[1])).astype(np.float32)

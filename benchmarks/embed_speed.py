@@ -41,11 +41,12 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import int8_encoder  # benchmarks/int8_encoder.py: the int8 path is measured here, not shipped
 import numpy as np
 import pandas as pd
 import torch
 
-from opensentiment_pipeline.core import embeddings
+from opensentiment_pipeline.core.vectors import backends, encoding
 
 DEFAULT_MAX_LENGTH = {"articles": 256, "sentences": 128}
 # The approximate paths' stated tolerance against the float32 path (per-text cosine).
@@ -117,7 +118,7 @@ def padded_positions(lengths: np.ndarray, order: np.ndarray, batch_size: int) ->
 
 def padding_report(tokenizer, texts: list[str], *, max_length: int, batch_size: int, chunk: int) -> str:
     """Real tokens vs positions computed, sorting each call's `chunk` texts by characters or by tokens."""
-    lengths = np.array([len(r) for r in embeddings.tokenize_texts(tokenizer, texts, max_length=max_length)])
+    lengths = np.array([len(r) for r in encoding.tokenize_texts(tokenizer, texts, max_length=max_length)])
     by_chars = by_tokens = 0
     for start in range(0, len(texts), chunk):
         part = lengths[start : start + chunk]
@@ -222,7 +223,7 @@ def bench_set(name: str, texts: list[str], *, st_model, encoders: dict[str, torc
         def encode(t: list[str]) -> np.ndarray:
             autocast = torch.autocast("cpu", dtype=torch.bfloat16) if bf16 else contextlib.nullcontext()
             with autocast:
-                return embeddings.encode_texts(model, tokenizer, t, batch_size=b, max_length=max_length, device=device)
+                return encoding.encode_texts(model, tokenizer, t, batch_size=b, max_length=max_length, device=device)
         return encode
 
     paths: dict[str, Callable[[list[str]], np.ndarray]] = {
@@ -276,11 +277,11 @@ def main() -> None:
     from sentence_transformers import SentenceTransformer
     from transformers import AutoModel, AutoTokenizer
 
-    from opensentiment_pipeline.core import modeling
+    from opensentiment_pipeline.core.model import modeling
 
     if args.threads is not None:
         torch.set_num_threads(args.threads)
-    device = embeddings.resolve_device(args.device)
+    device = modeling.resolve_device(args.device)
     path = modeling.resolve_model_path(args.model)
     tokenizer = AutoTokenizer.from_pretrained(path)
     encoder = AutoModel.from_pretrained(path).eval()
@@ -292,10 +293,10 @@ def main() -> None:
         if device.type != "cpu":
             print(f"{name} skipped: it is CPU only and the device is {device}")
         elif name in INT8_LAYERS:
-            encoders[name] = embeddings.quantize_for_cpu(encoder, layers=INT8_LAYERS[name])
+            encoders[name] = int8_encoder.quantize_for_cpu(encoder, layers=INT8_LAYERS[name])
         elif name in ONNX_FUSE:
             start = time.perf_counter()
-            encoders[name] = embeddings.onnx_encoder(encoder, fuse=ONNX_FUSE[name])
+            encoders[name] = backends.onnx_encoder(encoder, fuse=ONNX_FUSE[name])
             print(f"{name}: export + session {time.perf_counter() - start:.1f} s")
         else:  # bf16: the float encoder under autocast
             encoders[name] = encoder

@@ -85,9 +85,9 @@ def parse_args() -> argparse.Namespace:
                         "(core.leaning.leaning_by_topic, ABP's topic column, 3 articles per outlet and topic) for the "
                         "first --hybrid weight's axis")
     parser.add_argument("--lora-epochs", type=int, default=0, help="also fine-tune a LoRA leaning adapter per fold "
-                        "(core.leaning_training.lora_held_out_proba) for this many epochs; 0 = off")
+                        "(leaning_training.lora_held_out_proba) for this many epochs; 0 = off")
     parser.add_argument("--lora-adversary", type=float, default=0.0, help="outlet-adversary weight inside the LoRA "
-                        "training (core.leaning_training.train_adversarial_lora: gradient reversal on the pooled "
+                        "training (leaning_training.train_adversarial_lora: gradient reversal on the pooled "
                         "vector); 0 = plain train_adapter")
     parser.add_argument("--lora-max-length", type=int, default=128, help="tokens of title + body the adapter reads")
     parser.add_argument("--lora-per-outlet", type=int, default=0, help="articles per outlet for the LoRA adapter "
@@ -105,7 +105,8 @@ def load_articles(path: str, *, per_outlet: int, seed: int, strip: bool) -> pd.D
     Boilerplate is found on every article of the file (recurrence within an outlet needs many of its articles),
     before sampling, so an article's stripped text, and its cache key, do not depend on `per_outlet`.
     """
-    from opensentiment_pipeline.core import boilerplate, leaning, sources
+    from opensentiment_pipeline.core.analysis import leaning
+    from opensentiment_pipeline.core.ingest import boilerplate, sources
 
     articles = sources.read_source(sources.SourceSpec(name="abp", format="article_bias_prediction",
                                                       path=path)).articles
@@ -122,7 +123,7 @@ def load_articles(path: str, *, per_outlet: int, seed: int, strip: bool) -> pd.D
 class WindowCache:
     """Per-window mean-pooled vectors of texts, cached in one .npz per encoder and window length.
 
-    A text is cut into windows of `max_length` tokens (`core.embeddings.chunk_token_ids`); window 0 is what
+    A text is cut into windows of `max_length` tokens (`core.encoding.chunk_token_ids`); window 0 is what
     `encode_texts(max_chunks=1)` reads (title + lead). Windows are embedded in passes, window 0 of every text
     first, so each pass's cost is known and an interrupted run keeps the passes it finished.
     """
@@ -140,10 +141,10 @@ class WindowCache:
 
     def fill(self, texts: list[str], *, max_windows: int, device: str, batch_size: int = 16) -> None:
         """Embed windows 0 .. max_windows - 1 of every text that are not cached yet."""
-        from opensentiment_pipeline.core import embeddings
+        from opensentiment_pipeline.core.vectors import encoding
 
         tokenizer, load = self._loader()
-        ids, owner = embeddings.chunk_token_ids(tokenizer, texts, max_length=self.max_length,
+        ids, owner = encoding.chunk_token_ids(tokenizer, texts, max_length=self.max_length,
                                                 max_chunks=max_windows)
         hashes = [text_hash(t) for t in texts]
         position = np.zeros(len(owner), dtype=int)  # window index within its text
@@ -179,7 +180,7 @@ class WindowCache:
     def _loader(self):
         """The tokenizer and a loader of the encoder: a model spec, or "adapter:<folder>" for the encoder of a
         fine-tuned sentiment_adapter."""
-        from opensentiment_pipeline.core import modeling
+        from opensentiment_pipeline.core.model import modeling
 
         if self.encoder_spec.startswith("adapter:"):
             _, tokenizer, model = modeling.load_adapter(self.encoder_spec[len("adapter:"):],
@@ -222,17 +223,18 @@ def pool_windows(encoder, tokenizer, windows: list[np.ndarray], *, batch_size: i
     """Mean-pooled (not normalised) vectors of token-id windows, batched longest first as encode_texts does."""
     import torch
 
-    from opensentiment_pipeline.core import embeddings
+    from opensentiment_pipeline.core.model import modeling
+    from opensentiment_pipeline.core.vectors import encoding
 
-    order = embeddings.length_order(windows)
+    order = encoding.length_order(windows)
     out = np.empty((len(windows), encoder.config.hidden_size), dtype=np.float32)
     with torch.inference_mode():
         for start in range(0, len(windows), batch_size):
             batch = order[start:start + batch_size]
-            input_ids, mask = embeddings.pad_batch([windows[i] for i in batch], pad_id=tokenizer.pad_token_id,
+            input_ids, mask = encoding.pad_batch([windows[i] for i in batch], pad_id=tokenizer.pad_token_id,
                                                    side=tokenizer.padding_side)
             hidden = encoder(input_ids=input_ids.to(device), attention_mask=mask.to(device)).last_hidden_state
-            out[batch] = embeddings.mean_pool(hidden.float(), mask.to(device)).cpu().numpy()
+            out[batch] = modeling.mean_pool(hidden.float(), mask.to(device)).cpu().numpy()
             if start // batch_size % 20 == 0:
                 logger.info("  %d / %d windows", start + len(batch), len(windows))
     return out
@@ -240,7 +242,7 @@ def pool_windows(encoder, tokenizer, windows: list[np.ndarray], *, batch_size: i
 
 def probe_rows(frame: pd.DataFrame, vectors: np.ndarray, *, name: str, cs: list[float], directions: list[int],
                seed: int) -> list[dict]:
-    from opensentiment_pipeline.core import leaning
+    from opensentiment_pipeline.core.analysis import leaning
 
     rows = []
     for c in cs:
@@ -255,7 +257,7 @@ def probe_rows(frame: pd.DataFrame, vectors: np.ndarray, *, name: str, cs: list[
 
 
 def tfidf_rows(frame: pd.DataFrame, texts: list[str], *, cs: list[float]) -> list[dict]:
-    from opensentiment_pipeline.core import leaning
+    from opensentiment_pipeline.core.analysis import leaning
 
     rows = []
     for c in cs:
@@ -275,7 +277,7 @@ def unsupervised_rows(frame: pd.DataFrame, vectors: np.ndarray, texts: list[str]
     Spearman with the ratings is reported, but axis 1 of the last variant is the one chosen in advance."""
     from scipy.stats import spearmanr
 
-    from opensentiment_pipeline.core import leaning
+    from opensentiment_pipeline.core.analysis import leaning
 
     rated = frame.groupby("outlet")["leaning"].agg(lambda s: s.dropna().map(leaning.LEANING_SCORE).mean())
     covariates = leaning.format_features(texts)
@@ -298,9 +300,11 @@ def unsupervised_rows(frame: pd.DataFrame, vectors: np.ndarray, texts: list[str]
 
 def adversarial_rows(frame: pd.DataFrame, vectors: np.ndarray, *, name: str, weights: list[float],
                      seed: int) -> list[dict]:
-    """The leaning projection (`core.leaning_training`) with and without the outlet adversary, on the same
+    """The leaning projection (`leaning_training.py`) with and without the outlet adversary, on the same
     outlet-disjoint folds: trained on each fold's training outlets, scored on its held-out ones."""
-    from opensentiment_pipeline.core import leaning, leaning_training
+    import leaning_training  # benchmarks/leaning_training.py, next to this script
+
+    from opensentiment_pipeline.core.analysis import leaning
 
     labels = leaning.article_labels(frame, None)
     outlets = frame["outlet"].astype(str).to_numpy()
@@ -329,7 +333,7 @@ def held_out_proba(frame: pd.DataFrame, fit) -> tuple[np.ndarray, np.ndarray, np
     """(probabilities, labels, outlets) of the rated articles on place_outlets' folds: `fit(train, y)` gets a
     fold's training row numbers (among the rated rows) and returns an object whose `predict(rows)` gives the
     held-out rows' (n, 3) probabilities."""
-    from opensentiment_pipeline.core import leaning
+    from opensentiment_pipeline.core.analysis import leaning
 
     labels = leaning.article_labels(frame, None)
     outlets = frame["outlet"].astype(str).to_numpy()
@@ -342,7 +346,7 @@ def held_out_proba(frame: pd.DataFrame, fit) -> tuple[np.ndarray, np.ndarray, np
 
 
 def metric_row(name: str, probe: str, proba: np.ndarray, y: np.ndarray, groups: np.ndarray, start: float) -> dict:
-    from opensentiment_pipeline.core import leaning
+    from opensentiment_pipeline.core.analysis import leaning
 
     metrics = leaning.cv_metrics(groups, y, proba, min_articles=PLACE_SETTINGS["min_articles"])
     row = {"vectors": name, "probe": probe, "outlet_cv_macro_f1": metrics["outlet_cv_macro_f1"],
@@ -354,7 +358,7 @@ def metric_row(name: str, probe: str, proba: np.ndarray, y: np.ndarray, groups: 
 def standardised_rows(frame: pd.DataFrame, vectors: np.ndarray, *, name: str, cs: list[float],
                       seed: int) -> list[dict]:
     """The article-level probe on standardised vectors (`place_outlets(standardize=True)`), per C."""
-    from opensentiment_pipeline.core import leaning
+    from opensentiment_pipeline.core.analysis import leaning
 
     rows = []
     for c in cs:
@@ -373,7 +377,7 @@ def hybrid_rows(frame: pd.DataFrame, vectors: np.ndarray, texts: list[str], *, n
     """The asset's blended axis (`place_outlets(lexical_weight=w, topic_free_share=s)`): w x the TF-IDF probe's
     probabilities + (1 - w) x the embedding probe's, per article, on the same folds; with s > 0 the embedding
     probe's part is itself (1 - s) x the probe on the vectors + s x the probe on the topic-free vectors."""
-    from opensentiment_pipeline.core import leaning
+    from opensentiment_pipeline.core.analysis import leaning
 
     rows = []
     for w, share, topic_seed in [(w, s, t) for s in shares for w in weights for t in (topic_seeds or [seed])]:
@@ -405,7 +409,7 @@ def window_level_rows(frame: pd.DataFrame, cache: "WindowCache", texts: list[str
                       c: float) -> list[dict]:
     """A standardised probe fitted on single windows (each with its article's label); an article's
     probabilities are its windows', token-weighted."""
-    from opensentiment_pipeline.core import leaning
+    from opensentiment_pipeline.core.analysis import leaning
 
     rated = leaning.article_labels(frame, None).notna().to_numpy()
     vectors, owner, tokens = [], [], []
@@ -446,7 +450,7 @@ def nested_rows(frame: pd.DataFrame, vectors: np.ndarray, texts: list[str], *, n
     `remove_directions`), so the inner blends cost no refit."""
     from sklearn.model_selection import GroupKFold
 
-    from opensentiment_pipeline.core import leaning
+    from opensentiment_pipeline.core.analysis import leaning
 
     start = time.perf_counter()
     labels = leaning.article_labels(frame, None)
@@ -490,7 +494,9 @@ def nested_rows(frame: pd.DataFrame, vectors: np.ndarray, texts: list[str], *, n
 def lora_rows(articles: pd.DataFrame, args: argparse.Namespace) -> list[dict]:
     """A LoRA leaning adapter (the sentiment adapter's recipe with leaning labels) per outlet-disjoint fold,
     scored like the probes. With --lora-per-outlet, the embedding probe is rerun on the same subset beside it."""
-    from opensentiment_pipeline.core import leaning, leaning_training
+    import leaning_training  # benchmarks/leaning_training.py, next to this script
+
+    from opensentiment_pipeline.core.analysis import leaning
     from opensentiment_pipeline.defs.assets.model import SentimentAdapterConfig
 
     subset = articles if not args.lora_per_outlet else articles.groupby("outlet").head(args.lora_per_outlet)

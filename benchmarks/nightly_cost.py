@@ -99,8 +99,8 @@ def write_corpus(args: argparse.Namespace, first_day: dt.date, path: Path) -> di
 
 
 def train_tiny_adapter(out_dir: Path) -> Path:
-    from opensentiment_pipeline.core import training
-    from opensentiment_pipeline.defs.assets.ingestion import DEMO_DIR
+    from opensentiment_pipeline.core.model import training
+    from opensentiment_pipeline.defs.assets.ingest import DEMO_DIR
 
     demo = pd.read_csv(DEMO_DIR / "news_demo.csv").head(64)
     examples = pd.DataFrame({"text": demo["body"], "label": demo["annotator_a"],

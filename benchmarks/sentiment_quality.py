@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from opensentiment_pipeline.core import distillation, evaluation, modeling, training
+from opensentiment_pipeline.core.model import distillation, evaluation, modeling, training
 from opensentiment_pipeline.core.schema import SENTIMENT_LABELS
 
 TRAIN_KEYS = ("num_layers", "lora_r", "lora_alpha", "lora_dropout", "target_modules", "max_length", "learning_rate",

@@ -49,7 +49,7 @@ def main() -> int:
     os.environ["OPENSENTIMENT_FIRST_DAY"] = first_day.isoformat()  # read when partitions.py is imported
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     from deploy.team_services import STEP_QUEUE, start_team_services, start_worker, wait_for_workers
-    from opensentiment_pipeline.defs.assets.ingestion import DEMO_SOURCE
+    from opensentiment_pipeline.defs.assets.ingest import DEMO_SOURCE
     from opensentiment_pipeline.defs.jobs import KIND_TAG
     from opensentiment_pipeline.defs.partitions import DAILY, range_tags
 

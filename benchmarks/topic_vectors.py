@@ -1,7 +1,7 @@
 """Do the vectors that search, the outlet map and the leaning axis read keep topics? (issue 10)
 
 Embeds a seeded sample of ABP articles (title + lead, as `article_embeddings` does, via the project's ABP reader)
-with `topics.embed_articles`: the topic vector (frozen base encoder, adapter switched off) and the sentiment vector
+with `encoding.embed_articles`: the topic vector (frozen base encoder, adapter switched off) and the sentiment vector
 (adapter on) from one loaded model. Reports, for both, same-topic precision@10 (ABP `topic` labels) and the NMI
 between the outlet map's HDBSCAN clusters (`cluster_outlets`, the shared_data settings) and the topics, plus the
 cost of each pass. Without `--adapter` it first trains a small sentiment adapter on Financial PhraseBank's train
@@ -19,8 +19,11 @@ import time
 import numpy as np
 import pandas as pd
 
-from opensentiment_pipeline.core import clustering, modeling, sources, topics, training
-from opensentiment_pipeline.defs.assets.analysis import article_texts
+from opensentiment_pipeline.core.analysis import clustering
+from opensentiment_pipeline.core.ingest import sources
+from opensentiment_pipeline.core.model import modeling, training
+from opensentiment_pipeline.core.vectors import encoding, topic_quality
+from opensentiment_pipeline.defs.assets.vectors import article_texts
 
 ABP = "../shared/data/article_bias_prediction/abp_articles_text_sample_cap300_per_source.parquet"
 FPB = "../shared/data/financial_phrasebank/fpb_by_agreement.parquet"
@@ -62,7 +65,7 @@ def main() -> None:
         adapter = args.adapter or small_adapter(tmp, rows=args.train_rows, epochs=args.epochs, seed=args.seed)
         manifest, tokenizer, model = modeling.load_adapter(adapter)
         start = time.perf_counter()
-        vectors = topics.embed_articles(model, tokenizer, article_texts(articles, True), labels=manifest.labels,
+        vectors = encoding.embed_articles(model, tokenizer, article_texts(articles, True), labels=manifest.labels,
                                         batch_size=32, max_length=args.max_length, device="cpu", max_chunks=1,
                                         backend=args.backend)
         seconds = time.perf_counter() - start
@@ -70,19 +73,19 @@ def main() -> None:
           f"({len(articles) / seconds:.1f} articles/s)")
     labels = articles["topic"].tolist()
     frame = articles.assign(sentiment=[manifest.labels[i] for i in vectors.proba.argmax(1)])
-    print(f"\nchance (sum of squared topic shares): {topics.topic_chance(labels):.3f}; "
+    print(f"\nchance (sum of squared topic shares): {topic_quality.topic_chance(labels):.3f}; "
           f"{articles['topic'].nunique()} topics\n")
     print("| vectors | topic P@10 | share of base | cluster-topic NMI | clusters | noise share |")
     print("|---|---|---|---|---|---|")
-    base = topics.topic_precision_at_k(vectors.topic, labels, k=10)
+    base = topic_quality.topic_precision_at_k(vectors.topic, labels, k=10)
     for name, matrix in (("topic (frozen base encoder)", vectors.topic), ("sentiment (adapter)", vectors.sentiment)):
-        p10 = topics.topic_precision_at_k(matrix, labels, k=10)
+        p10 = topic_quality.topic_precision_at_k(matrix, labels, k=10)
         result = clustering.cluster_outlets(frame, matrix, n_components=2, n_neighbors=15, min_dist=0.1,
                                             metric="cosine", min_cluster_size=args.min_cluster_size, min_samples=None,
                                             top_k=8, random_state=42, projection="umap", n_outlet_groups=None,
                                             min_topic_articles=5)
         clusters = frame[["article_id"]].merge(result.points[["article_id", "cluster"]], on="article_id")
-        nmi = topics.cluster_topic_nmi(clusters["cluster"].to_numpy(), labels)
+        nmi = topic_quality.cluster_topic_nmi(clusters["cluster"].to_numpy(), labels)
         print(f"| {name} | {p10:.3f} | {p10 / base:.2f} | {nmi:.3f} | {result.n_clusters} | "
               f"{result.noise_share:.2f} |")
     print(f"\npredicted sentiment: {pd.Series(frame['sentiment']).value_counts().to_dict()}")

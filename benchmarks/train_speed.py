@@ -23,7 +23,8 @@ import time
 import pandas as pd
 import torch
 
-from opensentiment_pipeline.core import modeling, sources, training
+from opensentiment_pipeline.core.ingest import sources
+from opensentiment_pipeline.core.model import modeling, training
 from opensentiment_pipeline.core.schema import SENTIMENT_LABELS
 from opensentiment_pipeline.defs.assets.model import SentimentAdapterConfig
 

@@ -104,7 +104,7 @@ def run_search(args: argparse.Namespace) -> int:
     """Load the index folder, filter, embed the query, search, print."""
     import pandas as pd
 
-    from opensentiment_pipeline.core import search
+    from opensentiment_pipeline.core.vectors import search
 
     folder = Path(args.index) if args.index else _home(args.home) / "index"
     if not (folder / search.MANIFEST_FILE).exists():
@@ -130,7 +130,8 @@ def embed_query(manifest: dict, text: str):
     """
     from transformers.utils import logging as hf_logging
 
-    from opensentiment_pipeline.core import embeddings, modeling
+    from opensentiment_pipeline.core.model import modeling
+    from opensentiment_pipeline.core.vectors import encoding
 
     hf_logging.disable_progress_bar()  # a "Loading weights" bar on every search is noise
     if manifest.get("adapter_dir"):
@@ -145,7 +146,7 @@ def embed_query(manifest: dict, text: str):
         tokenizer = modeling.load_tokenizer(manifest["base_model"])
     else:
         raise CliError(f"the index manifest names no encoder (adapter_dir or base_model); got keys {sorted(manifest)}")
-    vectors = embeddings.encode_texts(encoder, tokenizer, [text], batch_size=1,
+    vectors = encoding.encode_texts(encoder, tokenizer, [text], batch_size=1,
                                       max_length=int(manifest.get("query_max_length", 256)), device="cpu")
     return vectors[0]
 
@@ -195,7 +196,7 @@ def _home(home: str | None) -> Path:
 
 
 def _normalise(name: str) -> str:
-    from opensentiment_pipeline.core.articles import normalise_outlet  # the one outlet normaliser
+    from opensentiment_pipeline.core.ingest.articles import normalise_outlet  # the one outlet normaliser
 
     return normalise_outlet(name)
 

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from opensentiment_pipeline import cli
-from opensentiment_pipeline.core import search
+from opensentiment_pipeline.core.vectors import search
 
 BASE_MODEL = "packaged:all-MiniLM-L6-v2"
 ARTICLES = [  # article_id, outlet, sentiment, title
@@ -26,11 +26,12 @@ ARTICLES = [  # article_id, outlet, sentiment, title
 @pytest.fixture(scope="module")
 def index_home(tmp_path_factory):
     """<home>/index as article_index writes it, but from the base encoder (no adapter to train)."""
-    from opensentiment_pipeline.core import embeddings, modeling
+    from opensentiment_pipeline.core.model import modeling
+    from opensentiment_pipeline.core.vectors import encoding
 
     home = tmp_path_factory.mktemp("home")
     frame = pd.DataFrame(ARTICLES, columns=["article_id", "outlet", "sentiment", "title"])
-    vectors = embeddings.encode_texts(modeling.load_encoder(BASE_MODEL, num_layers=None),
+    vectors = encoding.encode_texts(modeling.load_encoder(BASE_MODEL, num_layers=None),
                                       modeling.load_tokenizer(BASE_MODEL), frame["title"].tolist(),
                                       batch_size=8, max_length=64, device="cpu")
     articles = frame.assign(

@@ -8,9 +8,11 @@ import pandas as pd
 import pytest
 
 from opensentiment_pipeline import cli
-from opensentiment_pipeline.core import embeddings, modeling, search, sources
-from opensentiment_pipeline.defs.assets.analysis import article_texts
-from opensentiment_pipeline.defs.assets.ingestion import DEMO_SOURCE, SourceConfig, to_spec
+from opensentiment_pipeline.core.ingest import sources
+from opensentiment_pipeline.core.model import modeling
+from opensentiment_pipeline.core.vectors import encoding, search
+from opensentiment_pipeline.defs.assets.vectors import article_texts
+from opensentiment_pipeline.defs.assets.ingest import DEMO_SOURCE, SourceConfig, to_spec
 
 BASE_MODEL = "packaged:all-MiniLM-L6-v2"
 RATE_DECISIONS = ("Reserve Council holds benchmark rate at 3.5 percent",
@@ -23,7 +25,7 @@ def demo_index(tmp_path_factory):
     """The demo corpus as raw_articles reads it, embedded and indexed as article_embeddings/article_index do."""
     articles = sources.read_sources([to_spec(SourceConfig(**DEMO_SOURCE), seed=0)], near_dup_threshold=0.8,
                                     seed=0).articles
-    vectors = embeddings.encode_texts(modeling.load_encoder(BASE_MODEL, num_layers=None),
+    vectors = encoding.encode_texts(modeling.load_encoder(BASE_MODEL, num_layers=None),
                                       modeling.load_tokenizer(BASE_MODEL), article_texts(articles, True),
                                       batch_size=64, max_length=256, device="cpu")
     folder = tmp_path_factory.mktemp("home") / "index"

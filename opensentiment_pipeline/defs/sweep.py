@@ -41,7 +41,7 @@ def run_adapter_sweep(context: dg.OpExecutionContext, config: AdapterSweepConfig
     """Train one adapter per grid point; log each as a nested MLflow run; report the best by val macro-F1."""
     import mlflow
 
-    from opensentiment_pipeline.core import sweep, training
+    from opensentiment_pipeline.core.model import sweep, training
 
     trials = sweep.expand_grid(config.grid)
     context.log.info("sweep: %d trials over %s", len(trials), sorted(config.grid))

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from opensentiment_pipeline.core.annotation_quality import (
+from opensentiment_pipeline.core.labels.annotation_quality import (
     QUALITY_COLUMNS,
     SUSPECT_COLUMNS,
     best_method,

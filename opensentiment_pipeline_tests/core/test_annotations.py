@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from opensentiment_pipeline.core.annotations import (
+from opensentiment_pipeline.core.labels.annotations import (
     ITEM_COLUMNS,
     POSTERIOR_COLUMNS,
     agreement_stats,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from opensentiment_pipeline.core.articles import (
+from opensentiment_pipeline.core.ingest.articles import (
     Rejects,
     build_articles,
     content_id,
@@ -51,7 +51,7 @@ def test_normalise_outlet(raw, expected):
 def test_ingestion_leaning_reference_and_cli_filter_agree_on_an_outlet_name(spelling):
     # One normaliser: an en dash in a leaning reference file or on the command line matches "fox news" in the table.
     from opensentiment_pipeline import cli
-    from opensentiment_pipeline.core import leaning
+    from opensentiment_pipeline.core.analysis import leaning
 
     assert normalise_outlet(spelling) == leaning.normalise_outlet(spelling) == cli._normalise(spelling) == "fox news"
 

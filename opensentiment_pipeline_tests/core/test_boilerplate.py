@@ -6,7 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from opensentiment_pipeline.core import boilerplate, leaning
+from opensentiment_pipeline.core.analysis import leaning
+from opensentiment_pipeline.core.ingest import boilerplate
 
 STRIP = dict(min_share=0.5, min_count=2)
 

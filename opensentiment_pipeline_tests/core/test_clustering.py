@@ -11,7 +11,7 @@ import pytest
 from sklearn.datasets import make_blobs
 from sklearn.metrics import adjusted_rand_score
 
-from opensentiment_pipeline.core.clustering import (
+from opensentiment_pipeline.core.analysis.clustering import (
     POINT_COLUMNS,
     TOPIC_OUTLET_COLUMNS,
     class_tfidf,
@@ -84,7 +84,7 @@ def test_project_umap_needs_three_vectors():
 
 def test_project_umap_clips_n_neighbors_on_tiny_input(caplog):
     vectors = np.random.default_rng(0).normal(size=(3, 5))
-    with caplog.at_level(logging.WARNING, logger="opensentiment_pipeline.core.clustering"):
+    with caplog.at_level(logging.WARNING, logger="opensentiment_pipeline.core.analysis.clustering"):
         points = project_umap(vectors, n_components=2, **UMAP_ARGS)
     assert points.shape == (3, 2) and points.dtype == np.float32
     assert "n_neighbors=15 needs more than 3 samples; using n_neighbors=2" in caplog.text
@@ -271,7 +271,7 @@ def test_project_tsne_gives_a_finite_map_that_keeps_blobs_apart(blobs):
 
 def test_project_tsne_clips_perplexity_on_tiny_input(caplog):
     vectors = np.random.default_rng(0).normal(size=(7, 5))
-    with caplog.at_level(logging.WARNING, logger="opensentiment_pipeline.core.clustering"):
+    with caplog.at_level(logging.WARNING, logger="opensentiment_pipeline.core.analysis.clustering"):
         points = project_tsne(vectors, metric="cosine", random_state=0)
     assert points.shape == (7, 2) and np.isfinite(points).all()
     assert "perplexity=30 is too high for 7 samples; using 2" in caplog.text

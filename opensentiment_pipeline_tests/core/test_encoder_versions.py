@@ -1,7 +1,7 @@
 import pandas as pd
 import pytest
 
-from opensentiment_pipeline.core.encoder_versions import check_one_adapter, format_days, text_window
+from opensentiment_pipeline.core.vectors.encoder_versions import check_one_adapter, format_days, text_window
 
 COMMAND = "dagster asset materialize --select 'article_embeddings+' --partition-range {} -m opensentiment_pipeline.definitions"
 

@@ -2,7 +2,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from opensentiment_pipeline.core import evaluation
+from opensentiment_pipeline.core.model import evaluation
 
 LABELS = ("negative", "neutral", "positive")
 

@@ -2,7 +2,7 @@
 
 import pytest
 
-from opensentiment_pipeline.core import search
+from opensentiment_pipeline.core.vectors import search
 
 
 def test_a_non_empty_folder_without_the_marker_is_refused_and_kept(tmp_path):

@@ -20,7 +20,7 @@ import pandas as pd
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from opensentiment_pipeline.core.sources import EMPTY_SOURCE, SourceSpec, read_sources
+from opensentiment_pipeline.core.ingest.sources import EMPTY_SOURCE, SourceSpec, read_sources
 
 HEADER = ["id", "body", "date", "label", "split"]
 COLUMNS = {"id": "id", "text": "body", "published_at": "date", "label": "label", "split": "split"}

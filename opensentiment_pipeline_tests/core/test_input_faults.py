@@ -15,8 +15,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from opensentiment_pipeline.core.articles import UNKNOWN_SPLIT
-from opensentiment_pipeline.core.sources import EMPTY_SOURCE, SourceSpec, read_source, read_sources
+from opensentiment_pipeline.core.ingest.articles import UNKNOWN_SPLIT
+from opensentiment_pipeline.core.ingest.sources import EMPTY_SOURCE, SourceSpec, read_source, read_sources
 
 DATA = Path(__file__).parents[1] / "data"
 

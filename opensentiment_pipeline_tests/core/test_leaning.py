@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 from scipy.stats import spearmanr
 
-from opensentiment_pipeline.core import leaning
+from opensentiment_pipeline.core.analysis import leaning
 
 SETTINGS = dict(n_folds=5, regularization=1.0, n_axes=3, min_articles=2, n_bootstrap=200, seed=0)
 

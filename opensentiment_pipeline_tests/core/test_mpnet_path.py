@@ -5,9 +5,10 @@ import pandas as pd
 import pytest
 import torch
 
-from opensentiment_pipeline.core import modeling, training
-from opensentiment_pipeline.core.embeddings import encode_texts
+from opensentiment_pipeline.core.model import modeling, training
 from opensentiment_pipeline.core.schema import SENTIMENT_LABELS
+from opensentiment_pipeline.core.vectors import encoding
+from opensentiment_pipeline.core.vectors.encoding import encode_texts
 
 
 @pytest.fixture(scope="module")
@@ -67,7 +68,7 @@ def test_mpnet_adapter_trains_on_pairs_and_its_vectors_match_its_predictions(tin
     assert manifest.pair_input and manifest.base_model == tiny_mpnet
     plain = frame[frame["target"].isna()].head(4)
     proba = training.predict_proba(model, tokenizer, plain, manifest=manifest, batch_size=4)
-    vectors, proba_one_pass = training.embed_and_predict(model, tokenizer, plain["text"].tolist(), labels=manifest.labels,
+    vectors, proba_one_pass = encoding.embed_and_predict(model, tokenizer, plain["text"].tolist(), labels=manifest.labels,
                                                          batch_size=4, max_length=32, device="cpu")
     assert vectors.shape == (4, 32)
     np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)

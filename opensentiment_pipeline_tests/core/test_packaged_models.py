@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from opensentiment_pipeline.core import modeling, packaged_models
-from opensentiment_pipeline.core.packaged_models import PackagedModelError
+from opensentiment_pipeline.core.model import modeling, packaged_models
+from opensentiment_pipeline.core.model.packaged_models import PackagedModelError
 
 WEIGHTS = b"pretend safetensors " * 500
 
@@ -111,7 +111,7 @@ def test_real_mpnet_embeds_like_sentence_transformers():
     from sentence_transformers import SentenceTransformer
     from transformers import AutoModel, AutoTokenizer
 
-    from opensentiment_pipeline.core.embeddings import encode_texts
+    from opensentiment_pipeline.core.vectors.encoding import encode_texts
 
     path = modeling.resolve_model_path("packaged:all-mpnet-base-v2")
     sentences = ["The central bank raised interest rates by half a point.", "Fans cheered as the club won the cup."]

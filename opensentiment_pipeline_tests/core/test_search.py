@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from opensentiment_pipeline.core import search
+from opensentiment_pipeline.core.vectors import search
 
 # Five 2-D unit vectors at 0, 10, 20, 30 and 90 degrees: similarity to "a" falls in the order a, b, c, d, e.
 ANGLES = {"a": 0.0, "b": 10.0, "c": 20.0, "d": 30.0, "e": 90.0}
@@ -123,7 +123,8 @@ def test_failed_build_leaves_the_previous_folder_untouched(tmp_path):
 
 @pytest.mark.shared_data
 def test_hnsw_recall_at_10_against_exact_search_on_real_article_embeddings(shared_data):
-    from opensentiment_pipeline.core import embeddings, modeling
+    from opensentiment_pipeline.core.model import modeling
+    from opensentiment_pipeline.core.vectors import encoding
 
     frame = pd.read_parquet(
         shared_data / "article_bias_prediction" / "abp_articles_text_sample_cap300_per_source.parquet",
@@ -131,7 +132,7 @@ def test_hnsw_recall_at_10_against_exact_search_on_real_article_embeddings(share
     )
     frame = frame[frame["title"].str.strip().str.len() > 0].sample(n=2000, random_state=0)
     spec = "packaged:all-MiniLM-L6-v2"
-    vectors = embeddings.encode_texts(modeling.load_encoder(spec, num_layers=None), modeling.load_tokenizer(spec),
+    vectors = encoding.encode_texts(modeling.load_encoder(spec, num_layers=None), modeling.load_tokenizer(spec),
                                       frame["title"].tolist(), batch_size=64, max_length=48, device="cpu")
     ids = frame["ID"].astype(str).tolist()
     exact = search.build_index(vectors, ids, kind="flat")

@@ -11,9 +11,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from opensentiment_pipeline.core.articles import content_id
+from opensentiment_pipeline.core.ingest.articles import content_id
+from opensentiment_pipeline.core.ingest.sources import SourceSpec, read_source, read_sources
 from opensentiment_pipeline.core.schema import ARTICLE_COLUMNS, REJECT_COLUMNS
-from opensentiment_pipeline.core.sources import SourceSpec, read_source, read_sources
 
 DATA = Path(__file__).parents[1] / "data"
 SHARED = Path(__file__).parents[2].parent / "shared" / "data"

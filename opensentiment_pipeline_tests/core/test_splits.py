@@ -1,7 +1,7 @@
 import pandas as pd
 import pytest
 
-from opensentiment_pipeline.core.splits import make_examples
+from opensentiment_pipeline.core.labels.splits import make_examples
 
 
 def _articles_and_labels():

@@ -2,7 +2,7 @@ import pandas as pd
 import pytest
 import torch
 
-from opensentiment_pipeline.core import modeling, training
+from opensentiment_pipeline.core.model import modeling, training
 from opensentiment_pipeline.core.schema import SENTIMENT_LABELS
 
 WORDS = {
@@ -92,14 +92,14 @@ def test_unknown_target_module_lists_the_linear_modules():
 
 
 def test_one_pass_embedding_and_sentiment_match_the_two_separate_passes(trained, toy_examples):
-    from opensentiment_pipeline.core import embeddings
+    from opensentiment_pipeline.core.vectors import encoding
 
     out, _, _ = trained
     manifest, tokenizer, model = modeling.load_adapter(out)
     texts = toy_examples["text"].tolist()
-    vectors, proba = training.embed_and_predict(model, tokenizer, texts, labels=manifest.labels, batch_size=7,
+    vectors, proba = encoding.embed_and_predict(model, tokenizer, texts, labels=manifest.labels, batch_size=7,
                                                 max_length=manifest.max_length, device="cpu")
-    separate_vectors = embeddings.encode_texts(modeling.encoder_of(model), tokenizer, texts, batch_size=16,
+    separate_vectors = encoding.encode_texts(modeling.encoder_of(model), tokenizer, texts, batch_size=16,
                                                max_length=manifest.max_length, device="cpu")
     separate_proba = training.predict_proba(model, tokenizer, toy_examples, manifest=manifest, batch_size=16)
     assert vectors.shape == (len(texts), 384)

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 import torch
 
-from opensentiment_pipeline.core import modeling, training
+from opensentiment_pipeline.core.model import modeling, training
 from opensentiment_pipeline_tests.core.test_training import WORDS
 
 # One encoder layer: these tests are about the loop, not about what the model learns.

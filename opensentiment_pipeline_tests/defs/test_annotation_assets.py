@@ -8,7 +8,8 @@ import pytest
 
 from opensentiment_pipeline import definitions
 from opensentiment_pipeline.defs import partitions
-from opensentiment_pipeline.defs.assets import annotation, ingestion
+from opensentiment_pipeline.defs.assets import ingest as ingestion
+from opensentiment_pipeline.defs.assets import labels as annotation
 
 SENTENCES = [f"Sentence number {i} about the budget." for i in range(6)]
 # Majority labels: experts B B B B N N, crowd B B B N N B -> accuracy 4/6, kappa 1/4 (see test_annotation_quality).
@@ -109,7 +110,7 @@ def test_quality_report_without_vote_files_is_skipped_not_failed(tmp_path):
 
 
 def test_default_quality_methods_are_every_aggregator():
-    from opensentiment_pipeline.core.annotations import AGGREGATORS
+    from opensentiment_pipeline.core.labels.annotations import AGGREGATORS
 
     assert annotation.AnnotationQualityReportConfig().methods == list(AGGREGATORS)
     assert annotation.MergedAnnotationsConfig().method == "dawid_skene"

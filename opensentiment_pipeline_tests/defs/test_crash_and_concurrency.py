@@ -24,7 +24,7 @@ import yaml
 
 from opensentiment_pipeline import definitions
 from opensentiment_pipeline.defs import partitions
-from opensentiment_pipeline.defs.assets.ingestion import DEMO_SOURCE
+from opensentiment_pipeline.defs.assets.ingest import DEMO_SOURCE
 from opensentiment_pipeline.defs.resources import ParquetIOManager
 from opensentiment_pipeline_tests.conftest import REPO_ROOT
 

@@ -7,9 +7,9 @@ import pandas as pd
 import pytest
 
 from opensentiment_pipeline import definitions
-from opensentiment_pipeline.core.sources import EMPTY_SOURCE
+from opensentiment_pipeline.core.ingest.sources import EMPTY_SOURCE
 from opensentiment_pipeline.defs import partitions
-from opensentiment_pipeline.defs.assets import ingestion
+from opensentiment_pipeline.defs.assets import ingest as ingestion
 from opensentiment_pipeline_tests.conftest import REPO_ROOT
 
 FAULTY = REPO_ROOT / "opensentiment_pipeline_tests" / "data" / "articles_faulty.csv"

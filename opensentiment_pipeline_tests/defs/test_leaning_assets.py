@@ -12,7 +12,9 @@ import pytest
 from scipy.stats import spearmanr
 
 from opensentiment_pipeline import definitions
-from opensentiment_pipeline.core import leaning, modeling, search
+from opensentiment_pipeline.core.analysis import leaning
+from opensentiment_pipeline.core.model import modeling
+from opensentiment_pipeline.core.vectors import search
 from opensentiment_pipeline.defs.assets import leaning as leaning_assets
 from opensentiment_pipeline.defs.assets import search as search_assets
 from opensentiment_pipeline_tests.defs.stubs import upstream_stubs

@@ -15,7 +15,7 @@ import pytest
 
 from opensentiment_pipeline import definitions
 from opensentiment_pipeline.defs import jobs, partitions
-from opensentiment_pipeline.defs.assets.ingestion import DEMO_DIR
+from opensentiment_pipeline.defs.assets.ingest import DEMO_DIR
 
 TINY_TRAINING = {"epochs": 1, "lora_r": 4, "max_length": 32, "num_layers": 2}
 NEW_DAY = "2026-11-25"

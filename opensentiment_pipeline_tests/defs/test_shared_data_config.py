@@ -48,8 +48,8 @@ def test_full_config_keeps_the_published_test_sets_whole(shared_data, monkeypatc
     """configs/shared_data_full.yaml: NewsMTSC devtest_rw (1,146 targets) and FPB's 968-row 20 % of
     train_test_split(4,840 rows, random_state=0, stratify=label) reach evaluation intact, and no train row
     repeats a test row."""
-    from opensentiment_pipeline.core.sources import read_sources
-    from opensentiment_pipeline.defs.assets.ingestion import SourceConfig, to_spec
+    from opensentiment_pipeline.core.ingest.sources import read_sources
+    from opensentiment_pipeline.defs.assets.ingest import SourceConfig, to_spec
 
     monkeypatch.chdir(REPO_ROOT)
     config = yaml.safe_load((REPO_ROOT / "configs" / "shared_data_full.yaml").read_text())["ops"]

@@ -5,8 +5,8 @@ import mlflow
 import pytest
 
 from opensentiment_pipeline import cli, definitions
+from opensentiment_pipeline.core.model.sweep import best_trial, expand_grid
 from opensentiment_pipeline.defs import partitions
-from opensentiment_pipeline.core.sweep import best_trial, expand_grid
 from opensentiment_pipeline.defs.sweep import adapter_sweep_job
 from opensentiment_pipeline.runs import compare_runs
 

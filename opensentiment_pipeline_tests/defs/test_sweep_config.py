@@ -6,7 +6,7 @@ import dagster as dg
 import yaml
 
 from opensentiment_pipeline import definitions
-from opensentiment_pipeline.core.sweep import expand_grid
+from opensentiment_pipeline.core.model.sweep import expand_grid
 from opensentiment_pipeline.defs.assets.model import SentimentAdapterConfig
 from opensentiment_pipeline.defs.sweep import trial_settings
 from opensentiment_pipeline_tests.conftest import REPO_ROOT

@@ -58,9 +58,9 @@ def student_adapter(context: dg.AssetExecutionContext, config: StudentAdapterCon
         return
     import mlflow
 
-    from opensentiment_pipeline.core import distillation, embeddings, modeling, training
+    from opensentiment_pipeline.core.model import distillation, modeling, training
 
-    device = str(embeddings.resolve_device(config.device))
+    device = str(modeling.resolve_device(config.device))
     manifest, tokenizer, teacher = modeling.load_adapter(sentiment_adapter, device=device)
     train_rows = sentiment_examples[sentiment_examples["split"] == "train"]
     pool = distillation.unlabelled_pool(raw_articles, sentiment_examples, limit=config.unlabelled_limit, seed=config.seed)
@@ -114,10 +114,10 @@ def student_evaluation_report(context: dg.AssetExecutionContext, config: Student
 
     import mlflow
 
-    from opensentiment_pipeline.core import embeddings, evaluation, modeling, training
+    from opensentiment_pipeline.core.model import evaluation, modeling, training
 
     test = sentiment_examples[sentiment_examples["split"] == "test"].reset_index(drop=True)
-    device = str(embeddings.resolve_device(config.device))
+    device = str(modeling.resolve_device(config.device))
     manifest, tokenizer, model = modeling.load_adapter(student_adapter, device=device)
     started = time.perf_counter()
     proba = training.predict_proba(model, tokenizer, test, manifest=manifest, batch_size=config.batch_size, device=device)

@@ -7,8 +7,8 @@ import dagster as dg
 import pandas as pd
 from pydantic import Field
 
-from opensentiment_pipeline.defs.partitions import PARTITION_COLUMN, SINGLE_RUN
 from opensentiment_pipeline.defs.metadata import table_preview
+from opensentiment_pipeline.defs.partitions import PARTITION_COLUMN, SINGLE_RUN
 from opensentiment_pipeline.defs.resources import ArtifactStore, MlflowTracking
 
 # Columns of article_embeddings that hold a topic-keeping (base encoder) vector, preferred by vector_column
@@ -74,7 +74,10 @@ def outlet_leaning(context: dg.AssetExecutionContext, config: OutletLeaningConfi
     view."""
     import mlflow
 
-    from opensentiment_pipeline.core import boilerplate, embeddings, encoder_versions, leaning, plots
+    from opensentiment_pipeline.core import plots
+    from opensentiment_pipeline.core.analysis import leaning
+    from opensentiment_pipeline.core.ingest import boilerplate
+    from opensentiment_pipeline.core.vectors import encoder_versions, encoding
 
     encoder_versions.check_one_adapter(article_embeddings, asset="outlet_leaning", day_column=PARTITION_COLUMN)
     columns = ["article_id", "outlet", "title", "text",
@@ -85,7 +88,7 @@ def outlet_leaning(context: dg.AssetExecutionContext, config: OutletLeaningConfi
         raise ValueError(f"{int(articles['outlet'].isna().sum())} embedded articles are not in raw_articles; "
                          "re-materialize article_embeddings after raw_articles")
     vector_column = _vector_column(config.vector_column, article_embeddings)
-    vectors = embeddings.frame_to_matrix(article_embeddings.rename(columns={vector_column: "embedding"})
+    vectors = encoding.frame_to_matrix(article_embeddings.rename(columns={vector_column: "embedding"})
                                          if vector_column != "embedding" else article_embeddings)
     texts = boilerplate.strip_boilerplate(_title_and_text(articles), articles["outlet"].tolist(),
                                           **leaning.STRIP_DEFAULTS)
@@ -212,7 +215,7 @@ def topic_tables(articles: pd.DataFrame, article_scores, points: pd.DataFrame,
     half the articles have one, else the outlet map's HDBSCAN clusters (noise left out), named by c-TF-IDF keywords
     as in outlet_clusters (with its default top_k), so this table and outlet_clusters' per-topic sentiment share
     their topics."""
-    from opensentiment_pipeline.core import clustering, leaning
+    from opensentiment_pipeline.core.analysis import clustering, leaning
     from opensentiment_pipeline.defs.assets.analysis import OutletClustersConfig
 
     if "topic" in articles.columns and articles["topic"].notna().mean() >= 0.5:

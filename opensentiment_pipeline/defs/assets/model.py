@@ -10,9 +10,9 @@ import pandas as pd
 from pydantic import Field
 
 from opensentiment_pipeline.core.schema import SENTIMENT_LABELS
-from opensentiment_pipeline.defs.partitions import SINGLE_RUN
 from opensentiment_pipeline.defs import registry
 from opensentiment_pipeline.defs.metadata import table_preview
+from opensentiment_pipeline.defs.partitions import SINGLE_RUN
 from opensentiment_pipeline.defs.resources import ArtifactStore, MlflowTracking
 
 ADAPTER_RUN_FILE = "mlflow_run.json"  # written into the adapter folder: the adapter's version is its MLflow run
@@ -29,7 +29,7 @@ class SentimentExamplesConfig(dg.Config):
 def sentiment_examples(context: dg.AssetExecutionContext, config: SentimentExamplesConfig,
                        raw_articles: pd.DataFrame, merged_annotations: pd.DataFrame) -> pd.DataFrame:
     """Sentiment-labelled items with text, target, weight and a train / val / test split."""
-    from opensentiment_pipeline.core import splits
+    from opensentiment_pipeline.core.labels import splits
 
     examples = splits.make_examples(raw_articles, merged_annotations, task="sentiment", test_size=config.test_size,
                                     val_size=config.val_size, seed=config.seed,
@@ -80,7 +80,7 @@ def sentiment_adapter(context: dg.AssetExecutionContext, config: SentimentAdapte
     article_embeddings stale in the UI until a backfill re-embeds them."""
     import mlflow
 
-    from opensentiment_pipeline.core import training
+    from opensentiment_pipeline.core.model import training
 
     out_dir = artifacts.run_dir(context, "sentiment_adapter")
     with mlflow_tracking.run(context, params=config.model_dump()) as run:
@@ -129,11 +129,12 @@ def evaluation_report(context: dg.AssetExecutionContext, config: EvaluationRepor
     Nothing is registered here: `adapter_promotion` does that once the blocking checks below have passed."""
     import mlflow
 
-    from opensentiment_pipeline.core import embeddings, evaluation, modeling, plots, training
+    from opensentiment_pipeline.core import plots
+    from opensentiment_pipeline.core.model import evaluation, modeling, training
 
     test = sentiment_examples[sentiment_examples["split"] == "test"].reset_index(drop=True)
     train = sentiment_examples[sentiment_examples["split"] == "train"]
-    manifest, tokenizer, model = modeling.load_adapter(sentiment_adapter, device=embeddings.resolve_device(config.device))
+    manifest, tokenizer, model = modeling.load_adapter(sentiment_adapter, device=modeling.resolve_device(config.device))
     proba = training.predict_proba(model, tokenizer, test, manifest=manifest, batch_size=config.batch_size,
                                    device=config.device)
     report = evaluation.evaluate_predictions(test, proba, train, labels=manifest.labels, n_bootstrap=config.n_bootstrap,

@@ -10,9 +10,9 @@ import numpy as np
 import pandas as pd
 from pydantic import Field
 
-from opensentiment_pipeline.defs.partitions import PARTITION_COLUMN, SINGLE_RUN
+from opensentiment_pipeline.defs.assets.vectors import adapter_dir_of
 from opensentiment_pipeline.defs.assets.model import adapter_version
-from opensentiment_pipeline.defs.assets.analysis import adapter_dir_of
+from opensentiment_pipeline.defs.partitions import PARTITION_COLUMN, SINGLE_RUN
 from opensentiment_pipeline.defs.resources import ArtifactStore, MlflowTracking
 
 SNIPPET_CHARS = 300  # the index folder keeps a snippet, not the whole body, so it stays small
@@ -42,7 +42,8 @@ def article_index(context: dg.AssetExecutionContext, config: ArticleIndexConfig,
 
     The index holds the topic vectors (article_embeddings' `embedding`, frozen base encoder), so a query is
     embedded with the adapter's base encoder (`base_model` in the manifest), not with the adapter."""
-    from opensentiment_pipeline.core import embeddings, encoder_versions, modeling, search
+    from opensentiment_pipeline.core.model import modeling
+    from opensentiment_pipeline.core.vectors import encoder_versions, encoding, search
 
     version = encoder_versions.check_one_adapter(article_embeddings, asset="article_index", day_column=PARTITION_COLUMN)
     # The vectors come from the sentiment adapter or, with article_embeddings' `adapter: student_champion`, from the
@@ -52,7 +53,7 @@ def article_index(context: dg.AssetExecutionContext, config: ArticleIndexConfig,
         embedded_with = sentiment_adapter
         encoder_versions.check_one_adapter(article_embeddings, asset="article_index", day_column=PARTITION_COLUMN,
                                            current=adapter_version(sentiment_adapter))
-    vectors = embeddings.frame_to_matrix(article_embeddings)
+    vectors = encoding.frame_to_matrix(article_embeddings)
     kind = config.kind if config.kind != "auto" else ("flat" if len(vectors) <= config.exact_max_vectors else "hnsw")
     hnsw = {"hnsw_m": config.hnsw_m, "ef_construction": config.ef_construction, "ef_search": config.ef_search}
     start = time.perf_counter()

@@ -375,7 +375,7 @@ ARTICLE_SCHEMA = pa.DataFrameSchema(
     ordered=True,
 )
 if tuple(ARTICLE_SCHEMA.columns) != ARTICLE_COLUMNS:  # fail at import, not halfway through a run
-    raise RuntimeError("ARTICLE_SCHEMA in core/articles.py no longer matches ARTICLE_COLUMNS in core/schema.py")
+    raise RuntimeError("ARTICLE_SCHEMA in core/ingest/articles.py no longer matches ARTICLE_COLUMNS in core/schema.py")
 
 
 def validate_articles(articles: pd.DataFrame) -> pd.DataFrame:

@@ -21,8 +21,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from opensentiment_pipeline.core import modeling
-from opensentiment_pipeline.core.embeddings import resolve_device
+from opensentiment_pipeline.core.model import modeling
 from opensentiment_pipeline.core.schema import SENTIMENT_LABELS, MetricsLogger, TrainResult, ignore_metrics
 
 logger = logging.getLogger(__name__)
@@ -335,7 +334,7 @@ def train_adapter(
     check_examples(examples, labels=labels)
     check_schedule(epochs=epochs, grad_accum=grad_accum, patience=patience)
     set_seed(seed)
-    dev = resolve_device(device)
+    dev = modeling.resolve_device(device)
     tokenizer = modeling.load_tokenizer(base_model)
     model = modeling.load_classifier(base_model, labels=labels, num_layers=num_layers)
     model = modeling.add_lora(model, lora_r=lora_r, lora_alpha=lora_alpha, lora_dropout=lora_dropout,
@@ -396,7 +395,7 @@ def save_adapter(model, tokenizer, out_dir: str | Path, manifest: modeling.Adapt
 def predict_proba(model, tokenizer, frame: pd.DataFrame, *, manifest: modeling.AdapterManifest, batch_size: int,
                   device: str = "cpu") -> np.ndarray:
     """Class probabilities `(n, n_labels)` for rows with text (and target, when the adapter uses pairs)."""
-    dev = resolve_device(device)
+    dev = modeling.resolve_device(device)
     frame = frame.assign(label=manifest.labels[0])  # encode_examples wants a label; it is not used here
     encoded = encode_examples(frame, tokenizer, labels=manifest.labels, max_length=manifest.max_length,
                               pair_input=manifest.pair_input)
@@ -404,30 +403,3 @@ def predict_proba(model, tokenizer, frame: pd.DataFrame, *, manifest: modeling.A
     return torch.softmax(torch.from_numpy(logits), dim=1).numpy()
 
 
-def embed_and_predict(model, tokenizer, texts: Sequence[str], *, labels: Sequence[str], batch_size: int,
-                      max_length: int, device: str, max_chunks: int = 1, show_progress: bool = False,
-                      encoder=None) -> tuple[np.ndarray, np.ndarray]:
-    """Article vectors and sentiment probabilities from one forward pass of the fine-tuned encoder.
-
-    The classifier reads the mean-pooled vector (`MeanPoolClassifier`), so the head applied to the pooled vector
-    `encode_texts` computes is the classifier's own prediction for that text: L2-normalising the same vector
-    gives the embedding. With `max_chunks` > 1 both describe the whole article (token-weighted over windows).
-    `encoder` runs in place of the model's own (e.g. its ONNX export, `embeddings.onnx_encoder`).
-
-    Returns:
-        (vectors `(n, hidden)` L2-normalised, probabilities `(n, len(labels))`), in the order of `texts`.
-    """
-    from opensentiment_pipeline.core import embeddings
-
-    dev = resolve_device(device)
-    encoder = modeling.encoder_of(model) if encoder is None else encoder
-    pooled = embeddings.encode_texts(encoder, tokenizer, texts, batch_size=batch_size,
-                                     max_length=max_length, device=dev, normalize=False, max_chunks=max_chunks,
-                                     show_progress=show_progress)
-    head = modeling.classifier_head(model)
-    with torch.inference_mode():
-        logits = head(torch.from_numpy(pooled).to(dev)).float().cpu()
-    if logits.shape[1] != len(labels):
-        raise ValueError(f"the adapter's head has {logits.shape[1]} outputs but {len(labels)} labels were given")
-    vectors = pooled / np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12)
-    return vectors.astype(np.float32), torch.softmax(logits, dim=1).numpy()

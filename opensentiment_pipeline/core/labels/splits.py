@@ -19,7 +19,7 @@ import logging
 import numpy as np
 import pandas as pd
 
-from opensentiment_pipeline.core.articles import normalise_text
+from opensentiment_pipeline.core.ingest.articles import normalise_text
 from opensentiment_pipeline.core.schema import SPLITS
 
 logger = logging.getLogger(__name__)

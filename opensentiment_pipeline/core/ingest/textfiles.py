@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from opensentiment_pipeline.core.articles import Rejects
+from opensentiment_pipeline.core.ingest.articles import Rejects
 
 _LINES = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+\Z")  # physical lines with their ends, as csv counts them
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")

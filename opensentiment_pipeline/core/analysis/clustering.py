@@ -326,7 +326,7 @@ def cluster_outlets(
     Args:
         articles: columns `article_id`, `outlet`, `text`, and optionally `sentiment` (predicted labels in
             SENTIMENT_LABELS, NaN allowed); row i belongs to `vectors[i]`.
-        vectors: `(n_articles, hidden)` embeddings, e.g. from `embeddings.encode_texts`.
+        vectors: `(n_articles, hidden)` embeddings, e.g. from `encoding.encode_texts`.
         n_components: UMAP dimensions HDBSCAN clusters in. With projection "umap" the map's x, y come from
             these when it is 2, otherwise from a second 2-D UMAP fit with the same settings.
         n_neighbors, min_dist, metric: UMAP settings (see `project_umap`); `metric` is t-SNE's too.

@@ -24,9 +24,9 @@ from sklearn.model_selection import StratifiedKFold, cross_val_predict
 from sklearn.pipeline import Pipeline, make_pipeline
 from threadpoolctl import threadpool_limits
 
-from opensentiment_pipeline.core.annotations import AGGREGATORS, VOTE_COLUMNS, majority_vote, votes_long
+from opensentiment_pipeline.core.ingest.sources import SourceSpec, read_source
+from opensentiment_pipeline.core.labels.annotations import AGGREGATORS, VOTE_COLUMNS, majority_vote, votes_long
 from opensentiment_pipeline.core.schema import TASK_LABELS
-from opensentiment_pipeline.core.sources import SourceSpec, read_source
 
 logger = logging.getLogger(__name__)
 
@@ -63,7 +63,7 @@ def compare_with_experts(expert_votes: pd.DataFrame, crowd_votes: pd.DataFrame, 
     Both tables have VOTE_COLUMNS; items match on (article_id, task). The expert label is the majority
     vote; items where two or more labels tie for the most expert votes have no expert label and are left
     out (`n_expert_ties` counts them), rather than letting the tie rule pick one. Crowd ties follow the
-    method's own tie rule (see core/annotations.py), because a merging method must always give a label.
+    method's own tie rule (see core/labels/annotations.py), because a merging method must always give a label.
     Each method aggregates *all* crowd votes (annotator reliability is learned from every item), then is
     scored on the overlap.
 

@@ -76,7 +76,7 @@ def resolve_path(path: str) -> str:
 
 def to_spec(source: SourceConfig, seed: int):
     """The core's SourceSpec for one configured source (builtin: paths resolved)."""
-    from opensentiment_pipeline.core import sources
+    from opensentiment_pipeline.core.ingest import sources
 
     fields = source.model_dump()
     fields["path"] = resolve_path(source.path)
@@ -102,8 +102,8 @@ def to_spec(source: SourceConfig, seed: int):
                                                "is empty; blocking: what reads raw_articles waits for it")],
 )
 def raw_articles(context: dg.AssetExecutionContext, config: RawArticlesConfig):
-    from opensentiment_pipeline.core import sources
-    from opensentiment_pipeline.core.articles import publish_days
+    from opensentiment_pipeline.core.ingest import sources
+    from opensentiment_pipeline.core.ingest.articles import publish_days
 
     # Every run reads whole sources (files or feeds hold no per-day index) and keeps the run's days, so
     # deduplication and ids are the same whichever days a run covers.
@@ -166,7 +166,7 @@ def reject_days(rejects: pd.DataFrame) -> pd.Series:
     rerun of that day replaces: the nightly run, which reads whole sources but keeps yesterday, never files the
     same reject twice.
     """
-    from opensentiment_pipeline.core.articles import publish_days
+    from opensentiment_pipeline.core.ingest.articles import publish_days
 
     first, last = DAILY.get_first_partition_key(), DAILY.get_last_partition_key()
     days = publish_days(pd.to_datetime(rejects["published_at"], utc=True), first_day=first)
@@ -175,7 +175,7 @@ def reject_days(rejects: pd.DataFrame) -> pd.Series:
 
 def empty_sources(rejects: pd.DataFrame) -> list[str]:
     """Sources that gave no row at all (their one reject has row 0, field "file")."""
-    from opensentiment_pipeline.core.sources import EMPTY_SOURCE
+    from opensentiment_pipeline.core.ingest.sources import EMPTY_SOURCE
 
     return sorted(rejects.loc[rejects["reason"] == EMPTY_SOURCE, "source"].unique().tolist())
 

@@ -81,7 +81,7 @@ def build_index(
     """Index `vectors` (n, d) under `ids` for cosine search; rows are L2-normalised on a copy first.
 
     Args:
-        vectors: `(n_articles, dimensions)` finite floats, e.g. `embeddings.frame_to_matrix(...)`.
+        vectors: `(n_articles, dimensions)` finite floats, e.g. `encoding.frame_to_matrix(...)`.
         ids: one unique article id per row.
         kind: "flat" (exact) or "hnsw" (approximate, for large corpora).
         hnsw_m, ef_construction, ef_search: HNSW graph degree, build-time and query-time candidate list

@@ -16,13 +16,59 @@ from pathlib import Path
 
 import torch
 
-from opensentiment_pipeline.core import packaged_models
+from opensentiment_pipeline.core.model import packaged_models
 
 logger = logging.getLogger(__name__)
 
 PACKAGED_PREFIX = "packaged:"
 PACKAGED_MODELS = packaged_models.PACKAGED_MODELS
 ADAPTER_MANIFEST = "opensentiment_adapter.json"
+
+
+def resolve_device(device: str) -> torch.device:
+    """Turn "auto", "cpu", "cuda" or "cuda:N" into a `torch.device`; "auto" picks CUDA when there is one."""
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        resolved = torch.device(device)
+    except RuntimeError as err:
+        raise ValueError(f"unknown device {device!r}; expected 'auto', 'cpu', 'cuda' or 'cuda:N'") from err
+    if resolved.type not in ("cpu", "cuda"):
+        raise ValueError(f"unsupported device {device!r}; expected 'auto', 'cpu', 'cuda' or 'cuda:N'")
+    if resolved.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError(f"device={device!r} but no CUDA device is available; use device='auto' or 'cpu'")
+        if resolved.index is not None and resolved.index >= torch.cuda.device_count():
+            raise ValueError(
+                f"device={device!r} but only {torch.cuda.device_count()} CUDA device(s) exist; "
+                "use device='auto' or a smaller index"
+            )
+    return resolved
+
+
+def mean_pool(token_embeddings: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+    """Average the token vectors of real tokens only, as sentence-transformers' `Pooling` (mode "mean") does.
+
+    Args:
+        token_embeddings: `(batch, seq, hidden)` float tensor, e.g. an encoder's `last_hidden_state`.
+        attention_mask: `(batch, seq)`, 1 for real tokens and 0 for padding.
+
+    Returns:
+        `(batch, hidden)` tensor. The inputs are not modified.
+
+    >>> mean_pool(torch.tensor([[[1.0, 1.0], [3.0, 3.0], [99.0, 99.0]]]), torch.tensor([[1, 1, 0]])).tolist()
+    [[2.0, 2.0]]
+    """
+    if token_embeddings.dim() != 3 or attention_mask.shape != token_embeddings.shape[:2]:
+        raise ValueError(
+            f"expected token_embeddings (batch, seq, hidden) and attention_mask (batch, seq); got "
+            f"{tuple(token_embeddings.shape)} and {tuple(attention_mask.shape)}"
+        )
+    mask = attention_mask.unsqueeze(-1).to(token_embeddings.dtype)  # (batch, seq, 1)
+    summed = (token_embeddings * mask).sum(dim=1)  # (batch, hidden)
+    # The clamp keeps an all-padding row at zero instead of NaN.
+    counts = mask.sum(dim=1).clamp(min=1e-9)  # (batch, 1)
+    return summed / counts
 
 
 def resolve_model_path(spec: str) -> str:
@@ -122,8 +168,6 @@ class MeanPoolClassifier(torch.nn.Module):
         """Logits `(batch, num_labels)`; peft's SEQ_CLS wrapper passes extra HF kwargs, which are ignored."""
         from transformers.modeling_outputs import SequenceClassifierOutput
 
-        from opensentiment_pipeline.core.embeddings import mean_pool
-
         inputs = {"input_ids": input_ids, "attention_mask": attention_mask}
         if token_type_ids is not None:  # BERT-style encoders take segment ids; MPNet and RoBERTa have none
             inputs["token_type_ids"] = token_type_ids
@@ -210,7 +254,7 @@ def load_adapter(adapter_dir: str | Path, *, device: str = "cpu"):
 def encoder_of(model):
     """The encoder (e.g. BertModel) of a peft-wrapped `MeanPoolClassifier`, LoRA layers included.
 
-    Its forward returns `.last_hidden_state`, which is what `embeddings.encode_texts` pools.
+    Its forward returns `.last_hidden_state`, which is what `encoding.encode_texts` pools.
     """
     base = model.get_base_model() if hasattr(model, "get_base_model") else model
     return base.encoder

@@ -21,9 +21,10 @@ import numpy as np
 import torch
 from torch import nn
 
+from opensentiment_pipeline.core.analysis.leaning import LEANINGS
+
 logger = logging.getLogger(__name__)
 
-LEANINGS: tuple[str, ...] = ("left", "center", "right")
 
 
 class _ReverseGradient(torch.autograd.Function):
@@ -162,7 +163,7 @@ def lora_held_out_proba(texts, labels, outlets, folds, *, settings: dict, val_sh
     import pandas as pd
     from sklearn.model_selection import GroupShuffleSplit
 
-    from opensentiment_pipeline.core import modeling, training
+    from opensentiment_pipeline.core.model import modeling, training
 
     texts, labels, outlets = (np.asarray(v, dtype=object) for v in (texts, labels, outlets))
     proba = np.zeros((len(texts), len(LEANINGS)))
@@ -243,8 +244,8 @@ def train_adversarial_lora(examples, train_outlets, *, adversary_weight: float, 
     """
     import time
 
-    from opensentiment_pipeline.core import modeling, training
-    from opensentiment_pipeline.core.embeddings import resolve_device
+    from opensentiment_pipeline.core.model import modeling, training
+    from opensentiment_pipeline.core.model.modeling import resolve_device
 
     if adversary_weight <= 0:
         raise ValueError(f"adversary_weight must be > 0 (0 is train_adapter); got {adversary_weight}")

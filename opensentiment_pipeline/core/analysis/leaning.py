@@ -36,7 +36,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from opensentiment_pipeline.core.articles import normalise_outlet  # the one outlet normaliser
+from opensentiment_pipeline.core.ingest.articles import normalise_outlet  # the one outlet normaliser
 
 logger = logging.getLogger(__name__)
 

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+import leaning_training
 import numpy as np
 import pandas as pd
 import pytest
 import torch
 
-from opensentiment_pipeline.core import leaning_training
 
 @pytest.fixture(autouse=True)
 def one_thread():
@@ -92,7 +92,7 @@ def _worded_articles():
 
 
 def test_lora_leaning_adapter_is_validated_on_outlets_it_never_trained_on(monkeypatch):
-    from opensentiment_pipeline.core import training
+    from opensentiment_pipeline.core.model import training
 
     texts, labels, outlets, folds = _worded_articles()
     outlet_of = dict(zip(texts, outlets))
@@ -125,7 +125,7 @@ def test_lora_leaning_adapter_is_validated_on_outlets_it_never_trained_on(monkey
 
 
 def test_adversarial_lora_learns_leaning_while_its_outlet_head_is_fought(monkeypatch):
-    from opensentiment_pipeline.core import modeling, training
+    from opensentiment_pipeline.core.model import modeling, training
 
     texts, labels, outlets, folds = _worded_articles()
     monkeypatch.setattr(training, "train_adapter", lambda *a, **k: pytest.fail("the adversary has its own loop"))

@@ -1,12 +1,9 @@
-"""Topic-keeping article vectors, and how well a set of vectors keeps topics.
+"""How well a set of article vectors keeps topics: same-topic precision@k, its chance level, cluster NMI.
 
 Fine-tuning an encoder for three sentiment classes folds topics together: on 1,500 ABP articles the
 same-topic precision@10 of the sentiment adapter's vectors was 0.118 against 0.270 for the frozen base
-MiniLM (FACTS.md). So every article gets two vectors from one loaded model:
-
-- `topic`: the frozen base encoder (the LoRA adapter switched off with peft's `disable_adapter`), read by
-  search, the outlet map and the leaning axis;
-- `sentiment`: the encoder with the adapter, whose mean-pooled vector the sentiment head reads.
+MiniLM. That is why every article gets a topic vector from the frozen base encoder beside its sentiment vector
+(`encoding.embed_articles`); `topic_report` measures both on the sources that carry topic labels.
 
     >>> topic_precision_at_k(np.array([[1.0, 0], [0.9, 0.1], [0, 1.0], [0.1, 0.9]]), ["a", "a", "b", "b"], k=1)
     1.0
@@ -14,10 +11,8 @@ MiniLM (FACTS.md). So every article gets two vectors from one loaded model:
 
 from __future__ import annotations
 
-import contextlib
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -27,59 +22,6 @@ logger = logging.getLogger(__name__)
 
 # Queries per block when ranking neighbours: bounds the (block, n) similarity matrix.
 _QUERY_BLOCK = 1024
-
-
-@dataclass(frozen=True)
-class ArticleVectors:
-    """Both vectors of each article and the sentiment probabilities, rows in the order of the texts."""
-
-    topic: np.ndarray  # (n, hidden) float32, L2-normalised: frozen base encoder
-    sentiment: np.ndarray  # (n, hidden) float32, L2-normalised: encoder with the sentiment adapter
-    proba: np.ndarray  # (n, n_labels) float32 softmax of the sentiment head
-
-
-def embed_articles(model: Any, tokenizer: Any, texts: Sequence[str], *, labels: Sequence[str], batch_size: int,
-                   max_length: int, device: str, max_chunks: int, backend: str,
-                   show_progress: bool = False) -> ArticleVectors:
-    """Topic and sentiment vectors of `texts` from one peft-wrapped `MeanPoolClassifier` (see module docstring).
-
-    Args:
-        model: from `modeling.load_adapter`.
-        backend: "torch"; "onnx" (CPU only: each encoder is exported once to ONNX Runtime, see
-            `embeddings.onnx_encoder`; vectors within cosine 0.9999 of torch's); or "bf16" (CPU only: torch under
-            bfloat16 autocast, cosine >= 0.9999 to float32; faster only on CPUs with AVX-512 BF16, see RESULTS.md).
-        Others as in `training.embed_and_predict`.
-    """
-    from opensentiment_pipeline.core import modeling, training
-
-    if backend not in ("torch", "onnx", "bf16"):
-        raise ValueError(f"backend must be 'torch', 'onnx' or 'bf16'; got {backend!r}")
-    common = {"batch_size": batch_size, "max_length": max_length, "device": device, "max_chunks": max_chunks,
-              "show_progress": show_progress}
-    with _backend_encoder(modeling.encoder_of(model), backend) as encoder:
-        sentiment, proba = training.embed_and_predict(model, tokenizer, texts, labels=labels, encoder=encoder,
-                                                      **common)
-    # The same loaded weights with every LoRA layer bypassed: the base encoder, without a second load.
-    with model.disable_adapter(), _backend_encoder(modeling.encoder_of(model), backend) as encoder:
-        from opensentiment_pipeline.core import embeddings
-
-        topic = embeddings.encode_texts(encoder, tokenizer, texts, **common)
-    return ArticleVectors(topic=topic, sentiment=sentiment, proba=proba.astype(np.float32))
-
-
-@contextlib.contextmanager
-def _backend_encoder(encoder: Any, backend: str):
-    if backend == "torch":
-        yield encoder
-    elif backend == "bf16":
-        import torch
-
-        with torch.autocast("cpu", dtype=torch.bfloat16):
-            yield encoder
-    else:
-        from opensentiment_pipeline.core import embeddings
-
-        yield embeddings.onnx_encoder(encoder)
 
 
 def topic_precision_at_k(vectors: np.ndarray, topics: Sequence[Any], *, k: int = 10,

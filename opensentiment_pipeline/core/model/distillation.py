@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from opensentiment_pipeline.core import modeling, training
+from opensentiment_pipeline.core.model import modeling, training
 
 
 def teacher_probabilities(model, tokenizer, frame: pd.DataFrame, *, manifest: modeling.AdapterManifest,
@@ -24,7 +24,7 @@ def teacher_probabilities(model, tokenizer, frame: pd.DataFrame, *, manifest: mo
     progress bar titled `progress` when given (an mpnet teacher labels ~20 rows/s on 2 CPU cores)."""
     if temperature <= 0:
         raise ValueError(f"temperature must be > 0; got {temperature}")
-    dev = training.resolve_device(device)
+    dev = modeling.resolve_device(device)
     encoded = training.encode_examples(frame.assign(label=manifest.labels[0]), tokenizer, labels=manifest.labels,
                                        max_length=manifest.max_length, pair_input=manifest.pair_input)
     logits = training.predict_logits(model, encoded, batch_size=batch_size, pad_id=tokenizer.pad_token_id, device=dev,

@@ -7,9 +7,9 @@ import dagster as dg
 import pandas as pd
 from pydantic import Field
 
-from opensentiment_pipeline.core.annotations import AGGREGATORS
-from opensentiment_pipeline.defs.partitions import SINGLE_RUN
+from opensentiment_pipeline.core.labels.annotations import AGGREGATORS
 from opensentiment_pipeline.defs.metadata import table_preview
+from opensentiment_pipeline.defs.partitions import SINGLE_RUN
 from opensentiment_pipeline.defs.resources import ArtifactStore, MlflowTracking
 
 BABE_DIR = "../shared/data/babe_mbic"  # relative to the working directory, like configs/shared_data.yaml
@@ -29,7 +29,7 @@ def merged_annotations(context: dg.AssetExecutionContext, config: MergedAnnotati
     """One label per item with its agreement, vote count, class posterior and entropy."""
     import mlflow
 
-    from opensentiment_pipeline.core import annotations
+    from opensentiment_pipeline.core.labels import annotations
 
     if config.method not in annotations.AGGREGATORS:
         raise ValueError(f"method={config.method!r} is unknown; choose one of {sorted(annotations.AGGREGATORS)}")
@@ -77,7 +77,7 @@ def annotation_quality_report(context: dg.AssetExecutionContext, config: Annotat
     method with n_items, accuracy and Cohen's kappa. Empty (status 'skipped: …') when a vote file is missing."""
     import mlflow
 
-    from opensentiment_pipeline.core import annotation_quality as quality
+    from opensentiment_pipeline.core.labels import annotation_quality as quality
     from opensentiment_pipeline.core.schema import empty_frame
 
     missing = [path for path in (config.expert_path, config.crowd_path) if not Path(path).is_file()]
@@ -118,7 +118,7 @@ def suspect_labels(context: dg.AssetExecutionContext, config: SuspectLabelsConfi
     ranked per task (rank 1 = most suspicious), and the same table as a CSV for annotators to re-check."""
     import mlflow
 
-    from opensentiment_pipeline.core import annotation_quality as quality
+    from opensentiment_pipeline.core.labels import annotation_quality as quality
 
     result = quality.flag_suspect_labels(merged_annotations, raw_articles, n_folds=config.n_folds, seed=config.seed)
     suspects = result.suspects

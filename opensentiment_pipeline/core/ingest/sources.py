@@ -23,7 +23,7 @@ Rejects (REJECT_COLUMNS) hold one row per fault, so a row with two faults appear
   reject with `row` 0 and field "file", so the rejected-share check sees it (share 1.0) instead of
   nothing. It is not an error: other sources are still read and stored; the check stops what follows.
 - `published_at` of a reject is the row's publish date when it could be read; ingestion files the
-  reject under that day (see defs/assets/ingestion.py).
+  reject under that day (see defs/assets/ingest.py).
 
 Ids: a source id becomes `f"{spec.name}:{raw_id}"`, so ids from different sources never clash. A
 repeated source id is rejected (first row kept), except in NewsMTSC, where a suffix `#2`, `#3` makes it
@@ -50,7 +50,7 @@ import feedparser
 import numpy as np
 import pandas as pd
 
-from opensentiment_pipeline.core.articles import (
+from opensentiment_pipeline.core.ingest.articles import (
     Rejects,
     build_articles,
     clean_strings,
@@ -59,9 +59,9 @@ from opensentiment_pipeline.core.articles import (
     normalise_splits,
     validate_articles,
 )
-from opensentiment_pipeline.core.dedup import deduplicate
+from opensentiment_pipeline.core.ingest.dedup import deduplicate
+from opensentiment_pipeline.core.ingest.textfiles import load_csv, load_jsonl
 from opensentiment_pipeline.core.schema import SPLIT_ALIASES, TASK_LABELS, IngestResult
-from opensentiment_pipeline.core.textfiles import load_csv, load_jsonl
 
 logger = logging.getLogger(__name__)
 

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 from datasketch import LeanMinHash, MinHash, MinHashLSH
 
-from opensentiment_pipeline.core.articles import clean_strings, normalised_bytes
+from opensentiment_pipeline.core.ingest.articles import clean_strings, normalised_bytes
 
 logger = logging.getLogger(__name__)
 

@@ -1,0 +1,1 @@
+"""Analysis of the embedding space: the outlet map and the bias axis."""

@@ -1,0 +1,1 @@
+"""Ingestion: read sources, normalise the article table, drop duplicates and boilerplate."""

@@ -1,0 +1,1 @@
+"""The sentiment model: load encoders and adapters, LoRA fine-tuning, distillation, evaluation."""
