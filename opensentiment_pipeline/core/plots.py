@@ -89,6 +89,31 @@ def leaning_map_png(points: pd.DataFrame, *, score: str = "leaning_score", max_l
     return _to_png(fig)
 
 
+def leaning_png(outlets: pd.DataFrame, *, title: str, max_outlets: int = 40) -> bytes:
+    """Outlets on the bias axis (a `leaning.LEANING_COLUMNS` frame) as dots with interval bars, coloured by
+    reference rating (blue / grey / red, black for unrated).
+
+    Only the `max_outlets` outlets with the most articles are drawn, so the labels stay readable.
+    """
+    _check_columns(outlets, ["outlet", "n_articles", "score", "score_low", "score_high", "reference_leaning"],
+                   where="leaning_png")
+    shown = outlets.nlargest(max_outlets, "n_articles", keep="first").sort_values("score", kind="stable")
+    height = max(FIGSIZE[1], 0.16 * len(shown) + 1.0)  # ~0.16 in per outlet label
+    fig = Figure(figsize=(FIGSIZE[0], height), dpi=DPI, layout="constrained")
+    ax = fig.subplots()
+    colours = {"left": "tab:blue", "center": "tab:gray", "right": "tab:red", None: "black"}
+    for reference, group in shown.groupby(shown["reference_leaning"].fillna("unrated"), sort=True):
+        y = [list(shown["outlet"]).index(o) for o in group["outlet"]]
+        errors = [group["score"] - group["score_low"], group["score_high"] - group["score"]]
+        ax.errorbar(group["score"], y, xerr=np.clip(errors, 0, None), fmt="o", ms=3, capsize=2, lw=0.8,
+                    color=colours.get(None if reference == "unrated" else reference, "black"), label=reference)
+    ax.set_yticks(range(len(shown)), shown["outlet"].tolist(), fontsize=6)
+    ax.axvline(0.0, color=GREY, lw=0.8)
+    ax.set(xlim=(-1.05, 1.05), title=title)
+    ax.legend(fontsize=6, loc="lower right")
+    return _to_png(fig)
+
+
 def similarity_heatmap_png(similarity: pd.DataFrame, order: Sequence[str] | None = None) -> bytes:
     """A square outlet x outlet similarity frame (e.g. `ClusterResult.outlet_similarity`) as a PNG heatmap.
 
