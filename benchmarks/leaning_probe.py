@@ -139,7 +139,7 @@ def unsupervised_rows(frame: pd.DataFrame, vectors: np.ndarray, texts: list[str]
                             ("topics + format removed (the asset's)", settings["topic_clusters"],
                              leaning.format_features(texts))):
         result = leaning.place_outlets(frame.assign(leaning=None), vectors, reference=None,
-                                       **{**settings, "topic_clusters": k}, texts=None, covariates=cov)
+                                       **{**settings, "topic_clusters": k}, texts=texts, covariates=cov)
         positions = result.positions[counts.reindex(result.positions.index) >= settings["min_articles"]]
         kept = positions.join(rated.rename("reference")).dropna()
         rows.append({"removed": variant, **{f"spearman_{a}": spearmanr(kept[a], kept["reference"]).statistic

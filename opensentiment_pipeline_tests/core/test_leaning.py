@@ -162,7 +162,7 @@ def test_calibrated_scores_put_partisan_outlets_near_the_ends_and_label_them():
     articles, vectors = _articles({**RATED, **UNRATED})
     result = place(articles, vectors, reference=REFERENCE, **SETTINGS)
     table = result.outlets.set_index("outlet")
-    # The raw P(right) - P(left) means crowd towards 0; calibration sends each class's median to -1 / 0 / +1.
+    # The raw P(right) - P(left) means crowd towards 0; calibration spreads them to the expected rating.
     assert table.loc[["left a", "left b"], "score"].max() <= -0.5
     assert table.loc[["right a", "right b"], "score"].min() >= 0.5
     assert table.loc[["center a", "center b"], "score"].abs().max() < 0.5
@@ -170,23 +170,50 @@ def test_calibrated_scores_put_partisan_outlets_near_the_ends_and_label_them():
     assert table.loc["unrated west", "label"] == "left" and table.loc["unrated east", "label"] == "right"
     assert result.metrics["outlet_label_macro_f1"] == 1.0
     assert result.metrics["threshold_low"] < 0 < result.metrics["threshold_high"]
-    assert result.metrics["median_score_left"] < -0.9 and result.metrics["median_score_right"] > 0.9
+    assert result.metrics["median_score_left"] < -0.85 and result.metrics["median_score_right"] > 0.85
     assert ((table["score_low"] <= table["score"]) & (table["score"] <= table["score_high"])).all()
     # Calibration is monotone: the raw order is kept.
     assert table["raw_score"].rank().equals(table["score"].rank())
 
 
-def test_fit_calibration_maps_class_medians_to_minus_one_zero_one():
+def test_fit_calibration_keeps_the_order_everywhere_with_no_flat_end():
     raw = np.array([-0.3, -0.1, 0.0, 0.1, 0.3, 0.5])
     calibration = leaning.fit_calibration(raw, np.array([-1, -1, 0, 0, 1, 1]))
-    assert calibration.knots == pytest.approx((-0.2, 0.05, 0.4))
-    assert calibration(np.array([-0.2, -0.075, 0.05, 0.225, 0.4, 2.0])).tolist() == pytest.approx(
-        [-1.0, -0.5, 0.0, 0.5, 1.0, 1.0])
+    assert calibration.slope > 0 and calibration.note is None
+    grid = np.linspace(-1.0, 1.0, 201)  # the whole raw range, far beyond the rated outlets
+    calibrated = calibration(grid)
+    assert np.all(np.diff(calibrated) > 0) and np.all(np.abs(calibrated) < 1)
+    # The classes keep their order: the rated outlets' expected ratings rise left < center < right.
+    left, centre, right = calibration(np.array([-0.2, 0.05, 0.4]))
+    assert left < -0.5 < centre < 0.5 < right
 
 
-def test_fit_calibration_falls_back_to_a_symmetric_spread_when_medians_are_out_of_order():
+def test_fit_calibration_falls_back_to_a_fixed_map_and_says_why_when_scores_fall_with_the_rating():
     calibration = leaning.fit_calibration(np.array([0.2, 0.0, -0.2]), np.array([-1, 0, 1]))
-    assert calibration.knots == pytest.approx((-0.2, 0.0, 0.2))  # 90th percentile of |raw - median|
+    assert (calibration.slope, calibration.cuts) == (1.0, (-1.0, 1.0))
+    assert "the raw scores do not rise with the rating" in calibration.note and "fitted slope -" in calibration.note
+
+
+def test_no_two_outlets_with_different_raw_scores_share_a_calibrated_score():
+    # Unrated outlets far beyond the rated ends: a clipping calibration put them all on -1 or +1.
+    beyond = {"far west": -2.5, "farther west": -3.5, "far east": 2.5, "farther east": 3.5}
+    articles, vectors = _articles({**RATED, **UNRATED, **beyond})
+    table = place(articles, vectors, reference=REFERENCE, **SETTINGS).outlets.set_index("outlet")
+    assert table["raw_score"].nunique() == len(table)
+    assert table["score"].nunique() == len(table) and (table["score"].abs() < 1).all()
+    assert table["raw_score"].rank().equals(table["score"].rank())
+    assert table.loc["farther west", "score"] < table.loc["far west", "score"] < table.loc["left a", "score"]
+    # Every interval, the ends' too, keeps a width: the calibration is refitted on resampled outlets.
+    assert ((table["score_high"] - table["score_low"]) > 1e-4).all()
+
+
+def test_a_fold_whose_training_outlets_have_one_rating_says_what_it_substituted():
+    metrics, calibration, _, notes = leaning.calibrate_in_cv(np.array([-0.5, -0.4, 0.4, 0.5]), np.array([-1, -1, 1, 1]),
+                                                             np.array([0, 0, 1, 1]))
+    assert notes[0].startswith("fold 0: its training outlets carry one rating class only (['right'])")
+    assert "its 2 held-out outlets are scored 0 and labelled center" in notes[0]
+    assert metrics["outlet_label_macro_f1"] == 0.0  # every outlet labelled center: neither left nor right found
+    assert calibration.slope > 0  # the final calibration sees both classes
 
 
 def test_choose_thresholds_maximises_outlet_macro_f1():

@@ -6,8 +6,11 @@ Two paths, chosen by whether any reference ratings (left / center / right per ou
   article's raw score is P(right) - P(left) and an outlet's raw score is the mean over its articles. The probe is
   validated *outlet-disjoint* (GroupKFold by outlet), and every score is out-of-sample for its outlet: rated
   outlets are scored by the fold that held them out, unrated ones by the probe fitted on all rated outlets. Raw
-  outlet scores crowd near 0, so they are **calibrated** (`calibration`) onto -1 .. +1; three-way labels cut the
-  calibrated scale at two thresholds that maximise outlet-level macro-F1, both cross-validated.
+  outlet scores crowd near 0, so they are **calibrated** (`calibration`): an ordinal logistic model of the
+  rating given the raw score gives each outlet its expected rating in (-1, 1), strictly increasing, with no flat
+  end; its interval refits the calibration on resampled outlets as well as resampling the outlet's articles.
+  Three-way labels cut the calibrated scale at two thresholds that maximise outlet-level macro-F1, both
+  cross-validated.
 - **principal axes** (`principal`): without references, PCA on the outlet centroids after removing what carries
   topic and format (`directions`: k-means topic centroids, a linear fit on `texts.format_features`). The first
   axis, scaled to [-1, 1], is the score. Its sign is arbitrary; which outlets sit at each end says what it
@@ -29,6 +32,7 @@ from opensentiment_pipeline.core.analysis.leaning.calibration import (
     Calibration,
     apply_calibration,
     calibrate_in_cv,
+    calibrated_intervals,
     choose_thresholds,
     fit_calibration,
 )
@@ -82,7 +86,7 @@ from opensentiment_pipeline.core.analysis.leaning.topics import (
 __all__ = [
     "ARTICLES_PER_TOPIC", "AXIS_COLUMNS", "LEANINGS", "LEANING_COLUMNS", "LEANING_SCORE", "TOPIC_LEANING_COLUMNS",
     "TOPIC_OUTLET_LEANING_COLUMNS", "Calibration", "LeaningReport", "LeaningResult", "apply_calibration",
-    "article_labels", "axis_texts", "calibrate_in_cv", "choose_thresholds", "cv_metrics", "fit_calibration",
+    "article_labels", "axis_texts", "calibrate_in_cv", "calibrated_intervals", "choose_thresholds", "cv_metrics", "fit_calibration",
     "fit_tfidf_probe", "format_features", "join_articles", "leaning_by_topic", "map_points",
     "outlet_identity_directions", "outlet_leaning_report", "outlet_table", "place_outlets", "predict_proba",
     "probe_model", "project_out", "rated_folds", "read_reference_csv", "remove_directions", "tfidf_held_out",

@@ -16,42 +16,83 @@ import pandas as pd
 logger = logging.getLogger(__name__)
 
 
+# Prior standard deviation of the ordinal model's slope per standard deviation of the raw scores. Rated outlets
+# that the raw score separates perfectly would otherwise push the slope to infinity, and the map would become a
+# step with flat ends; with it, the most extreme outlets stay apart (|eta| of a few units, not hundreds).
+SLOPE_PRIOR_SD = 3.0
+CUT_PRIOR_SD = 10.0  # keeps a cut finite when no outlet sits on one side of it (a class without outlets)
+
+
 @dataclass(frozen=True)
 class Calibration:
-    """Monotone piecewise-linear map of raw outlet scores: `knots` (left, center, right medians) -> -1, 0, +1,
-    extended linearly beyond them and clipped to [-1, 1]. `note` says why the knots are not the class medians,
-    when they are not."""
+    """The expected rating E[r] = P(right) - P(left) of a raw outlet score under an ordinal (proportional-odds)
+    logistic model: eta = slope * (raw - centre) / scale, P(r <= left) = sigmoid(cuts[0] - eta),
+    P(r <= center) = sigmoid(cuts[1] - eta).
 
-    knots: tuple[float, float, float]
+    It is strictly increasing in the raw score for slope > 0 and maps the whole line onto (-1, 1) with no flat
+    part: outlets beyond the rated ones keep their order instead of being clipped onto -1 or +1. `note` says
+    what was substituted, when something was.
+
+    >>> calibration = Calibration(centre=0.0, scale=1.0, slope=2.0, cuts=(-1.0, 1.0))
+    >>> [round(float(v), 3) for v in calibration(np.array([-3.0, 0.0, 0.5, 3.0]))]
+    [-0.993, 0.0, 0.385, 0.993]
+    """
+
+    centre: float
+    scale: float
+    slope: float
+    cuts: tuple[float, float]
     note: str | None = None
 
     def __call__(self, raw: np.ndarray) -> np.ndarray:
-        left, centre, right = self.knots
-        raw = np.asarray(raw, dtype=float)
-        below = (raw - centre) / max(centre - left, 1e-9)
-        above = (raw - centre) / max(right - centre, 1e-9)
-        return np.clip(np.where(raw < centre, below, above), -1.0, 1.0)
+        from scipy.special import expit
+
+        eta = self.slope * (np.asarray(raw, dtype=float) - self.centre) / self.scale
+        return expit(eta - self.cuts[1]) - expit(self.cuts[0] - eta)
 
 
 def fit_calibration(raw: np.ndarray, reference: np.ndarray) -> Calibration:
-    """Calibration whose knots are the median raw score of outlets rated left, center and right.
+    """The ordinal logistic `Calibration` of `raw` outlet scores fitted (maximum a posteriori, priors
+    `SLOPE_PRIOR_SD`, `CUT_PRIOR_SD`) to the outlets' ratings.
 
-    `reference` is each outlet's mean rating in [-1, 1] (rounded to the nearest class). A missing class, or
-    medians out of order, falls back to knots spread symmetrically around the median of all outlets, and
-    `note` says which.
+    `reference` is each outlet's mean rating in [-1, 1] (rounded to the nearest class). When the fitted slope is
+    not positive (the raw scores do not rise with the rating on these outlets) no order can be read from them: a
+    fixed map (slope 1, cuts -1 and +1) is used and `note` says so; `note` also names a class without outlets.
     """
-    raw, reference = np.asarray(raw, dtype=float), np.rint(np.asarray(reference, dtype=float))
-    medians = [np.median(raw[reference == side]) if (reference == side).any() else np.nan for side in (-1, 0, 1)]
-    if np.isfinite(medians).all() and medians[0] < medians[1] < medians[2]:
-        return Calibration(knots=tuple(float(m) for m in medians))
-    centre = float(np.median(raw))
-    spread = float(np.percentile(np.abs(raw - centre), 90)) or 1.0
-    shown = ", ".join("missing" if np.isnan(m) else f"{m:.3f}" for m in medians)
-    why = "a class has no outlet" if not np.isfinite(medians).all() else "they are not in left < center < right order"
-    note = (f"calibration: the left / center / right medians of the raw scores ({shown}) cannot be the knots "
-            f"because {why}; knots spread symmetrically around the median raw score ({centre:.3f} +- {spread:.3f}) "
-            "are used instead, so the scale says less about the classes")
-    return Calibration(knots=(centre - spread, centre, centre + spread), note=note)
+    from scipy.optimize import minimize
+    from scipy.special import expit, log_expit
+
+    raw, classes = np.asarray(raw, dtype=float), np.rint(np.asarray(reference, dtype=float)).astype(int)
+    centre = float(np.median(raw)) if len(raw) else 0.0
+    scale = float(np.std(raw)) if len(raw) > 1 and np.std(raw) > 1e-12 else 1.0
+    z = (raw - centre) / scale
+
+    def loss(params: np.ndarray) -> float:
+        slope, low, gap = params
+        high = low + np.exp(gap)
+        eta = slope * z
+        log_p = np.where(classes < 0, log_expit(low - eta), np.where(
+            classes > 0, log_expit(eta - high),
+            np.log(np.maximum(expit(high - eta) - expit(low - eta), 1e-300))))
+        return float(-log_p.sum() + slope**2 / (2 * SLOPE_PRIOR_SD**2)
+                     + (low**2 + high**2) / (2 * CUT_PRIOR_SD**2))
+
+    fitted = minimize(loss, x0=np.array([1.0, -1.0, np.log(2.0)]), method="L-BFGS-B",
+                      bounds=[(-20.0, 20.0), (-20.0, 20.0), (np.log(1e-3), np.log(40.0))])
+    slope, low, gap = (float(v) for v in fitted.x)
+    missing = [name for side, name in ((-1, "left"), (0, "center"), (1, "right")) if not (classes == side).any()]
+    note = None
+    if missing:
+        note = (f"calibration: a class has no outlet ({', '.join(missing)}), so the ordinal model's band for it is "
+                "set by its prior alone")
+    if slope <= 1e-6:
+        means = {name: f"{raw[classes == side].mean():.3f}" for side, name in ((-1, "left"), (0, "center"), (1, "right"))
+                 if (classes == side).any()}
+        note = (f"calibration: on these {len(raw)} outlets the raw scores do not rise with the rating (class means "
+                f"{means}, fitted slope {slope:.3g}); a fixed map (slope 1 per standard deviation of the raw scores, "
+                "cuts at -1 and +1) is used instead, so the scale says little about the classes")
+        return Calibration(centre=centre, scale=scale, slope=1.0, cuts=(-1.0, 1.0), note=note)
+    return Calibration(centre=centre, scale=scale, slope=slope, cuts=(low, low + float(np.exp(gap))), note=note)
 
 
 def choose_thresholds(scores: np.ndarray, reference: np.ndarray) -> tuple[float, float]:
@@ -86,9 +127,10 @@ def macro_f1(truth: np.ndarray, predicted: np.ndarray) -> float:
 
 
 def calibrate_in_cv(raw: np.ndarray, reference: np.ndarray, fold: np.ndarray
-                    ) -> tuple[dict[str, float], Calibration, tuple[float, float], list[str]]:
+                    ) -> tuple[dict[str, float], Calibration | None, tuple[float, float], list[str]]:
     """Outlet-level label metrics with calibration and thresholds fitted on the other folds' outlets, the final
-    calibration and thresholds fitted on all of them, and notes on what could not be fitted as asked."""
+    calibration (None when there is no outlet to fit it on) and thresholds fitted on all of them, and notes on
+    what could not be fitted as asked."""
     notes: list[str] = []
     if len(raw) == 0:
         # No rated outlet has min_articles articles: nothing to calibrate on or to score labels against. The raw
@@ -97,12 +139,12 @@ def calibrate_in_cv(raw: np.ndarray, reference: np.ndarray, fold: np.ndarray
                      "lower min_articles or add articles (scores stay uncalibrated)")
         nan = float("nan")
         return ({"outlet_label_macro_f1": nan, "outlet_cv_calibrated_mae": nan, "threshold_low": -0.5,
-                 "threshold_high": 0.5}, Calibration(knots=(-1.0, 0.0, 1.0)), (-0.5, 0.5), notes)
+                 "threshold_high": 0.5}, None, (-0.5, 0.5), notes)
     calibrated = np.zeros(len(raw))
     predicted = np.zeros(len(raw), dtype=int)
     for k in np.unique(fold):
         train, test = fold != k, fold == k
-        classes = sorted(set(np.rint(reference[train]).astype(int)))
+        classes = [("left", "center", "right")[c + 1] for c in sorted({int(v) for v in np.rint(reference[train])})]
         if len(classes) < 2:
             notes.append(f"fold {int(k)}: its training outlets carry one rating class only ({classes}), so no "
                          f"calibration or cuts can be fitted; its {int(test.sum())} held-out outlets are scored "
@@ -128,12 +170,37 @@ def calibrate_in_cv(raw: np.ndarray, reference: np.ndarray, fold: np.ndarray
     return metrics, calibration, thresholds, notes
 
 
-def apply_calibration(table: pd.DataFrame, calibration: Calibration, thresholds: tuple[float, float]
-                      ) -> pd.DataFrame:
+def calibrated_intervals(calibration: Calibration, raw: np.ndarray, reference: np.ndarray,
+                         article_means: np.ndarray, *, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """95 % intervals on the calibrated scale that carry both uncertainties: bootstrap draw b refits the
+    calibration on a resample (with replacement) of the rated outlets (`raw`, `reference`) and maps each outlet's
+    draw-b mean of resampled articles (`article_means`, `(n_outlets, n_draws)`) through it. The calibration's own
+    uncertainty grows with the distance from the rated outlets' centre, so the ends are not squeezed flat."""
+    rng = np.random.default_rng(seed)
+    draws = np.empty_like(article_means, dtype=float)
+    for b in range(article_means.shape[1]):
+        pick = rng.integers(0, len(raw), len(raw))
+        if len(set(np.rint(reference[pick]))) < 2:  # a resample with one class says nothing about the order
+            draws[:, b] = calibration(article_means[:, b])
+            continue
+        draws[:, b] = fit_calibration(raw[pick], reference[pick])(article_means[:, b])
+    low, high = np.percentile(draws, [2.5, 97.5], axis=1)
+    return low, high
+
+
+def apply_calibration(table: pd.DataFrame, calibration: Calibration | None, thresholds: tuple[float, float],
+                      intervals: tuple[np.ndarray, np.ndarray] | None) -> pd.DataFrame:
     """`table` (outlet rows with `raw_score`, `score_low`, `score_high` on the raw scale) on the calibrated scale,
-    with its three-way `label`."""
+    with its three-way `label`; `intervals` (low, high per row, from `calibrated_intervals`) replace the mapped
+    raw interval. With no calibration the raw scores stand."""
     low, high = thresholds
-    score = calibration(table["raw_score"].to_numpy())
+    if calibration is None:
+        score, interval = table["raw_score"].to_numpy(), (table["score_low"].to_numpy(), table["score_high"].to_numpy())
+    else:
+        score = calibration(table["raw_score"].to_numpy())
+        interval = intervals or (calibration(table["score_low"].to_numpy()), calibration(table["score_high"].to_numpy()))
+    lone = table["n_articles"].to_numpy() == 1  # one article says nothing about the spread
+    # A percentile interval can miss its own estimate when the refits are skewed; it is widened to hold it.
     label = np.where(score < low, "left", np.where(score >= high, "right", "center"))
-    return table.assign(score=score, score_low=calibration(table["score_low"].to_numpy()),
-                        score_high=calibration(table["score_high"].to_numpy()), label=label)
+    return table.assign(score=score, score_low=np.where(lone, -1.0, np.minimum(interval[0], score)),
+                        score_high=np.where(lone, 1.0, np.maximum(interval[1], score)), label=label)

@@ -40,23 +40,33 @@ class LeaningResult:
     warnings: tuple[str, ...] = ()
 
 
-def outlet_table(outlets: np.ndarray, article_scores: np.ndarray, labels: pd.Series, *,
-                 n_bootstrap: int, seed: int) -> pd.DataFrame:
-    """One row per outlet (`LEANING_COLUMNS` + `reference_mean`): the mean of its article scores, a 95 %
-    bootstrap interval over its articles, and its reference (mean of its articles' labels)."""
+def bootstrap_means(outlets: np.ndarray, article_scores: np.ndarray, *, n_bootstrap: int, seed: int
+                    ) -> tuple[list[str], np.ndarray]:
+    """(sorted outlet names, `(n_outlets, n_bootstrap)` means of their articles' scores resampled with
+    replacement); an outlet with one article repeats its one score."""
     if n_bootstrap < 1:
         raise ValueError(f"n_bootstrap must be >= 1; got {n_bootstrap}")
     rng = np.random.default_rng(seed)
+    names = sorted(set(outlets))
+    means = np.empty((len(names), n_bootstrap))
+    for row, outlet in enumerate(names):
+        scores = article_scores[outlets == outlet]
+        means[row] = scores[rng.integers(0, len(scores), size=(n_bootstrap, len(scores)))].mean(axis=1)
+    return names, means
+
+
+def outlet_table(outlets: np.ndarray, article_scores: np.ndarray, labels: pd.Series, *,
+                 n_bootstrap: int, seed: int) -> pd.DataFrame:
+    """One row per outlet (`LEANING_COLUMNS` + `reference_mean`), sorted by name: the mean of its article scores,
+    a 95 % bootstrap interval over its articles (`bootstrap_means`; [-1, 1] for one article), and its reference
+    (mean of its articles' labels)."""
+    names, means = bootstrap_means(outlets, article_scores, n_bootstrap=n_bootstrap, seed=seed)
     numeric = labels.map(LEANING_SCORE).to_numpy(dtype=float)
     rows = []
-    for outlet in sorted(set(outlets)):
+    for outlet, draws in zip(names, means):
         mask = outlets == outlet
         scores = article_scores[mask]
-        if len(scores) > 1:
-            means = scores[rng.integers(0, len(scores), size=(n_bootstrap, len(scores)))].mean(axis=1)
-            low, high = np.percentile(means, [2.5, 97.5])
-        else:  # one article says nothing about the spread
-            low, high = -1.0, 1.0
+        low, high = np.percentile(draws, [2.5, 97.5]) if len(scores) > 1 else (-1.0, 1.0)
         refs = numeric[mask][~np.isnan(numeric[mask])]
         reference = LEANINGS[int(np.rint(refs.mean())) + 1] if len(refs) else None
         mean = float(np.clip(scores.mean(), -1, 1))

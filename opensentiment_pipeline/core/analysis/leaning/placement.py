@@ -18,6 +18,7 @@ from opensentiment_pipeline.core.analysis.leaning.directions import (
 from opensentiment_pipeline.core.analysis.leaning.outlets import (
     LEANING_COLUMNS,
     LeaningResult,
+    bootstrap_means,
     outlet_table,
 )
 from opensentiment_pipeline.core.analysis.leaning.principal import principal_axes
@@ -167,7 +168,12 @@ def _probe_path(outlets: np.ndarray, unit: np.ndarray, labels: pd.Series, *, n_f
         np.array([fold_of[o] for o in scored["outlet"]]))
     warnings += notes
     metrics.update(label_metrics)
-    table = calibration_.apply_calibration(table, calibration, thresholds)
+    intervals = None
+    if calibration is not None:
+        _, draws = bootstrap_means(outlets, article_scores, n_bootstrap=n_bootstrap, seed=seed)  # table's order
+        intervals = calibration_.calibrated_intervals(calibration, scored["raw_score"].to_numpy(),
+                                                      scored["reference_mean"].to_numpy(dtype=float), draws, seed=seed)
+    table = calibration_.apply_calibration(table, calibration, thresholds, intervals)
     for side in LEANINGS:
         chosen = table[table["fitted_on"] & (table["n_articles"] >= min_articles) & (table["reference_leaning"] == side)]
         metrics[f"median_score_{side}"] = float(chosen["score"].median()) if len(chosen) else float("nan")
