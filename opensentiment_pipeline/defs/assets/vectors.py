@@ -6,7 +6,7 @@ import dagster as dg
 import pandas as pd
 from pydantic import Field
 
-from opensentiment_pipeline.defs.assets.model import adapter_version
+from opensentiment_pipeline.defs.adapters import adapter_version
 from opensentiment_pipeline.defs.partitions import DAILY, DAY_BACKFILL, PARTITION_COLUMN
 from opensentiment_pipeline.defs.resources import ArtifactStore, MlflowTracking
 
@@ -60,23 +60,6 @@ def embedding_adapter_dir(context: dg.AssetExecutionContext, config: ArticleEmbe
                    "-c configs/shared_data_quality.yaml (student_adapter.config.enabled: true)")
     context.log.info("embedding with %s's champion (%s)", model_name, path.name)
     return str(path)
-
-
-def adapter_dir_of(version: str, sentiment_adapter: str, mlflow_tracking: MlflowTracking,
-                   artifacts: ArtifactStore) -> str | None:
-    """The folder of the adapter that embedded vectors of `version`: the sentiment adapter, or the student
-    champion when article_embeddings embedded with it; None when it is neither (stale vectors)."""
-    if version == adapter_version(sentiment_adapter):
-        return sentiment_adapter
-    from opensentiment_pipeline.defs import registry
-
-    try:
-        student = registry.champion_adapter_dir(mlflow_tracking.client(),
-                                                model_name=f"{mlflow_tracking.registered_model}-student",
-                                                cache_root=f"{artifacts.root}/registry", how_to_fix="")
-    except LookupError:
-        return None
-    return str(student) if adapter_version(str(student)) == version else None
 
 
 def article_texts(articles: pd.DataFrame, include_title: bool) -> list[str]:
