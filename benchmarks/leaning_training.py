@@ -192,7 +192,8 @@ def lora_held_out_proba(texts, labels, outlets, folds, *, settings: dict, val_sh
             extra = {"adversary_outlet_accuracy": result.history[result.best_epoch]["adversary_outlet_accuracy"]}
         else:
             with tempfile.TemporaryDirectory() as out:
-                result = training.train_adapter(examples, out_dir=out, labels=LEANINGS, seed=seed, **settings)
+                result = training.train_adapter(examples, out_dir=out, labels=LEANINGS, seed=seed,
+                                                **{"precision": "auto", **settings})
                 manifest, tokenizer, model = modeling.load_adapter(out, device=settings.get("device", "cpu"))
                 proba[test] = training.predict_proba(model, tokenizer, pd.DataFrame({"text": texts[test]}),
                                                      manifest=manifest, batch_size=batch_size,

@@ -50,7 +50,7 @@ def settings_from_config(path: Path | None, asset: str) -> dict:
 def train(examples: pd.DataFrame, base_model: str, settings: dict, out_dir: Path, device: str, **extra):
     kwargs = {k: settings[k] for k in TRAIN_KEYS}
     return training.train_adapter(examples, base_model=base_model, out_dir=out_dir, device=device,
-                                  labels=SENTIMENT_LABELS, progress=False, **kwargs, **extra)
+                                  labels=SENTIMENT_LABELS, progress=False, precision="auto", **kwargs, **extra)
 
 
 def test_report(adapter_dir: Path, examples: pd.DataFrame, device: str) -> tuple[dict, np.ndarray]:
