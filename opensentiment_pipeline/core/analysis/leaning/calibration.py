@@ -35,7 +35,7 @@ class Calibration:
 
     >>> calibration = Calibration(centre=0.0, scale=1.0, slope=2.0, cuts=(-1.0, 1.0))
     >>> [round(float(v), 3) for v in calibration(np.array([-3.0, 0.0, 0.5, 3.0]))]
-    [-0.993, 0.0, 0.385, 0.993]
+    [-0.992, 0.0, 0.381, 0.992]
     """
 
     centre: float

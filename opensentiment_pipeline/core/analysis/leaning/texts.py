@@ -20,9 +20,10 @@ def axis_texts(articles: pd.DataFrame, *, strip_min_share: float, strip_min_coun
 
     The TF-IDF probe and the format features read these. The vectors (`article_embeddings`) read the raw
     "title. text": boilerplate is found by recurrence over many of an outlet's articles, which one day's
-    partition does not hold. Title and body are joined as `article_embeddings` joins them.
+    partition does not hold. Title and body are joined as everywhere (`schema.title_and_text`).
     """
     from opensentiment_pipeline.core.ingest import boilerplate
+    from opensentiment_pipeline.core.schema import title_and_text
 
     missing = {"outlet", "title", "text"} - set(articles.columns)
     if missing:
@@ -30,8 +31,7 @@ def axis_texts(articles: pd.DataFrame, *, strip_min_share: float, strip_min_coun
     bodies = boilerplate.strip_boilerplate(articles["text"].fillna("").astype(str).tolist(),
                                            articles["outlet"].astype(str).tolist(), min_share=strip_min_share,
                                            min_count=strip_min_count)
-    titles = articles["title"].fillna("").astype(str).str.strip()
-    return [f"{t}. {b}" if t else b for t, b in zip(titles, bodies)]
+    return title_and_text(articles.assign(text=bodies))
 
 
 def format_features(texts: Sequence[str]) -> np.ndarray:
