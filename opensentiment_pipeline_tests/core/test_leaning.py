@@ -152,10 +152,25 @@ def test_read_reference_csv_normalises_outlet_names(tmp_path):
         leaning.read_reference_csv(path)
 
 
-def test_leaning_png_is_a_png():
+def test_leaning_png_draws_left_outlets_blue_right_ones_red_and_unrated_black():
+    import io
+
+    from matplotlib.colors import to_rgb
+    from matplotlib.image import imread
+
     articles, vectors = _articles({**RATED, **UNRATED})
     result = place(articles, vectors, reference=REFERENCE, **SETTINGS)
-    assert plots.leaning_png(result.outlets, title="t").startswith(b"\x89PNG\r\n\x1a\n")
+    png = plots.leaning_png(result.outlets, title="t")
+    assert png.startswith(b"\x89PNG\r\n\x1a\n")
+    pixels = imread(io.BytesIO(png))[..., :3]
+
+    def near(colour: str) -> int:
+        return int((np.abs(pixels - np.array(to_rgb(colour))).max(axis=-1) < 0.08).sum())
+
+    assert near("tab:blue") > 20 and near("tab:red") > 20 and near("tab:gray") > 20
+    only_left = result.outlets.assign(reference_leaning="left")
+    assert near("tab:red") > 5 * max(1, int((np.abs(imread(io.BytesIO(plots.leaning_png(only_left, title="t")))[..., :3]
+                                                    - np.array(to_rgb("tab:red"))).max(axis=-1) < 0.08).sum()))
 
 
 def test_calibrated_scores_put_partisan_outlets_near_the_ends_and_label_them():
@@ -437,3 +452,11 @@ def test_probe_path_returns_each_articles_held_out_score():
     means = pd.Series(result.article_scores).groupby(articles["outlet"]).mean()
     assert means.loc["unrated west"] < 0 < means.loc["unrated east"]
     assert place(articles, vectors, reference=None, **SETTINGS).article_scores is None
+
+
+def test_axis_texts_strip_each_outlets_recurring_lines_from_the_body_and_keep_the_title():
+    footer = "The Morning Edition team reports daily"
+    articles = pd.DataFrame({"outlet": ["a"] * 3 + ["b"], "title": ["One", None, "Three", "Four"],
+                             "text": [f"Body {i}.\n{footer}" for i in range(3)] + [f"Body b.\n{footer}"]})
+    texts = leaning.axis_texts(articles, strip_min_share=0.5, strip_min_count=3)
+    assert texts == ["One. Body 0.", "Body 1.", "Three. Body 2.", f"Four. Body b.\n{footer}"]  # once in b: kept
