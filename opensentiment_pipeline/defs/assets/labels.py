@@ -5,7 +5,7 @@ from pathlib import Path
 
 import dagster as dg
 import pandas as pd
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from opensentiment_pipeline.core.labels.annotations import AGGREGATORS
 from opensentiment_pipeline.defs.metadata import table_preview
@@ -22,6 +22,13 @@ class MergedAnnotationsConfig(dg.Config):
     min_votes: int = Field(default=2, description="items with votes but fewer than this are dropped")
     n_iter: int = Field(default=100, description="EM iterations for the Dawid-Skene methods")
 
+    @field_validator("method")
+    @classmethod
+    def _known_method(cls, method: str) -> str:
+        if method not in AGGREGATORS:
+            raise ValueError(f"method={method!r} is unknown; choose one of {sorted(AGGREGATORS)}")
+        return method
+
 
 @dg.asset(io_manager_key="parquet_io_manager", group_name="annotation", backfill_policy=SINGLE_RUN)
 def merged_annotations(context: dg.AssetExecutionContext, config: MergedAnnotationsConfig,
@@ -31,8 +38,6 @@ def merged_annotations(context: dg.AssetExecutionContext, config: MergedAnnotati
 
     from opensentiment_pipeline.core.labels import annotations
 
-    if config.method not in annotations.AGGREGATORS:
-        raise ValueError(f"method={config.method!r} is unknown; choose one of {sorted(annotations.AGGREGATORS)}")
     result = annotations.merge_annotations(raw_articles, method=config.method, min_votes=config.min_votes,
                                            n_iter=config.n_iter)
     stats = annotations.agreement_stats(annotations.votes_long(raw_articles))
