@@ -20,9 +20,11 @@ $(BIN)/dagster: pyproject.toml
 
 # raw_articles and article_embeddings are stored per publish day: one run covers every day up to today.
 DAYS = "$$($(BIN)/opensentiment days)"
+# The demo corpus was published 2026-11-20..24: its run covers the archive day up to then, whatever today is.
+DEMO_DAYS = "$$($(BIN)/opensentiment days --until 2026-11-24)"
 
 demo: $(BIN)/dagster
-	$(BIN)/dagster asset materialize --select '*' --partition-range $(DAYS) -m opensentiment_pipeline.definitions
+	$(BIN)/dagster asset materialize --select '*' --partition-range $(DEMO_DAYS) -m opensentiment_pipeline.definitions
 	@echo
 	@echo "Done. Look at the results:"
 	@echo "  Dagster UI : DAGSTER_HOME=$(CURDIR) $(BIN)/dagster dev      (then open http://127.0.0.1:3000)"

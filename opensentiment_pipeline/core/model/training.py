@@ -130,7 +130,8 @@ def example_losses(logits: torch.Tensor, labels: torch.Tensor, soft: torch.Tenso
     applied when the soft targets were made).
 
     >>> logits = torch.tensor([[2.0, 0.0], [0.0, 0.0]])
-    >>> example_losses(logits, torch.tensor([0, -1]), torch.tensor([[1.0, 0.0], [0.5, 0.5]]), 0.5).round(decimals=4).tolist()
+    >>> soft = torch.tensor([[1.0, 0.0], [0.5, 0.5]])
+    >>> [round(x, 4) for x in example_losses(logits, torch.tensor([0, -1]), soft, 0.5).tolist()]
     [0.1269, 0.6931]
     """
     log_p = torch.nn.functional.log_softmax(logits.float(), dim=1)

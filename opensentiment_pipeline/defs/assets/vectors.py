@@ -63,9 +63,9 @@ def embedding_adapter_dir(context: dg.AssetExecutionContext, config: ArticleEmbe
 
 
 def article_texts(articles: pd.DataFrame, include_title: bool) -> list[str]:
-    if not include_title:
-        return articles["text"].tolist()
-    return [f"{t}. {x}" if isinstance(t, str) and t.strip() else x for t, x in zip(articles["title"], articles["text"])]
+    from opensentiment_pipeline.core.schema import title_and_text
+
+    return title_and_text(articles) if include_title else articles["text"].tolist()
 
 
 EMBEDDING_FRAME_COLUMNS = ("article_id", "model_version", "embedding", "sentiment_embedding", "sentiment",
