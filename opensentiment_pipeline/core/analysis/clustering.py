@@ -2,7 +2,8 @@
 
 The recipe is BERTopic's (UMAP -> HDBSCAN -> class-based TF-IDF), written as small functions that each take
 plain arrays, so every stage can be tested on its own. On top of it: a hierarchical clustering of outlets
-(heatmap order and flat outlet groups) and a per-topic table of each outlet's sentiment mix. umap, hdbscan,
+(heatmap order and flat outlet groups, in `outlet_tables`) and a per-map-cluster table of each outlet's sentiment
+mix. umap, hdbscan,
 scipy and scikit-learn are imported inside the functions that use them: importing umap alone costs ~5 s, which
 loading the Dagster definitions should not pay.
 """
@@ -214,7 +215,7 @@ def cluster_outlets(
         random_state: seed for UMAP and t-SNE.
         projection: what draws the 2-D map, "umap" or "tsne" (`project_tsne`). HDBSCAN always clusters on the
             UMAP output: UMAP keeps the density structure HDBSCAN relies on and t-SNE does not, and this way
-            switching the view never changes the topics.
+            switching the view never changes the map clusters.
         n_outlet_groups: flat outlet groups to cut from the outlet dendrogram (see `outlet_hierarchy`).
         min_topic_articles: smallest (cluster, outlet) cell kept in `topic_outlet_sentiment`.
     """

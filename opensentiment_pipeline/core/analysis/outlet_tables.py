@@ -118,15 +118,15 @@ def topic_outlet_table(
     *,
     min_articles: int = MIN_TOPIC_ARTICLES,
 ) -> pd.DataFrame:
-    """One row per (cluster, outlet) cell: how much of the topic the outlet writes and in what tone.
+    """One row per (map cluster, outlet) cell: how much of the cluster the outlet writes and in what tone.
 
     `points` needs `outlet` and `cluster` (e.g. `ClusterResult.points`); `sentiment` holds predicted labels
-    aligned with its rows (NaN allowed). Noise (-1) is left out: it is no topic. Cells with fewer than
+    aligned with its rows (NaN allowed). Noise (-1) is left out: it is no map cluster. Cells with fewer than
     `min_articles` articles are dropped, since a sentiment mix of one or two articles says little; their articles
-    still count in `cluster_share` and in `net_vs_topic`'s topic average. With sentiment the table adds
+    still count in `cluster_share` and in `net_vs_topic`'s cluster average. With sentiment the table adds
     `share_<label>` (over the cell's labelled articles, so they sum to 1 unless none are labelled),
     `net_sentiment` (positive minus negative share, -1 to 1) and `net_vs_topic` (that minus the whole
-    cluster's net sentiment): outlets with close shares on a topic sound alike on it. Sorted by cluster, then by
+    cluster's net sentiment): outlets with close shares on a map cluster sound alike on it. Sorted by cluster, then by
     n_articles (largest first), then outlet.
     """
     if min_articles < 1:

@@ -17,7 +17,7 @@ BABE_DIR = "../shared/data/babe_mbic"  # relative to the working directory, like
 
 class MergedAnnotationsConfig(dg.Config):
     # Default from annotation_quality_report on BABE SG1 experts vs MBIC crowd: Dawid-Skene agreed most with
-    # the experts (accuracy 0.778, kappa 0.557 against majority vote's 0.739 / 0.484; README has the table).
+    # the experts (accuracy 0.778, kappa 0.557 against majority vote's 0.739 / 0.484; docs/labels.md has the table).
     method: str = Field(default="dawid_skene", description=" | ".join(AGGREGATORS))
     min_votes: int = Field(default=2, description="items with votes but fewer than this are dropped")
     n_iter: int = Field(default=100, description="EM iterations for the Dawid-Skene methods")
