@@ -3,9 +3,8 @@
 The recipe is BERTopic's (UMAP -> HDBSCAN -> class-based TF-IDF), written as small functions that each take
 plain arrays, so every stage can be tested on its own. On top of it: a hierarchical clustering of outlets
 (heatmap order and flat outlet groups, in `outlet_tables`) and a per-map-cluster table of each outlet's sentiment
-mix. umap, hdbscan,
-scipy and scikit-learn are imported inside the functions that use them: importing umap alone costs ~5 s, which
-loading the Dagster definitions should not pay.
+mix. umap, hdbscan, scipy and scikit-learn are imported inside the functions that use them: importing umap alone
+costs ~5 s, which loading the Dagster definitions should not pay.
 """
 
 from __future__ import annotations
