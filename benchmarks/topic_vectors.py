@@ -1,4 +1,4 @@
-"""Do the vectors that search, the outlet map and the leaning axis read keep topics? (issue 10)
+"""Do the vectors that search, the outlet map and the leaning axis read keep source topics?
 
 Embeds a seeded sample of ABP articles (title + lead, as `article_embeddings` does, via the project's ABP reader)
 with `encoding.embed_articles`: the topic vector (frozen base encoder, adapter switched off) and the sentiment vector
