@@ -152,7 +152,7 @@ def test_read_reference_csv_normalises_outlet_names(tmp_path):
         leaning.read_reference_csv(path)
 
 
-def test_leaning_png_draws_left_outlets_blue_right_ones_red_and_unrated_black():
+def test_leaning_png_draws_left_outlets_blue_center_grey_and_right_red():
     import io
 
     from matplotlib.colors import to_rgb
