@@ -1,0 +1,259 @@
+"""Stories: articles about the same event, across outlets, grouped in time.
+
+The streaming method follows Miranda et al. (2018, "Multilingual Clustering of Streaming News"): each story
+keeps the sum of its articles' unit topic vectors; an article joins the open story whose centroid is most similar
+to it once a time penalty is taken off, if that score reaches `threshold`, and opens a new story otherwise. A story
+is open for an article when the article's day is within `window_days` of the story's days. Articles are taken day
+by day, oldest first, and within a day in (published_at, article_id) order, so the result does not depend on how
+the days were split into nights: one night at a time or a rebuild over every day give the same stories.
+
+The state a night needs (`StoryState`) is the open stories only: per story its centroid, size and first and last
+day. Stories whose last day is more than `window_days` before the newest day seen are closed and leave the state,
+so a night costs the new day and the stories still open, not the archive.
+
+`agglomerative_stories` is the reference: average-linkage clustering on cosine distance of all articles at once,
+with pairs further apart than the window kept apart.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+log = logging.getLogger(__name__)
+
+STATE_COLUMNS: tuple[str, ...] = ("story_id", "first_day", "last_day", "n_articles")
+ASSIGNMENT_COLUMNS: tuple[str, ...] = ("article_id", "story_id", "day", "similarity")
+CANDIDATES = 20  # open stories per article compared exactly after the night's one matrix product (see _top_open)
+_FAR = 4.0  # cosine distance given to pairs outside the window: above any threshold (cosine distance <= 2)
+
+
+@dataclass(frozen=True)
+class StoryState:
+    """The open stories: `stories` (STATE_COLUMNS, days as datetime64[ns] at midnight) and `centroids`
+    `(len(stories), dim)` float32, the sum of each story's unit vectors (row i belongs to stories.iloc[i])."""
+
+    stories: pd.DataFrame
+    centroids: np.ndarray
+
+    @classmethod
+    def empty(cls, dim: int) -> StoryState:
+        frame = pd.DataFrame({"story_id": pd.Series(dtype=str), "first_day": pd.Series(dtype="datetime64[ns]"),
+                              "last_day": pd.Series(dtype="datetime64[ns]"), "n_articles": pd.Series(dtype=int)})
+        return cls(stories=frame, centroids=np.zeros((0, dim), dtype=np.float32))
+
+
+@dataclass(frozen=True)
+class StoryUpdate:
+    """What one call of `assign_stories` did: each new dated article's story (ASSIGNMENT_COLUMNS; `similarity` is
+    its time-penalised score against the story it joined, NaN when it opened one), the state after it, how many
+    articles had no date (left out), and the stories that closed."""
+
+    assignments: pd.DataFrame
+    state: StoryState
+    undated: int
+    closed: list[str]
+
+
+def story_id_of(article_id: str) -> str:
+    """A story's id, from the id of the article that opened it: stable from night to night and on a rebuild."""
+    return "story-" + hashlib.sha1(str(article_id).encode("utf-8")).hexdigest()[:12]
+
+
+def article_days(published_at: pd.Series) -> pd.Series:
+    """Each article's UTC day (datetime64[ns] at midnight, tz-naive); NaT when the date is unknown."""
+    stamps = pd.to_datetime(published_at, utc=True, errors="coerce")
+    return stamps.dt.tz_convert(None).dt.floor("D")
+
+
+def assign_stories(articles: pd.DataFrame, vectors: np.ndarray, state: StoryState, *, threshold: float,
+                   window_days: int, decay_per_day: float) -> StoryUpdate:
+    """Put each article into an open story of `state` or a new one, day by day, oldest first.
+
+    Args:
+        articles: columns article_id, published_at (undated rows are left out and counted).
+        vectors: `(len(articles), dim)` unit topic vectors, row i for articles.iloc[i].
+        state: the open stories before these articles (`StoryState.empty(dim)` for the first night).
+        threshold: lowest score that joins a story; score = cosine(article, story centroid) - decay_per_day x gap,
+            gap = days between the article and the nearest day of the story (0 inside it).
+        window_days: an article may join a story only when gap <= window_days.
+        decay_per_day: the time penalty per day of gap (0 = the window alone).
+
+    Returns:
+        a `StoryUpdate`; `state` is not changed.
+    """
+    _check_inputs(articles, vectors, state, threshold=threshold, window_days=window_days, decay_per_day=decay_per_day)
+    days = article_days(articles["published_at"])
+    dated = days.notna().to_numpy()
+    frame = pd.DataFrame({"article_id": articles["article_id"].astype(str).to_numpy(), "day": days.to_numpy(),
+                          "stamp": pd.to_datetime(articles["published_at"], utc=True, errors="coerce").to_numpy(),
+                          "row": np.arange(len(articles))})[dated]
+    frame = frame.sort_values(["day", "stamp", "article_id"], kind="stable")
+    ids = list(state.stories["story_id"])
+    first = list(state.stories["first_day"].to_numpy(dtype="datetime64[D]").astype(np.int64))
+    last = list(state.stories["last_day"].to_numpy(dtype="datetime64[D]").astype(np.int64))
+    sizes = list(state.stories["n_articles"].astype(int))
+    centroids = _Rows(state.centroids.astype(np.float32, copy=True))
+    assigned: list[tuple[str, str, np.datetime64, float]] = []
+    for day, group in frame.groupby("day", sort=True):
+        today = np.datetime64(day, "D").astype(np.int64)
+        x = vectors[group["row"].to_numpy()].astype(np.float32)  # (n_day, dim)
+        open_rows = np.flatnonzero((np.asarray(last) >= today - window_days) & (np.asarray(first) <= today + window_days))
+        candidates = _top_open(x, centroids.unit(open_rows), open_rows)
+        opened_today: list[int] = []
+        for k, article_id in enumerate(group["article_id"]):
+            rows = np.unique(np.concatenate([candidates[k], np.asarray(opened_today, dtype=np.int64)]))
+            best, score = -1, -np.inf
+            if len(rows):
+                lasts, firsts = np.fromiter((last[r] for r in rows), np.int64), np.fromiter((first[r] for r in rows), np.int64)
+                gap = np.maximum(0, np.maximum(today - lasts, firsts - today))
+                scores = centroids.unit(rows) @ x[k] - decay_per_day * gap
+                scores[gap > window_days] = -np.inf
+                pick = int(np.argmax(scores))
+                best, score = int(rows[pick]), float(scores[pick])
+            if best >= 0 and score >= threshold:
+                centroids.add(best, x[k])
+                sizes[best] += 1
+                first[best], last[best] = min(first[best], today), max(last[best], today)
+                if best not in opened_today:
+                    opened_today.append(best)  # its centroid moved: compare it exactly for the rest of the day
+                assigned.append((article_id, ids[best], day, score))
+            else:
+                ids.append(story_id_of(article_id))
+                first.append(today), last.append(today), sizes.append(1)
+                centroids.append(x[k])
+                opened_today.append(len(ids) - 1)
+                assigned.append((article_id, ids[-1], day, np.nan))
+    newest = max(last) if last else None
+    keep = np.asarray(last) >= newest - window_days if newest is not None else np.zeros(0, dtype=bool)
+    stories = pd.DataFrame({"story_id": ids, "first_day": np.asarray(first, dtype="datetime64[D]").astype("datetime64[ns]"),
+                            "last_day": np.asarray(last, dtype="datetime64[D]").astype("datetime64[ns]"),
+                            "n_articles": np.asarray(sizes, dtype=np.int64)})
+    new_state = StoryState(stories=stories[keep].reset_index(drop=True), centroids=centroids.matrix()[keep])
+    assignments = pd.DataFrame(assigned, columns=list(ASSIGNMENT_COLUMNS))
+    assignments["day"] = pd.to_datetime(assignments["day"])
+    return StoryUpdate(assignments=assignments, state=new_state, undated=int((~dated).sum()),
+                       closed=stories.loc[~keep, "story_id"].tolist())
+
+
+def agglomerative_stories(articles: pd.DataFrame, vectors: np.ndarray, *, threshold: float,
+                          window_days: int) -> pd.Series:
+    """The reference: average-linkage clustering of all dated articles at once on cosine distance, cut at distance
+    1 - threshold; pairs more than `window_days` apart get a distance no merge can reach below the cut alone.
+
+    Returns the story id of each dated article (index = article_id), ids from each story's first article.
+    Memory is O(n^2): meant for evaluation sets of up to ~20k articles, not the archive."""
+    from scipy.cluster.hierarchy import fcluster, linkage
+    from scipy.spatial.distance import squareform
+
+    days = article_days(articles["published_at"])
+    dated = days.notna().to_numpy()
+    x = vectors[dated].astype(np.float64)
+    ids = articles["article_id"].astype(str).to_numpy()[dated]
+    day_numbers = days[dated].to_numpy(dtype="datetime64[D]").astype(np.int64)
+    if len(ids) < 2:
+        return pd.Series([story_id_of(a) for a in ids], index=ids, dtype=str)
+    distance = np.clip(1.0 - x @ x.T, 0.0, 2.0)
+    distance[np.abs(day_numbers[:, None] - day_numbers[None, :]) > window_days] = _FAR
+    np.fill_diagonal(distance, 0.0)
+    labels = fcluster(linkage(squareform(distance, checks=False), method="average"), t=1.0 - threshold,
+                      criterion="distance")
+    order = pd.DataFrame({"article_id": ids, "label": labels, "day": day_numbers}).sort_values(["day", "article_id"])
+    founders = order.drop_duplicates("label").set_index("label")["article_id"]
+    return pd.Series([story_id_of(founders[label]) for label in labels], index=ids, dtype=str)
+
+
+def _top_open(x: np.ndarray, open_unit: np.ndarray, open_rows: np.ndarray) -> list[np.ndarray]:
+    """The CANDIDATES open stories most similar to each of the day's articles, by one matrix product against the
+    centroids as they stood at the start of the day (cut into blocks so memory stays ~100 MB); a story that gains
+    an article during the day is then compared exactly for the rest of it."""
+    if len(open_rows) == 0:
+        return [np.zeros(0, dtype=np.int64)] * len(x)
+    k = min(CANDIDATES, len(open_rows))
+    block = max(1, 25_000_000 // max(1, len(open_rows)))
+    picks: list[np.ndarray] = []
+    for start in range(0, len(x), block):
+        sims = x[start:start + block] @ open_unit.T  # (block, n_open)
+        top = np.argpartition(-sims, k - 1, axis=1)[:, :k] if k < len(open_rows) else np.tile(np.arange(k), (len(sims), 1))
+        picks.extend(open_rows[row] for row in top)
+    return picks
+
+
+class _Rows:
+    """A growable (n, dim) float32 matrix of centroid sums, with the unit rows computed on demand."""
+
+    def __init__(self, initial: np.ndarray) -> None:
+        self._data = np.zeros((max(16, 2 * len(initial)), initial.shape[1]), dtype=np.float32)
+        self._data[: len(initial)] = initial
+        self._n = len(initial)
+
+    def append(self, row: np.ndarray) -> None:
+        if self._n == len(self._data):
+            self._data = np.concatenate([self._data, np.zeros_like(self._data)])
+        self._data[self._n] = row
+        self._n += 1
+
+    def add(self, i: int, row: np.ndarray) -> None:
+        self._data[i] += row
+
+    def unit(self, rows: np.ndarray) -> np.ndarray:
+        picked = self._data[rows]
+        return picked / np.maximum(np.linalg.norm(picked, axis=1, keepdims=True), 1e-12)
+
+    def matrix(self) -> np.ndarray:
+        return self._data[: self._n].copy()
+
+
+def _check_inputs(articles: pd.DataFrame, vectors: np.ndarray, state: StoryState, *, threshold: float,
+                  window_days: int, decay_per_day: float) -> None:
+    missing = {"article_id", "published_at"} - set(articles.columns)
+    if missing:
+        raise ValueError(f"articles lack columns {sorted(missing)}; got {list(articles.columns)}")
+    if vectors.ndim != 2 or len(vectors) != len(articles):
+        raise ValueError(f"vectors must be (len(articles), dim) = ({len(articles)}, dim); got {vectors.shape}")
+    if state.centroids.shape[1:] != vectors.shape[1:] or len(state.centroids) != len(state.stories):
+        raise ValueError(f"the story state holds {len(state.stories)} stories and centroids {state.centroids.shape}; "
+                         f"the vectors are {vectors.shape}: rebuild the stories (rebuild: true) after a new encoder")
+    if not -1.0 <= threshold <= 1.0 or window_days < 0 or decay_per_day < 0:
+        raise ValueError(f"threshold must be in [-1, 1], window_days and decay_per_day >= 0; got {threshold}, "
+                         f"{window_days}, {decay_per_day}")
+    duplicated = articles["article_id"].astype(str).duplicated()
+    if duplicated.any():
+        raise ValueError(f"article ids repeat, e.g. {articles.loc[duplicated, 'article_id'].head(3).tolist()}")
+
+
+STATE_FILES = {"open": "open_stories.parquet", "centroids": "open_centroids.npy", "assignments": "assignments.parquet",
+               "table": "stories.parquet"}
+
+
+def save_state(folder, state: StoryState, assignments: pd.DataFrame, table: pd.DataFrame) -> None:
+    """Write the open stories, their centroids, every article's story and the story table into `folder`."""
+    from pathlib import Path
+
+    folder = Path(folder)
+    state.stories.to_parquet(folder / STATE_FILES["open"], index=False)
+    np.save(folder / STATE_FILES["centroids"], state.centroids)
+    assignments.to_parquet(folder / STATE_FILES["assignments"], index=False)
+    table.to_parquet(folder / STATE_FILES["table"], index=False)
+
+
+def load_state(folder, *, dim: int) -> tuple[StoryState, pd.DataFrame, pd.DataFrame | None]:
+    """(open stories, assignments, story table) as `save_state` wrote them; an empty state when `folder` holds
+    none (the first night)."""
+    from pathlib import Path
+
+    folder = Path(folder)
+    if not (folder / STATE_FILES["open"]).exists():
+        return empty_state(dim)
+    state = StoryState(stories=pd.read_parquet(folder / STATE_FILES["open"]),
+                       centroids=np.load(folder / STATE_FILES["centroids"]))
+    return state, pd.read_parquet(folder / STATE_FILES["assignments"]), pd.read_parquet(folder / STATE_FILES["table"])
+
+
+def empty_state(dim: int) -> tuple[StoryState, pd.DataFrame, None]:
+    """What `load_state` returns before the first night (and what `rebuild` starts from)."""
+    return StoryState.empty(dim), pd.DataFrame({c: pd.Series(dtype=object) for c in ASSIGNMENT_COLUMNS}), None
