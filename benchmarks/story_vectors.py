@@ -1,5 +1,9 @@
 """Embed BASIL and the ABP text sample once for the story benchmarks, and cache the vectors.
 
+The distractors are the ABP articles dated within `NEAR_DAYS` of a BASIL article (2,621 of the 8,928): twice the
+widest story window the benchmark tries, so every distractor that could reach a BASIL story directly or through one
+other distractor is in; the others (other years, or undated: left out of stories anyway) cannot change the score.
+
 The text window is the title and the lead: `title + "\\n\\n" + text`, the first 256 tokens (max_chunks 1), with the
 packaged frozen all-MiniLM-L6-v2, the encoder that gives article_embeddings' topic vector. The vectors are cached as
 `<cache>/basil.npz` and `<cache>/abp.npz` (article ids and a float32 matrix); a cached file is reused when it holds
@@ -21,6 +25,7 @@ import pandas as pd
 BASIL = Path("../shared/data/basil/basil_articles.parquet")
 ABP = Path("../shared/data/article_bias_prediction/abp_articles_text_sample_cap300_per_source.parquet")
 MAX_LENGTH = 256
+NEAR_DAYS = 14
 log = logging.getLogger("story_vectors")
 
 
@@ -40,6 +45,16 @@ def read_abp(path: Path = ABP) -> pd.DataFrame:
                          "day": pd.to_datetime(frame["date"].replace("", None), errors="coerce"),
                          "title": frame["title"].fillna(""), "text": frame["content_original"].fillna(""),
                          "event": None, "relative_stance": None, "leaning": frame["bias_text"]})
+
+
+def same_period(abp: pd.DataFrame, basil: pd.DataFrame, *, days: int = NEAR_DAYS) -> pd.DataFrame:
+    """The rows of `abp` dated within `days` days of some BASIL article."""
+    basil_days = np.unique(basil["day"].to_numpy(dtype="datetime64[D]").astype(np.int64))
+    dated = abp["day"].notna().to_numpy()
+    own = abp["day"].to_numpy(dtype="datetime64[D]").astype(np.int64)
+    near = np.zeros(len(abp), dtype=bool)
+    near[dated] = (np.abs(own[dated, None] - basil_days[None, :]) <= days).any(axis=1)
+    return abp[near].reset_index(drop=True)
 
 
 def cached_vectors(articles: pd.DataFrame, path: Path) -> np.ndarray:
@@ -72,8 +87,9 @@ def main() -> None:
     parser.add_argument("--cache", type=Path, required=True, help="folder of the cached vectors")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO)
-    cached_vectors(read_basil(), args.cache / "basil.npz")
-    cached_vectors(read_abp(), args.cache / "abp.npz")
+    basil = read_basil()
+    cached_vectors(basil, args.cache / "basil.npz")
+    cached_vectors(same_period(read_abp(), basil), args.cache / "abp_near.npz")
 
 
 if __name__ == "__main__":

@@ -28,7 +28,8 @@ log = logging.getLogger(__name__)
 
 STATE_COLUMNS: tuple[str, ...] = ("story_id", "first_day", "last_day", "n_articles")
 ASSIGNMENT_COLUMNS: tuple[str, ...] = ("article_id", "story_id", "day", "similarity")
-CANDIDATES = 20  # open stories per article compared exactly after the night's one matrix product (see _top_open)
+CANDIDATES = 20  # open stories per article kept from the night's one matrix product (see _top_open)
+BATCH = 64  # articles per matrix product against the stories touched earlier the same day
 _FAR = 4.0  # cosine distance given to pairs outside the window: above any threshold (cosine distance <= 2)
 
 
@@ -93,47 +94,54 @@ def assign_stories(articles: pd.DataFrame, vectors: np.ndarray, state: StoryStat
                           "stamp": pd.to_datetime(articles["published_at"], utc=True, errors="coerce").to_numpy(),
                           "row": np.arange(len(articles))})[dated]
     frame = frame.sort_values(["day", "stamp", "article_id"], kind="stable")
-    ids = list(state.stories["story_id"])
-    first = list(state.stories["first_day"].to_numpy(dtype="datetime64[D]").astype(np.int64))
-    last = list(state.stories["last_day"].to_numpy(dtype="datetime64[D]").astype(np.int64))
-    sizes = list(state.stories["n_articles"].astype(int))
-    centroids = _Rows(state.centroids.astype(np.float32, copy=True))
+    book = _Book(state)
     assigned: list[tuple[str, str, np.datetime64, float]] = []
     for day, group in frame.groupby("day", sort=True):
         today = np.datetime64(day, "D").astype(np.int64)
         x = vectors[group["row"].to_numpy()].astype(np.float32)  # (n_day, dim)
-        open_rows = np.flatnonzero((np.asarray(last) >= today - window_days) & (np.asarray(first) <= today + window_days))
-        candidates = _top_open(x, centroids.unit(open_rows), open_rows)
-        opened_today: list[int] = []
-        for k, article_id in enumerate(group["article_id"]):
-            rows = np.unique(np.concatenate([candidates[k], np.asarray(opened_today, dtype=np.int64)]))
-            best, score = -1, -np.inf
-            if len(rows):
-                lasts, firsts = np.fromiter((last[r] for r in rows), np.int64), np.fromiter((first[r] for r in rows), np.int64)
-                gap = np.maximum(0, np.maximum(today - lasts, firsts - today))
-                scores = centroids.unit(rows) @ x[k] - decay_per_day * gap
-                scores[gap > window_days] = -np.inf
-                pick = int(np.argmax(scores))
-                best, score = int(rows[pick]), float(scores[pick])
-            if best >= 0 and score >= threshold:
-                centroids.add(best, x[k])
-                sizes[best] += 1
-                first[best], last[best] = min(first[best], today), max(last[best], today)
-                if best not in opened_today:
-                    opened_today.append(best)  # its centroid moved: compare it exactly for the rest of the day
-                assigned.append((article_id, ids[best], day, score))
-            else:
-                ids.append(story_id_of(article_id))
-                first.append(today), last.append(today), sizes.append(1)
-                centroids.append(x[k])
-                opened_today.append(len(ids) - 1)
-                assigned.append((article_id, ids[-1], day, np.nan))
-    newest = max(last) if last else None
-    keep = np.asarray(last) >= newest - window_days if newest is not None else np.zeros(0, dtype=bool)
-    stories = pd.DataFrame({"story_id": ids, "first_day": np.asarray(first, dtype="datetime64[D]").astype("datetime64[ns]"),
-                            "last_day": np.asarray(last, dtype="datetime64[D]").astype("datetime64[ns]"),
-                            "n_articles": np.asarray(sizes, dtype=np.int64)})
-    new_state = StoryState(stories=stories[keep].reset_index(drop=True), centroids=centroids.matrix()[keep])
+        open_rows = np.flatnonzero((book.last[: book.n] >= today - window_days)
+                                   & (book.first[: book.n] <= today + window_days))
+        penalty = decay_per_day * book.gap(open_rows, today)  # (n_open,)
+        cand_rows, cand_scores = _top_open(x, book.unit[open_rows], penalty, open_rows)
+        # Stories that gained or opened with an article today, as rows of `touched` (their unit centroids): they
+        # contain today, so no time penalty, and they are compared exactly, in blocks of BATCH articles.
+        touched = np.zeros((len(x), x.shape[1]), dtype=np.float32)
+        touched_rows: list[int] = []
+        position: dict[int, int] = {}
+        for b0 in range(0, len(x), BATCH):
+            block = x[b0:b0 + BATCH]
+            m0 = len(touched_rows)
+            block_sims = block @ touched[:m0].T  # (batch, m0), stale for rows changed within the block
+            changed: list[int] = []
+            for j, article_id in enumerate(group["article_id"].iloc[b0:b0 + BATCH]):
+                k, xk = b0 + j, block[j]
+                scores = np.empty(len(touched_rows), dtype=np.float32)
+                scores[:m0] = block_sims[j]
+                if changed:
+                    scores[changed] = touched[changed] @ xk
+                keep = np.fromiter((r not in position for r in cand_rows[k]), bool, len(cand_rows[k]))
+                rows = np.concatenate([np.asarray(touched_rows, dtype=np.int64), cand_rows[k][keep]])
+                scores = np.concatenate([scores, cand_scores[k][keep]])
+                pick = int(np.argmax(scores)) if len(scores) else -1
+                if pick >= 0 and scores[pick] >= threshold:
+                    row, score = int(rows[pick]), float(scores[pick])
+                    book.add(row, xk, today)
+                else:
+                    row, score = book.append(story_id_of(article_id), xk, today), np.nan
+                if row not in position:
+                    position[row] = len(touched_rows)
+                    touched_rows.append(row)
+                touched[position[row]] = book.unit[row]
+                if position[row] not in changed:
+                    changed.append(position[row])
+                assigned.append((article_id, book.ids[row], day, score))
+    newest = int(book.last[: book.n].max()) if book.n else 0
+    keep = book.last[: book.n] >= newest - window_days
+    stories = pd.DataFrame({"story_id": book.ids,
+                            "first_day": book.first[: book.n].astype("datetime64[D]").astype("datetime64[ns]"),
+                            "last_day": book.last[: book.n].astype("datetime64[D]").astype("datetime64[ns]"),
+                            "n_articles": book.size[: book.n].copy()})
+    new_state = StoryState(stories=stories[keep].reset_index(drop=True), centroids=book.sums[: book.n][keep].copy())
     assignments = pd.DataFrame(assigned, columns=list(ASSIGNMENT_COLUMNS))
     assignments["day"] = pd.to_datetime(assignments["day"])
     return StoryUpdate(assignments=assignments, state=new_state, undated=int((~dated).sum()),
@@ -167,45 +175,74 @@ def agglomerative_stories(articles: pd.DataFrame, vectors: np.ndarray, *, thresh
     return pd.Series([story_id_of(founders[label]) for label in labels], index=ids, dtype=str)
 
 
-def _top_open(x: np.ndarray, open_unit: np.ndarray, open_rows: np.ndarray) -> list[np.ndarray]:
-    """The CANDIDATES open stories most similar to each of the day's articles, by one matrix product against the
-    centroids as they stood at the start of the day (cut into blocks so memory stays ~100 MB); a story that gains
-    an article during the day is then compared exactly for the rest of it."""
+def _top_open(x: np.ndarray, open_unit: np.ndarray, penalty: np.ndarray, open_rows: np.ndarray
+              ) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """For each of the day's articles, the CANDIDATES open stories with the best time-penalised score and those
+    scores, from one matrix product against the centroids as they stood at the start of the day (in blocks, so
+    memory stays ~100 MB). A story that gains an article during the day is then compared exactly for the rest of
+    it, so the choice is exact unless more than CANDIDATES of an article's best open stories gained articles
+    earlier the same day."""
     if len(open_rows) == 0:
-        return [np.zeros(0, dtype=np.int64)] * len(x)
+        empty = np.zeros(0, dtype=np.int64)
+        return [empty] * len(x), [np.zeros(0, dtype=np.float32)] * len(x)
     k = min(CANDIDATES, len(open_rows))
-    block = max(1, 25_000_000 // max(1, len(open_rows)))
-    picks: list[np.ndarray] = []
+    block = max(1, 25_000_000 // len(open_rows))
+    rows: list[np.ndarray] = []
+    scores: list[np.ndarray] = []
     for start in range(0, len(x), block):
-        sims = x[start:start + block] @ open_unit.T  # (block, n_open)
+        sims = x[start:start + block] @ open_unit.T - penalty[None, :]  # (block, n_open)
         top = np.argpartition(-sims, k - 1, axis=1)[:, :k] if k < len(open_rows) else np.tile(np.arange(k), (len(sims), 1))
-        picks.extend(open_rows[row] for row in top)
-    return picks
+        rows.extend(open_rows[top])
+        scores.extend(np.take_along_axis(sims, top, axis=1).astype(np.float32))
+    return rows, scores
 
 
-class _Rows:
-    """A growable (n, dim) float32 matrix of centroid sums, with the unit rows computed on demand."""
+class _Book:
+    """The stories while a call runs: growable arrays of centroid sums, unit centroids, first and last day (days
+    since 1970) and sizes, row i for ids[i]."""
 
-    def __init__(self, initial: np.ndarray) -> None:
-        self._data = np.zeros((max(16, 2 * len(initial)), initial.shape[1]), dtype=np.float32)
-        self._data[: len(initial)] = initial
-        self._n = len(initial)
+    def __init__(self, state: StoryState) -> None:
+        n, dim = len(state.stories), state.centroids.shape[1]
+        capacity = max(1024, 2 * n)
+        self.ids = list(state.stories["story_id"].astype(str))
+        self.sums = np.zeros((capacity, dim), dtype=np.float32)
+        self.sums[:n] = state.centroids
+        self.unit = np.zeros_like(self.sums)
+        self.unit[:n] = _normalise(self.sums[:n])
+        self.first = np.zeros(capacity, dtype=np.int64)
+        self.last = np.zeros(capacity, dtype=np.int64)
+        self.first[:n] = state.stories["first_day"].to_numpy(dtype="datetime64[D]").astype(np.int64)
+        self.last[:n] = state.stories["last_day"].to_numpy(dtype="datetime64[D]").astype(np.int64)
+        self.size = np.zeros(capacity, dtype=np.int64)
+        self.size[:n] = state.stories["n_articles"].to_numpy(dtype=np.int64)
+        self.n = n
 
-    def append(self, row: np.ndarray) -> None:
-        if self._n == len(self._data):
-            self._data = np.concatenate([self._data, np.zeros_like(self._data)])
-        self._data[self._n] = row
-        self._n += 1
+    def gap(self, rows: np.ndarray, day: int) -> np.ndarray:
+        """Days between `day` and the nearest day of each story (0 when inside it)."""
+        return np.maximum(0, np.maximum(day - self.last[rows], self.first[rows] - day))
 
-    def add(self, i: int, row: np.ndarray) -> None:
-        self._data[i] += row
+    def add(self, row: int, x: np.ndarray, day: int) -> None:
+        self.sums[row] += x
+        self.unit[row] = _normalise(self.sums[row][None, :])[0]
+        self.size[row] += 1
+        self.first[row], self.last[row] = min(self.first[row], day), max(self.last[row], day)
 
-    def unit(self, rows: np.ndarray) -> np.ndarray:
-        picked = self._data[rows]
-        return picked / np.maximum(np.linalg.norm(picked, axis=1, keepdims=True), 1e-12)
+    def append(self, story_id: str, x: np.ndarray, day: int) -> int:
+        if self.n == len(self.sums):
+            for name in ("sums", "unit", "first", "last", "size"):
+                array = getattr(self, name)
+                setattr(self, name, np.concatenate([array, np.zeros_like(array)]))
+        row = self.n
+        self.ids.append(story_id)
+        self.sums[row], self.unit[row] = x, _normalise(x[None, :])[0]
+        self.first[row] = self.last[row] = day
+        self.size[row] = 1
+        self.n += 1
+        return row
 
-    def matrix(self) -> np.ndarray:
-        return self._data[: self._n].copy()
+
+def _normalise(rows: np.ndarray) -> np.ndarray:
+    return rows / np.maximum(np.linalg.norm(rows, axis=1, keepdims=True), 1e-12)
 
 
 def _check_inputs(articles: pd.DataFrame, vectors: np.ndarray, state: StoryState, *, threshold: float,

@@ -81,25 +81,36 @@ def summarise_stories(members: pd.DataFrame, vectors: np.ndarray, *, leaning_sou
         vocabulary = vectorizer.get_feature_names_out()
     except ValueError:  # no word of 3+ letters outside the stop words in any article
         counts, vocabulary = None, np.array([], dtype=str)
-    counts = counts.tocsr() if counts is not None else None
+    counts = counts.tocsr() if counts is not None else None  # row slices per story
     background = np.asarray(counts.sum(axis=0)).ravel() if counts is not None else None
     rng = np.random.default_rng(seed)
+    order = np.lexsort((members["outlet"].astype(str).to_numpy(), members["story_id"].astype(str).to_numpy()))
+    members, vectors = members.iloc[order].reset_index(drop=True), vectors[order]
+    counts = counts[order] if counts is not None else None
+    story_ids = members["story_id"].astype(str).to_numpy()
+    outlets = members["outlet"].astype(str).to_numpy()
+    sentiment = members["sentiment"].to_numpy(dtype=float)
+    titles = members["title"].fillna("").astype(str).to_numpy()
+    days = members["day"].to_numpy()
+    leanings = members["leaning"].to_numpy(dtype=object)
+    bounds = np.flatnonzero(np.r_[True, story_ids[1:] != story_ids[:-1], True])
     rows: list[dict] = []
-    for story_id, story in members.groupby("story_id", sort=True):
-        index = story.index.to_numpy()
-        story_row = _story_columns(story, vectors[index], leaning_source=leaning_source,
+    for start, stop in zip(bounds[:-1], bounds[1:]):
+        story_row = _story_columns(story_ids[start], titles[start:stop], days[start:stop], outlets[start:stop],
+                                   leanings[start:stop], vectors[start:stop], leaning_source=leaning_source,
                                    blindspot_share=blindspot_share, blindspot_min_outlets=blindspot_min_outlets)
         words = {}
         if counts is not None:
             story_row["keywords"] = ", ".join(story_words.top_words(
-                counts[index], vocabulary, background, top_k=top_k_words, prior_strength=prior_strength))
-            words = story_words.group_words(counts[index], story["outlet"].tolist(), vocabulary, background,
+                counts[start:stop], vocabulary, background, top_k=top_k_words, prior_strength=prior_strength))
+            words = story_words.group_words(counts[start:stop], outlets[start:stop], vocabulary, background,
                                             top_k=top_k_words, prior_strength=prior_strength, min_z=min_z)
-        for outlet, part in story.groupby("outlet", sort=True):
-            mean, low, high = _bootstrap_mean(part["sentiment"].to_numpy(dtype=float), n_bootstrap, rng)
-            rows.append({**story_row, "outlet": outlet, "outlet_leaning": part["leaning"].iloc[0],
-                         "outlet_articles": len(part), "sentiment": mean, "sentiment_low": low,
-                         "sentiment_high": high, "outlet_words": ", ".join(words.get(str(outlet), []))})
+        cuts = start + np.flatnonzero(np.r_[True, outlets[start + 1:stop] != outlets[start:stop - 1], True])
+        for a, b in zip(cuts[:-1], cuts[1:]):
+            mean, low, high = _bootstrap_mean(sentiment[a:b], n_bootstrap, rng)
+            rows.append({**story_row, "outlet": outlets[a], "outlet_leaning": leanings[a],
+                         "outlet_articles": int(b - a), "sentiment": mean, "sentiment_low": low,
+                         "sentiment_high": high, "outlet_words": ", ".join(words.get(outlets[a], []))})
     table = pd.DataFrame(rows, columns=[*STORY_COLUMNS, *OUTLET_COLUMNS])
     return table.sort_values(["first_day", "story_id", "outlet"], kind="stable").reset_index(drop=True)
 
@@ -153,27 +164,29 @@ def outlet_leanings(outlets: Sequence[str], *, source_ratings: pd.Series, axis_l
     return {o: None for o in outlets}, "none"
 
 
-def _story_columns(story: pd.DataFrame, vectors: np.ndarray, *, leaning_source: str, blindspot_share: float,
+def _story_columns(story_id: str, titles: np.ndarray, days: np.ndarray, outlets: np.ndarray, leanings: np.ndarray,
+                   vectors: np.ndarray, *, leaning_source: str, blindspot_share: float,
                    blindspot_min_outlets: int) -> dict:
-    mean = vectors.mean(axis=0)
-    titled = story["title"].fillna("").str.len().to_numpy() > 0
-    similarity = np.where(titled, vectors @ mean, -np.inf)
-    headline = str(story["title"].iloc[int(np.argmax(similarity))]) if titled.any() else ""
-    per_outlet = story.groupby("outlet")["leaning"].first()
-    rated = per_outlet[per_outlet.isin(LEANINGS)]
-    shares = {side: float((rated == side).mean()) if len(rated) else np.nan for side in LEANINGS}
+    """One story's own columns from its articles' arrays (sorted by outlet); plain numpy, as it runs per story."""
+    titled = np.fromiter((len(t) > 0 for t in titles), bool, len(titles))
+    similarity = np.where(titled, vectors @ vectors.mean(axis=0), -np.inf)
+    headline = str(titles[int(np.argmax(similarity))]) if titled.any() else ""
+    names, first = np.unique(outlets, return_index=True)
+    per_outlet = leanings[first]
+    rated = np.array([v for v in per_outlet if v in LEANINGS], dtype=object)
+    counts = {side: int((rated == side).sum()) for side in LEANINGS}
+    shares = {side: counts[side] / len(rated) if len(rated) else np.nan for side in LEANINGS}
     blindspot = ""
-    sides = (rated == "left").sum() + (rated == "right").sum()
+    sides = counts["left"] + counts["right"]
     if len(rated) >= blindspot_min_outlets and sides > 0:
-        if (rated == "right").sum() / sides >= blindspot_share:
+        if counts["right"] / sides >= blindspot_share:
             blindspot = "left"
-        elif (rated == "left").sum() / sides >= blindspot_share:
+        elif counts["left"] / sides >= blindspot_share:
             blindspot = "right"
-    return {"story_id": story["story_id"].iloc[0], "headline": headline, "keywords": "",
-            "first_day": story["day"].min(), "last_day": story["day"].max(), "n_articles": len(story),
-            "n_outlets": len(per_outlet), "outlets": ", ".join(sorted(map(str, per_outlet.index))),
-            **{f"share_{side}": value for side, value in shares.items()},
-            "n_unrated_outlets": int(len(per_outlet) - len(rated)), "leaning_source": leaning_source,
+    return {"story_id": story_id, "headline": headline, "keywords": "", "first_day": days.min(),
+            "last_day": days.max(), "n_articles": len(titles), "n_outlets": len(names),
+            "outlets": ", ".join(map(str, names)), **{f"share_{side}": value for side, value in shares.items()},
+            "n_unrated_outlets": int(len(names) - len(rated)), "leaning_source": leaning_source,
             "blindspot": blindspot}
 
 

@@ -41,13 +41,8 @@ def log_odds_z(group: np.ndarray, rest: np.ndarray, background: np.ndarray, *, p
     if prior_strength <= 0 or background.sum() <= 0:
         raise ValueError(f"prior_strength must be > 0 and the background non-empty; got {prior_strength}, "
                          f"{background.sum()} background words")
-    alpha = prior_strength * background / background.sum()
-    alpha = np.maximum(alpha, 1e-9)  # a word absent from the background would divide by zero
-    a0 = alpha.sum()
-    n_group, n_rest = group.sum(), rest.sum()
-    delta = (np.log((group + alpha) / (n_group + a0 - group - alpha))
-             - np.log((rest + alpha) / (n_rest + a0 - rest - alpha)))
-    return delta / np.sqrt(1.0 / (group + alpha) + 1.0 / (rest + alpha))
+    alpha = _alpha(background, prior_strength)  # floored: a word absent from the background would divide by zero
+    return _z(group, rest, alpha, a0=float(alpha.sum()), n_group=group.sum(), n_rest=rest.sum())
 
 
 def group_words(counts, groups: Sequence[str], vocabulary: np.ndarray, prior: np.ndarray, *, top_k: int,
@@ -60,12 +55,15 @@ def group_words(counts, groups: Sequence[str], vocabulary: np.ndarray, prior: np
     if len(names) < 2:
         return {name: [] for name in names}
     total = np.asarray(counts.sum(axis=0)).ravel()
+    used = np.flatnonzero(total)  # only words the documents use can be listed; the rest only set n and a0
+    alpha = _alpha(prior + 1.0, prior_strength)
     words: dict[str, list[str]] = {}
     for name in names:
         group = np.asarray(counts[groups == name].sum(axis=0)).ravel()
-        z = log_odds_z(group, total - group, prior + 1.0, prior_strength=prior_strength)
+        z = _z(group[used], total[used] - group[used], alpha[used], a0=prior_strength, n_group=group.sum(),
+               n_rest=total.sum() - group.sum())
         order = np.argsort(-z, kind="stable")[:top_k]
-        words[name] = [str(vocabulary[i]) for i in order if z[i] >= min_z and group[i] > 0]
+        words[name] = [str(vocabulary[used[i]]) for i in order if z[i] >= min_z and group[used[i]] > 0]
     return words
 
 
@@ -73,10 +71,23 @@ def top_words(counts, vocabulary: np.ndarray, background: np.ndarray, *, top_k: 
     """The `top_k` words of the documents in `counts` (one story) most over-used against `background` (count
     vector of a corpus that contains them, e.g. every story of the night), by the same log-odds z."""
     group = np.asarray(counts.sum(axis=0)).ravel()
+    used = np.flatnonzero(group)
     rest = np.maximum(background - group, 0)
-    z = log_odds_z(group, rest, background + 1.0, prior_strength=prior_strength)
+    alpha = _alpha(background + 1.0, prior_strength)
+    z = _z(group[used], rest[used], alpha[used], a0=prior_strength, n_group=group.sum(), n_rest=rest.sum())
     order = np.argsort(-z, kind="stable")[:top_k]
-    return [str(vocabulary[i]) for i in order if group[i] > 0]
+    return [str(vocabulary[used[i]]) for i in order]
+
+
+def _alpha(background: np.ndarray, prior_strength: float) -> np.ndarray:
+    background = np.asarray(background, dtype=np.float64)
+    return np.maximum(prior_strength * background / background.sum(), 1e-9)
+
+
+def _z(group, rest, alpha, *, a0: float, n_group: float, n_rest: float) -> np.ndarray:
+    delta = (np.log((group + alpha) / (n_group + a0 - group - alpha))
+             - np.log((rest + alpha) / (n_rest + a0 - rest - alpha)))
+    return delta / np.sqrt(1.0 / (group + alpha) + 1.0 / (rest + alpha))
 
 
 def distinctive_words(texts: Sequence[str], groups: Sequence[str], *, top_k: int, prior_strength: float,
