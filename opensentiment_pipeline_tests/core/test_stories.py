@@ -108,3 +108,21 @@ def test_state_of_another_dimension_is_refused():
     articles = frame([("a", "2026-01-01T10:00Z")])
     with pytest.raises(ValueError, match=r"rebuild the stories \(rebuild: true\)"):
         stories.assign_stories(articles, np.stack([unit(1, 0, 0)]), stories.StoryState.empty(2), **SETTINGS)
+
+
+def test_centring_keeps_a_shared_direction_from_merging_distinct_events():
+    # Three events on one day whose vectors share a strong common direction (dimension 0), as sentence-encoder
+    # vectors do: compared as they are, they are one story; minus their mean, three.
+    rng = np.random.default_rng(0)
+    events = np.repeat(np.arange(3), 4)
+    vectors = np.zeros((12, 6), dtype=np.float32)
+    vectors[:, 0] = 3.0
+    vectors[np.arange(12), 1 + events] = 1.0
+    vectors += rng.normal(0, 0.05, vectors.shape).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    articles = frame([(f"e{e}-{i}", "2026-03-01T10:00Z") for i, e in enumerate(events)])
+    plain = stories.assign_stories(articles, vectors, stories.StoryState.empty(6), **SETTINGS)
+    centred = stories.assign_stories(articles, vectors, stories.StoryState.empty(6, vectors.mean(axis=0)), **SETTINGS)
+    assert len(groups(plain)) == 1
+    assert groups(centred) == [sorted(f"e{e}-{i}" for i in range(12) if events[i] == e) for e in range(3)]
+    np.testing.assert_array_equal(centred.state.center, vectors.mean(axis=0))

@@ -36,16 +36,26 @@ _FAR = 4.0  # cosine distance given to pairs outside the window: above any thres
 @dataclass(frozen=True)
 class StoryState:
     """The open stories: `stories` (STATE_COLUMNS, days as datetime64[ns] at midnight) and `centroids`
-    `(len(stories), dim)` float32, the sum of each story's unit vectors (row i belongs to stories.iloc[i])."""
+    `(len(stories), dim)` float32, the sum of each story's centred unit vectors (row i belongs to
+    stories.iloc[i]); `center` `(dim,)` is subtracted from every topic vector before it is compared (zeros: none).
+
+    Sentence-encoder vectors share a common direction (all-MiniLM-L6-v2 news vectors have cosine ~0.5 to their
+    mean), so a growing story's centroid drifts towards it and draws in everything; comparing the vectors minus
+    their mean removes that direction (Mu & Viswanath 2018, "All-but-the-Top"). The center is fixed when the
+    stories are first built and kept from night to night, so nights stay comparable."""
 
     stories: pd.DataFrame
     centroids: np.ndarray
+    center: np.ndarray
 
     @classmethod
-    def empty(cls, dim: int) -> StoryState:
+    def empty(cls, dim: int, center: np.ndarray | None = None) -> StoryState:
         frame = pd.DataFrame({"story_id": pd.Series(dtype=str), "first_day": pd.Series(dtype="datetime64[ns]"),
                               "last_day": pd.Series(dtype="datetime64[ns]"), "n_articles": pd.Series(dtype=int)})
-        return cls(stories=frame, centroids=np.zeros((0, dim), dtype=np.float32))
+        center = np.zeros(dim, dtype=np.float32) if center is None else np.asarray(center, dtype=np.float32)
+        if center.shape != (dim,):
+            raise ValueError(f"center must have shape ({dim},); got {center.shape}")
+        return cls(stories=frame, centroids=np.zeros((0, dim), dtype=np.float32), center=center)
 
 
 @dataclass(frozen=True)
@@ -98,7 +108,7 @@ def assign_stories(articles: pd.DataFrame, vectors: np.ndarray, state: StoryStat
     assigned: list[tuple[str, str, np.datetime64, float]] = []
     for day, group in frame.groupby("day", sort=True):
         today = np.datetime64(day, "D").astype(np.int64)
-        x = vectors[group["row"].to_numpy()].astype(np.float32)  # (n_day, dim)
+        x = _normalise(vectors[group["row"].to_numpy()].astype(np.float32) - state.center)  # (n_day, dim)
         open_rows = np.flatnonzero((book.last[: book.n] >= today - window_days)
                                    & (book.first[: book.n] <= today + window_days))
         penalty = decay_per_day * book.gap(open_rows, today)  # (n_open,)
@@ -141,7 +151,8 @@ def assign_stories(articles: pd.DataFrame, vectors: np.ndarray, state: StoryStat
                             "first_day": book.first[: book.n].astype("datetime64[D]").astype("datetime64[ns]"),
                             "last_day": book.last[: book.n].astype("datetime64[D]").astype("datetime64[ns]"),
                             "n_articles": book.size[: book.n].copy()})
-    new_state = StoryState(stories=stories[keep].reset_index(drop=True), centroids=book.sums[: book.n][keep].copy())
+    new_state = StoryState(stories=stories[keep].reset_index(drop=True), centroids=book.sums[: book.n][keep].copy(),
+                           center=state.center)
     assignments = pd.DataFrame(assigned, columns=list(ASSIGNMENT_COLUMNS))
     assignments["day"] = pd.to_datetime(assignments["day"])
     return StoryUpdate(assignments=assignments, state=new_state, undated=int((~dated).sum()),
@@ -252,7 +263,8 @@ def _check_inputs(articles: pd.DataFrame, vectors: np.ndarray, state: StoryState
         raise ValueError(f"articles lack columns {sorted(missing)}; got {list(articles.columns)}")
     if vectors.ndim != 2 or len(vectors) != len(articles):
         raise ValueError(f"vectors must be (len(articles), dim) = ({len(articles)}, dim); got {vectors.shape}")
-    if state.centroids.shape[1:] != vectors.shape[1:] or len(state.centroids) != len(state.stories):
+    if (state.centroids.shape[1:] != vectors.shape[1:] or len(state.centroids) != len(state.stories)
+            or state.center.shape != vectors.shape[1:]):
         raise ValueError(f"the story state holds {len(state.stories)} stories and centroids {state.centroids.shape}; "
                          f"the vectors are {vectors.shape}: rebuild the stories (rebuild: true) after a new encoder")
     if not -1.0 <= threshold <= 1.0 or window_days < 0 or decay_per_day < 0:
@@ -263,8 +275,8 @@ def _check_inputs(articles: pd.DataFrame, vectors: np.ndarray, state: StoryState
         raise ValueError(f"article ids repeat, e.g. {articles.loc[duplicated, 'article_id'].head(3).tolist()}")
 
 
-STATE_FILES = {"open": "open_stories.parquet", "centroids": "open_centroids.npy", "assignments": "assignments.parquet",
-               "table": "stories.parquet"}
+STATE_FILES = {"open": "open_stories.parquet", "centroids": "open_centroids.npy", "center": "center.npy",
+               "assignments": "assignments.parquet", "table": "stories.parquet"}
 
 
 def save_state(folder, state: StoryState, assignments: pd.DataFrame, table: pd.DataFrame) -> None:
@@ -274,6 +286,7 @@ def save_state(folder, state: StoryState, assignments: pd.DataFrame, table: pd.D
     folder = Path(folder)
     state.stories.to_parquet(folder / STATE_FILES["open"], index=False)
     np.save(folder / STATE_FILES["centroids"], state.centroids)
+    np.save(folder / STATE_FILES["center"], state.center)
     assignments.to_parquet(folder / STATE_FILES["assignments"], index=False)
     table.to_parquet(folder / STATE_FILES["table"], index=False)
 
@@ -285,12 +298,13 @@ def load_state(folder, *, dim: int) -> tuple[StoryState, pd.DataFrame, pd.DataFr
 
     folder = Path(folder)
     if not (folder / STATE_FILES["open"]).exists():
-        return empty_state(dim)
+        return empty_state(dim)  # the caller sets the center of a first night
     state = StoryState(stories=pd.read_parquet(folder / STATE_FILES["open"]),
-                       centroids=np.load(folder / STATE_FILES["centroids"]))
+                       centroids=np.load(folder / STATE_FILES["centroids"]), center=np.load(folder / STATE_FILES["center"]))
     return state, pd.read_parquet(folder / STATE_FILES["assignments"]), pd.read_parquet(folder / STATE_FILES["table"])
 
 
-def empty_state(dim: int) -> tuple[StoryState, pd.DataFrame, None]:
+def empty_state(dim: int, center: np.ndarray | None = None) -> tuple[StoryState, pd.DataFrame, None]:
     """What `load_state` returns before the first night (and what `rebuild` starts from)."""
-    return StoryState.empty(dim), pd.DataFrame({c: pd.Series(dtype=object) for c in ASSIGNMENT_COLUMNS}), None
+    return (StoryState.empty(dim, center), pd.DataFrame({c: pd.Series(dtype=object) for c in ASSIGNMENT_COLUMNS}),
+            None)

@@ -28,6 +28,8 @@ class StoriesConfig(dg.Config):
                              "days (BASIL's three reports of one event are 0-4 days apart)")
     decay_per_day: float = Field(default=0.0, description="cosine taken off per day between the article and the "
                                  "story (0 = the window alone)")
+    center_vectors: bool = Field(default=True, description="compare topic vectors minus their mean (fixed on the "
+                                 "first night or a rebuild), so big stories do not draw in everything (StoryState)")
     rebuild: bool = Field(default=False, description="re-cluster every article instead of adding the new ones "
                           "to the stored stories")
     state_dir: str | None = Field(default=None, description="folder of the story state, replaced on each run; "
@@ -71,8 +73,10 @@ def stories(context: dg.AssetExecutionContext, config: StoriesConfig, raw_articl
     articles = story_articles(raw_articles, article_embeddings)
     vectors = encoding.frame_to_matrix(article_embeddings)  # topic vectors, row i = articles.iloc[i]
     folder = Path(config.state_dir) if config.state_dir else Path(artifacts.root).parent / "stories"
-    state, old_assignments, old_table = (core_stories.empty_state(vectors.shape[1]) if config.rebuild
-                                         else core_stories.load_state(folder, dim=vectors.shape[1]))
+    state, old_assignments, old_table = core_stories.load_state(folder, dim=vectors.shape[1])
+    if config.rebuild or old_table is None:  # the first night or a rebuild fixes the center for the nights after
+        center = vectors.mean(axis=0) if config.center_vectors and len(vectors) else None
+        state, old_assignments, old_table = core_stories.empty_state(vectors.shape[1], center)
     new = ~articles["article_id"].isin(old_assignments["article_id"]).to_numpy()
     update = core_stories.assign_stories(articles[new], vectors[new], state, threshold=config.threshold,
                                          window_days=config.window_days, decay_per_day=config.decay_per_day)
