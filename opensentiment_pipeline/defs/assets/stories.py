@@ -21,12 +21,12 @@ BIGGEST_STORIES = 10  # the last day's stories drawn with their coverage bars
 
 
 class StoriesConfig(dg.Config):
-    threshold: float = Field(default=0.5, description="lowest time-penalised cosine between an article and a "
-                             "story's centroid that joins the story (chosen on half of the BASIL events, "
-                             "benchmarks/story_quality.py)")
+    threshold: float = Field(default=0.55, description="lowest time-penalised cosine between an article and a "
+                             "story's centroid that joins the story (this, the window, the decay and the centring "
+                             "were chosen on half of the BASIL events with distractors, benchmarks/story_quality.py)")
     window_days: int = Field(default=4, description="an article joins a story only within this many days of its "
                              "days (BASIL's three reports of one event are 0-4 days apart)")
-    decay_per_day: float = Field(default=0.0, description="cosine taken off per day between the article and the "
+    decay_per_day: float = Field(default=0.05, description="cosine taken off per day between the article and the "
                                  "story (0 = the window alone)")
     center_vectors: bool = Field(default=True, description="compare topic vectors minus their mean (fixed on the "
                                  "first night or a rebuild), so big stories do not draw in everything (StoryState)")
