@@ -151,7 +151,8 @@ def histogram_png(values: Sequence[float], *, title: str, xlabel: str, log_y: bo
     values = np.asarray(values, dtype=float)
     fig, ax = _figure()
     top = int(values.max()) if len(values) else 1
-    ax.hist(values, bins=np.arange(0.5, top + 1.5, max(1, top // 40)), color="#1f77b4")
+    step = max(1, top // 40)
+    ax.hist(values, bins=np.arange(0.5, top + 0.5 + step, step), color="#1f77b4")  # the last edge above the max
     if log_y:
         ax.set_yscale("log")
     ax.set_xlabel(xlabel)

@@ -99,7 +99,7 @@ def test_state_round_trips_through_its_folder(tmp_path):
 def test_agglomerative_reference_respects_the_window():
     articles = frame([("a", "2026-01-01T10:00Z"), ("b", "2026-01-02T10:00Z"), ("c", "2026-02-01T10:00Z")])
     vectors = np.stack([unit(1, 0), unit(1, 0.05), unit(1, 0.02)])
-    labels = stories.agglomerative_stories(articles, vectors, threshold=0.8, window_days=4)
+    labels = stories.agglomerative_stories(articles, vectors, threshold=0.8, window_days=4, center=None)
     assert labels["a"] == labels["b"] == stories.story_id_of("a")
     assert labels["c"] == stories.story_id_of("c")
 

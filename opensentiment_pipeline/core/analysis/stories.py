@@ -159,10 +159,11 @@ def assign_stories(articles: pd.DataFrame, vectors: np.ndarray, state: StoryStat
                        closed=stories.loc[~keep, "story_id"].tolist())
 
 
-def agglomerative_stories(articles: pd.DataFrame, vectors: np.ndarray, *, threshold: float,
-                          window_days: int) -> pd.Series:
+def agglomerative_stories(articles: pd.DataFrame, vectors: np.ndarray, *, threshold: float, window_days: int,
+                          center: np.ndarray | None) -> pd.Series:
     """The reference: average-linkage clustering of all dated articles at once on cosine distance, cut at distance
     1 - threshold; pairs more than `window_days` apart get a distance no merge can reach below the cut alone.
+    With `center` the vectors are compared minus it, as `assign_stories` does with `StoryState.center`.
 
     Returns the story id of each dated article (index = article_id), ids from each story's first article.
     Memory is O(n^2): meant for evaluation sets of up to ~20k articles, not the archive."""
@@ -171,7 +172,8 @@ def agglomerative_stories(articles: pd.DataFrame, vectors: np.ndarray, *, thresh
 
     days = article_days(articles["published_at"])
     dated = days.notna().to_numpy()
-    x = vectors[dated].astype(np.float64)
+    x = vectors[dated].astype(np.float64) - (0.0 if center is None else np.asarray(center, dtype=np.float64))
+    x /= np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
     ids = articles["article_id"].astype(str).to_numpy()[dated]
     day_numbers = days[dated].to_numpy(dtype="datetime64[D]").astype(np.int64)
     if len(ids) < 2:
