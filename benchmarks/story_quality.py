@@ -27,9 +27,9 @@ import numpy as np
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from story_vectors import NEAR_DAYS, cached_vectors, read_abp, read_basil, same_period  # noqa: E402
+from story_vectors import NEAR_DAYS, cached_vectors, read_abp, read_basil, same_period
 
-from opensentiment_pipeline.core.analysis import stories, story_words  # noqa: E402
+from opensentiment_pipeline.core.analysis import stories, story_words
 
 THRESHOLDS = np.round(np.arange(0.30, 0.901, 0.05), 3)
 DECAYS = (0.0, 0.02, 0.05)

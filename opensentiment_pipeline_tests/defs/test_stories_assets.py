@@ -81,7 +81,7 @@ def nights(tmp_path_factory):
 
 
 def test_story_ids_stay_stable_over_two_nights(nights):
-    first, first_table, second, _ = nights
+    _, first_table, second, _ = nights
     second_table = second.output_for_node("stories")
     vote, storm = core_stories.story_id_of("vote-l"), core_stories.story_id_of("storm-c")
     assert sorted(first_table["story_id"].unique()) == sorted([vote, storm])

@@ -12,6 +12,7 @@ count for neither): "right" coverage with (almost) no "left" outlets is a blinds
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 
 import numpy as np
@@ -95,7 +96,7 @@ def summarise_stories(members: pd.DataFrame, vectors: np.ndarray, *, leaning_sou
     leanings = members["leaning"].to_numpy(dtype=object)
     bounds = np.flatnonzero(np.r_[True, story_ids[1:] != story_ids[:-1], True])
     rows: list[dict] = []
-    for start, stop in zip(bounds[:-1], bounds[1:]):
+    for start, stop in itertools.pairwise(bounds):
         story_row = _story_columns(story_ids[start], titles[start:stop], days[start:stop], outlets[start:stop],
                                    leanings[start:stop], vectors[start:stop], leaning_source=leaning_source,
                                    blindspot_share=blindspot_share, blindspot_min_outlets=blindspot_min_outlets)
@@ -106,7 +107,7 @@ def summarise_stories(members: pd.DataFrame, vectors: np.ndarray, *, leaning_sou
             words = story_words.group_words(counts[start:stop], outlets[start:stop], vocabulary, background,
                                             top_k=top_k_words, prior_strength=prior_strength, min_z=min_z)
         cuts = start + np.flatnonzero(np.r_[True, outlets[start + 1:stop] != outlets[start:stop - 1], True])
-        for a, b in zip(cuts[:-1], cuts[1:]):
+        for a, b in itertools.pairwise(cuts):
             mean, low, high = _bootstrap_mean(sentiment[a:b], n_bootstrap, rng)
             rows.append({**story_row, "outlet": outlets[a], "outlet_leaning": leanings[a],
                          "outlet_articles": int(b - a), "sentiment": mean, "sentiment_low": low,

@@ -9,7 +9,6 @@ the new day and the stories still open; `rebuild: true` starts again from nothin
 from pathlib import Path
 
 import dagster as dg
-import numpy as np
 import pandas as pd
 from pydantic import Field, model_validator
 
