@@ -336,7 +336,7 @@ class ArticleVectors:
 
     topic: np.ndarray  # (n, hidden) float32, L2-normalised: frozen base encoder
     sentiment: np.ndarray  # (n, hidden) float32, L2-normalised: encoder with the sentiment adapter
-    proba: np.ndarray  # (n, n_labels) float32 softmax of the sentiment head
+    proba: np.ndarray | None  # (n, n_labels) float32 softmax of the sentiment head; None when not run
 
 
 def embed_articles(model: Any, tokenizer: Any, texts: Sequence[str], *, labels: Sequence[str], batch_size: int,

@@ -126,3 +126,38 @@ def article_vectors(scored: ScoredSentences, *, n_texts: int) -> np.ndarray:
     lengths = scored.sentences["n_tokens"].to_numpy()
     vectors[has] = encoding.combine_chunks(scored.pooled, position, lengths, n_texts=len(has), normalize=True)
     return vectors
+
+
+def embed_articles_and_sentences(model: Any, tokenizer: Any, texts: Sequence[str], article_ids: Sequence[str], *,
+                                 labels: Sequence[str], batch_size: int, max_length: int, max_chunks: int,
+                                 sentence_max_length: int, max_sentences: int, device: str, backend: str,
+                                 window_sentiment: bool,
+                                 show_progress: bool = False) -> tuple[encoding.ArticleVectors, ScoredSentences]:
+    """`encoding.embed_articles` with the sentence pass: topic vectors over windows (frozen base encoder) and
+    every sentence scored (adapter on), from one loaded model.
+
+    `window_sentiment` false: the article's sentiment vector is the token-weighted mean of its sentence vectors
+    (`article_vectors`) and `proba` is None, so the adapter runs over the sentences only, in place of the
+    windows. True: the windows also go through the adapter, giving today's window-average vector and head
+    probabilities (one more pass). Other arguments as in `embed_articles` and `score_sentences`.
+    """
+    from opensentiment_pipeline.core.model import modeling
+    from opensentiment_pipeline.core.vectors.backends import backend_encoder
+
+    if backend not in ("torch", "onnx", "bf16"):
+        raise ValueError(f"backend must be 'torch', 'onnx' or 'bf16'; got {backend!r}")
+    common = {"batch_size": batch_size, "max_length": max_length, "device": device, "max_chunks": max_chunks,
+              "show_progress": show_progress}
+    with backend_encoder(modeling.encoder_of(model), backend) as encoder:
+        scored = score_sentences(model, tokenizer, texts, article_ids, labels=labels, max_sentences=max_sentences,
+                                 max_length=sentence_max_length, batch_size=batch_size, device=device,
+                                 encoder=encoder)
+        if window_sentiment:
+            sentiment, proba = encoding.embed_and_predict(model, tokenizer, texts, labels=labels, encoder=encoder,
+                                                          **common)
+        else:
+            sentiment, proba = article_vectors(scored, n_texts=len(texts)), None
+    with model.disable_adapter(), backend_encoder(modeling.encoder_of(model), backend) as encoder:
+        topic = encoding.encode_texts(encoder, tokenizer, texts, **common)
+    return encoding.ArticleVectors(topic=topic, sentiment=sentiment,
+                                   proba=None if proba is None else proba.astype(np.float32)), scored
