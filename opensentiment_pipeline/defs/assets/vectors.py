@@ -40,9 +40,10 @@ class ArticleEmbeddingsConfig(dg.Config):
         "token-weighted mean of the sentence vectors (one adapter pass over sentences); windows = the head applied "
         "to the average of the max_chunks windows (one more adapter pass). Measured on BASIL articles in "
         "benchmarks/RESULTS.md")
-    neutral_band: float = Field(default=0.15, ge=0, lt=1, description="sentences: a net score within +-band is "
-                                "neutral; chosen on NewsMTSC + Financial PhraseBank validation sentences "
-                                "(benchmarks/article_sentiment_quality.py)")
+    neutral_band: float = Field(default=0.45, ge=0, lt=1, description="sentences: a net score within +-band is "
+                                "neutral; 0.45 maximised macro-F1 of the same rule on the 1,257 NewsMTSC + Financial "
+                                "PhraseBank validation sentences (benchmarks/article_sentiment_quality.py); re-run "
+                                "its validation stage after training a different adapter")
     max_sentences: int = Field(default=64, ge=1, description="sentences scored per article (title first); 64 "
                                "covers the whole of ~98 % of news articles")
 
@@ -117,8 +118,8 @@ def _empty(columns) -> pd.DataFrame:
 
 @dg.multi_asset(
     outs={
-        "article_embeddings": dg.AssetOut(io_manager_key="parquet_io_manager", group_name="analysis"),
-        "article_sentences": dg.AssetOut(io_manager_key="parquet_io_manager", group_name="analysis"),
+        "article_embeddings": dg.AssetOut(io_manager_key="parquet_io_manager", group_name="analysis", is_required=False),
+        "article_sentences": dg.AssetOut(io_manager_key="parquet_io_manager", group_name="analysis", is_required=False),
     },
     # Subsettable, so `--select article_embeddings` (and the selections written before sentences existed) still
     # work: both tables come from the same pass, and only the selected ones are stored.
