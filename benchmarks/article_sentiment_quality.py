@@ -121,6 +121,31 @@ def basil_articles(model, tokenizer, manifest, data: Path, examples: pd.DataFram
     }
 
 
+def embedding_cost(model, tokenizer, manifest, data: Path, batch_size: int) -> dict:
+    """Wall and CPU seconds of the adapter pass over windows and of the sentence pass (splitting included) on the
+    BASIL article texts (no labels read). CPU time of this single-threaded process is what the comparison
+    rests on: on a shared machine the wall time of two passes run minutes apart depends on the other jobs."""
+    articles = _head(pd.read_parquet(data / "basil" / "basil_articles.parquet", columns=["title", "text"]))
+    texts = [f"{t}. {x}" if isinstance(t, str) and t.strip() else x for t, x in zip(articles["title"], articles["text"])]
+    ids = [str(i) for i in range(len(texts))]
+    out: dict = {"n_articles": len(texts)}
+    passes = {
+        "windows": lambda: encoding.embed_and_predict(model, tokenizer, texts, labels=manifest.labels,
+                                                      batch_size=batch_size, device="cpu", **WINDOWS),
+        "sentences": lambda: sentences.score_sentences(model, tokenizer, texts, ids, labels=manifest.labels,
+                                                       max_sentences=MAX_SENTENCES, max_length=manifest.max_length,
+                                                       batch_size=batch_size, device="cpu"),
+    }
+    for name in ("sentences", "windows"):  # the reverse of the articles stage's order
+        wall, cpu = time.perf_counter(), time.process_time()
+        passes[name]()
+        wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+        out[name] = {"wall_seconds": round(wall, 1), "cpu_seconds": round(cpu, 1),
+                     "cpu_ms_per_article": round(1000 * cpu / len(texts), 1)}
+    out["windows_over_sentences_cpu"] = round(out["windows"]["cpu_seconds"] / out["sentences"]["cpu_seconds"], 2)
+    return out
+
+
 def gne_headlines(model, tokenizer, manifest, data: Path, batch_size: int) -> dict:
     gne = _head(pd.read_csv(data / "goodnewseveryone" / "gne-release-v1.0.tsv", sep="\t"))
     gold = np.where(gne["dominant_emotion"].isin(GNE_POSITIVE), "positive", "negative")
@@ -163,7 +188,7 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
     parser.add_argument("--out", type=Path, required=True, help="folder for one JSON file per stage")
-    parser.add_argument("--stages", default="validation,articles,gne,spans",
+    parser.add_argument("--stages", default="validation,articles,cost,gne,spans",
                         help="comma-separated stages to run; separate processes may run different stages side by "
                              "side into one --out (articles reads the band from validation.json there)")
     parser.add_argument("--limit", type=int, help="smoke test: only the first N rows of each data set")
@@ -189,12 +214,14 @@ def main() -> None:
                 raise SystemExit(f"{band_file} is missing: run --stages validation first (the band is chosen there)")
             band = json.loads(band_file.read_text())["neutral_band"]
             result = basil_articles(model, tokenizer, manifest, args.data, examples, band, args.batch_size)
+        elif stage == "cost":
+            result = embedding_cost(model, tokenizer, manifest, args.data, args.batch_size)
         elif stage == "gne":
             result = gne_headlines(model, tokenizer, manifest, args.data, args.batch_size)
         elif stage == "spans":
             result = basil_spans(model, tokenizer, manifest, args.data, args.batch_size)
         else:
-            raise SystemExit(f"unknown stage {stage!r}; expected validation, articles, gne or spans")
+            raise SystemExit(f"unknown stage {stage!r}; expected validation, articles, cost, gne or spans")
         result = {**result, "adapter": str(args.adapter), "adapter_max_length": manifest.max_length,
                   "threads": args.threads, "limit": args.limit,
                   "stage_wall_seconds": round(time.perf_counter() - started, 1)}
