@@ -4,7 +4,7 @@ import dagster as dg
 import pandas as pd
 from pydantic import Field
 
-from opensentiment_pipeline.defs.assets.model import adapter_version
+from opensentiment_pipeline.defs.adapters import adapter_version
 from opensentiment_pipeline.defs.metadata import table_preview
 from opensentiment_pipeline.defs.partitions import DAILY, DAY_BACKFILL, PARTITION_COLUMN, SINGLE_RUN
 from opensentiment_pipeline.defs.resources import ArtifactStore, MlflowTracking
