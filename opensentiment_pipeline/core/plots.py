@@ -279,14 +279,15 @@ def trends_png(table: pd.DataFrame, *, top_k: int) -> bytes:
         for key in keys:
             part = pooled[pooled["key"].astype(str) == key].set_index("week").reindex(weeks)
             x = np.arange(len(weeks))
-            ax.plot(x, part["net_sentiment"].to_numpy(dtype=float), marker=None, label=f"{kind} {key}")
-            ax.scatter(x, part["net_sentiment"].to_numpy(dtype=float),
+            (line,) = ax.plot(x, part["net_sentiment"].to_numpy(dtype=float), label=f"{kind} {key}")
+            ax.scatter(x, part["net_sentiment"].to_numpy(dtype=float), color=line.get_color(),
                        s=10 + 90 * part["volume"].fillna(0).to_numpy(dtype=float) / max(pooled["volume"].max(), 1))
         ax.axhline(0, color="grey", linewidth=0.8)
         ax.set_xticks(np.arange(len(weeks)), weeks, rotation=45, ha="right", fontsize=7)
         ax.set_ylim(-1.05, 1.05)
         ax.set_ylabel("net sentiment")
-        ax.set_title(f"Top {len(keys)} {kind}s by volume: net sentiment per week")
+        plural = {"entity": "entities", "topic": "topics (map clusters)"}[kind]
+        ax.set_title(f"Top {len(keys)} {plural} by volume: net sentiment per week (marker size: volume)")
         ax.legend(fontsize=7, loc="best")
     fig.tight_layout()
     return _to_png(fig)
