@@ -57,3 +57,16 @@ def test_entity_weekly_counts_articles_and_picks_examples():
 def test_empty_input_gives_an_empty_table_with_the_columns():
     table = trends.weekly_table(_items([]), kind="entity", n_resamples=10, level=0.9, seed=0)
     assert table.empty and list(table.columns) == list(trends.WEEKLY_COLUMNS)
+
+
+def test_top_keys_rank_by_volume_and_the_figure_draws_with_and_without_rows():
+    from opensentiment_pipeline.core import plots
+
+    items = _items([("o", "b", "2026-11-02", "negative")] * 3 + [("p", "a", "2026-11-02", "positive")] * 2
+                   + [("o", "a", "2026-11-09", "neutral")] * 2)
+    table = trends.weekly_table(items, kind="entity", n_resamples=20, level=0.9, seed=0)
+    assert trends.top_keys(table, kind="entity", k=1) == ["a"]  # 4 mentions over two outlets beat b's 3
+    assert trends.pooled_weekly(table, ["a"], kind="entity")[["week", "volume", "net_sentiment"]].values.tolist() == [
+        ["2026-11-02", 2, 1.0], ["2026-11-09", 2, 0.0]]
+    for frame in (table, table.iloc[:0]):
+        assert plots.trends_png(frame, top_k=3).startswith(plots.PNG_SIGNATURE)
