@@ -11,15 +11,15 @@ import os
 
 import dagster as dg
 
-from opensentiment_pipeline.defs.assets import (analysis, distillation, ingest, labels, leaning, model, search, stories,
-                                               vectors)
+from opensentiment_pipeline.defs.assets import (analysis, distillation, ingest, labels, leaning, model, search, sentiment,
+                                                stories, vectors)
 from opensentiment_pipeline.defs.jobs import nightly_reembedding, reembedding_job
 from opensentiment_pipeline.defs.partitions import DEPLOYMENTS
 from opensentiment_pipeline.defs.sweep import adapter_sweep_job
 from opensentiment_pipeline.defs.resources import (AtomicPickleIOManager, ArtifactStore, MlflowTracking, ParquetIOManager,
                                                    project_home)
 
-ASSET_MODULES = (ingest, labels, model, distillation, vectors, search, analysis, leaning, stories)
+ASSET_MODULES = (ingest, labels, model, distillation, vectors, search, analysis, leaning, sentiment, stories)
 ASSETS = dg.load_assets_from_modules(ASSET_MODULES)
 ASSET_CHECKS = dg.load_asset_checks_from_modules(ASSET_MODULES)
 

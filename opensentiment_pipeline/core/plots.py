@@ -331,3 +331,36 @@ def _check_columns(frame: pd.DataFrame, columns: list[str], *, where: str) -> No
     missing = [c for c in columns if c not in frame.columns]
     if missing:
         raise ValueError(f"{where}: missing columns {missing}; got {list(frame.columns)}")
+
+
+def trends_png(table: pd.DataFrame, *, top_k: int) -> bytes:
+    """Net sentiment per week of the `top_k` entities and topics with the most volume in a `trends.WEEKLY_COLUMNS`
+    table (all outlets pooled), one panel per kind; marker area grows with the week's volume."""
+    from opensentiment_pipeline.core.analysis import trends
+
+    kinds = [k for k in ("entity", "topic") if len(table) and (table["kind"] == k).any()]
+    fig = Figure(figsize=(9, 3.6 * max(len(kinds), 1)))
+    axes = fig.subplots(max(len(kinds), 1), 1, squeeze=False)[:, 0]
+    if not kinds:
+        axes[0].text(0.5, 0.5, "no entity mentions or topics yet", ha="center", va="center")
+        axes[0].set_axis_off()
+        return _to_png(fig)
+    for ax, kind in zip(axes, kinds):
+        keys = trends.top_keys(table, kind=kind, k=top_k)
+        pooled = trends.pooled_weekly(table, keys, kind=kind)
+        weeks = sorted(pooled["week"].unique())
+        for key in keys:
+            part = pooled[pooled["key"].astype(str) == key].set_index("week").reindex(weeks)
+            x = np.arange(len(weeks))
+            (line,) = ax.plot(x, part["net_sentiment"].to_numpy(dtype=float), label=f"{kind} {key}")
+            ax.scatter(x, part["net_sentiment"].to_numpy(dtype=float), color=line.get_color(),
+                       s=10 + 90 * part["volume"].fillna(0).to_numpy(dtype=float) / max(pooled["volume"].max(), 1))
+        ax.axhline(0, color="grey", linewidth=0.8)
+        ax.set_xticks(np.arange(len(weeks)), weeks, rotation=45, ha="right", fontsize=7)
+        ax.set_ylim(-1.05, 1.05)
+        ax.set_ylabel("net sentiment")
+        plural = {"entity": "entities", "topic": "topics (map clusters)"}[kind]
+        ax.set_title(f"Top {len(keys)} {plural} by volume: net sentiment per week (marker size: volume)")
+        ax.legend(fontsize=7, loc="best")
+    fig.tight_layout()
+    return _to_png(fig)
