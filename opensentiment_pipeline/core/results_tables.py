@@ -16,6 +16,7 @@ import pandas as pd
 
 logger = logging.getLogger(__name__)
 
+RESULTS_DB_FILE = "results.duckdb"  # in the project home, beside assets/ and index/
 CATALOG = "results_db_tables"
 SCHEMA_VERSION = 1  # bump when a table's columns change meaning; the dashboard names the version it needs
 CATALOG_COLUMNS = ["table_name", "asset", "kind", "rows", "source", "refreshed_at", "dagster_run_id",

@@ -76,7 +76,9 @@ def overview(ctx: DashboardContext) -> html.Div:
     return html.Div([
         html.H2("Overview"),
         html.P(["The results database ", html.Code(str(ctx.store.path)), f" was refreshed at {refreshed}. "
-                "Query it with any DuckDB client, e.g. ", html.Code(f"duckdb -readonly {ctx.store.path}"), "."]),
+                "Query it with any DuckDB client opened read-only, e.g. ",
+                html.Code(f"python -c \"import duckdb; print(duckdb.connect('{ctx.store.path}', read_only=True)"
+                          f".sql('SELECT * FROM results_db_tables'))\""), "."]),
         ui.table(catalog[["table_name", "asset", "kind", "rows"]], table_id="overview-tables",
                  links={"asset": lambda row: ctx.dagster_asset_url(row["asset"])}),
     ])

@@ -34,8 +34,9 @@ def free_port() -> int:
 
 @contextmanager
 def running_dashboard(home: str | os.PathLike, *, port: int | None = None, log_path: str | os.PathLike | None = None,
-                      env: dict | None = None) -> Iterator[str]:
-    """Start `opensentiment dashboard` over `home` on 127.0.0.1 and yield its base URL; stop it on exit."""
+                      env: dict | None = None, started: list | None = None) -> Iterator[str]:
+    """Start `opensentiment dashboard` over `home` on 127.0.0.1 and yield its base URL; stop it on exit.
+    `started`, when given, receives the server's Popen (the benchmark reads its memory)."""
     port = port or free_port()
     cmd = [sys.executable, "-m", "opensentiment_pipeline.cli", "dashboard", "--home", str(home), "--port", str(port),
            "--dagster-url", "http://127.0.0.1:3000", "--mlflow-url", "http://127.0.0.1:5000"]
@@ -44,6 +45,8 @@ def running_dashboard(home: str | os.PathLike, *, port: int | None = None, log_p
     proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                             start_new_session=True, env=child_env)
     url = f"http://127.0.0.1:{port}"
+    if started is not None:
+        started.append(proc)
     try:
         _wait_ready(proc, url, log_path)
         yield url

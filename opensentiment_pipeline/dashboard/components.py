@@ -100,9 +100,9 @@ def _cell(row: pd.Series, column: str, links: dict) -> object:
     return html.A(text, href=links[column](row), target="_blank") if column in links else text
 
 
-def date_range(store: ResultsStore, component_id: str) -> dcc.DatePickerRange:
-    """A date picker spanning the stored articles' publish days (raw_articles)."""
-    bounds = store.query("SELECT min(published_at)::DATE AS first, max(published_at)::DATE AS last FROM raw_articles")
+def date_range(store: ResultsStore, component_id: str, source: str = "raw_articles r") -> dcc.DatePickerRange:
+    """A date picker spanning the publish days of `source` (a FROM clause whose articles table is `r`)."""
+    bounds = store.query(f"SELECT min(r.published_at)::DATE AS first, max(r.published_at)::DATE AS last FROM {source}")
     first, last = bounds.iloc[0]["first"], bounds.iloc[0]["last"]
     return dcc.DatePickerRange(id=component_id, min_date_allowed=first, max_date_allowed=last, start_date=first,
                                end_date=last, display_format="YYYY-MM-DD", clearable=True)

@@ -8,6 +8,7 @@ into a message, never a traceback.
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -15,7 +16,8 @@ from pathlib import Path
 
 import pandas as pd
 
-RESULTS_DB_FILE = "results.duckdb"  # defs.assets.results_db writes it into the project home
+from opensentiment_pipeline.core.results_tables import CATALOG, RESULTS_DB_FILE
+
 LOCK_RETRIES = 10  # the pipeline holds the write lock for well under a second while it refreshes the file
 
 
@@ -76,15 +78,10 @@ class ResultsStore:
 
     def catalog(self) -> pd.DataFrame:
         """`results_db_tables`: table_name, asset, kind, rows, source, refreshed_at, dagster_run_id."""
-        try:
-            return self.query("SELECT * FROM results_db_tables ORDER BY table_name")
-        except Exception as err:
-            if _is_missing_table(err):
-                raise MissingAsset("results_db") from None
-            raise
+        return self._schema()[0].copy()
 
     def has(self, table: str) -> bool:
-        return table in set(self.catalog()["table_name"])
+        return table in self._schema()[1]
 
     def table(self, table: str, *, asset: str, columns: Sequence[str], where: str = "",
               params: Sequence | None = None, order_by: str = "", limit: int | None = None) -> pd.DataFrame:
@@ -105,10 +102,25 @@ class ResultsStore:
             raise OutdatedTable(table, asset, missing)
 
     def columns(self, table: str) -> list[str]:
-        frame = self.query("SELECT column_name FROM information_schema.columns WHERE table_name = ? "
-                           "ORDER BY ordinal_position", [table])
-        return frame["column_name"].tolist()
+        return list(self._schema()[1].get(table, []))
+
+    def _schema(self) -> tuple[pd.DataFrame, dict[str, list[str]]]:
+        """The catalog and every table's columns, read once per version of the file (results_db replaces it)."""
+        if not self.path.exists():
+            raise MissingAsset("results_db")
+        return _read_schema(self, self.path.stat().st_mtime_ns)
 
 
-def _is_missing_table(err: Exception) -> bool:
-    return type(err).__name__ == "CatalogException"
+
+@functools.lru_cache(maxsize=8)
+def _read_schema(store: ResultsStore, _mtime_ns: int) -> tuple[pd.DataFrame, dict[str, list[str]]]:
+    try:
+        catalog = store.query(f"SELECT * FROM {CATALOG} ORDER BY table_name")
+    except Exception as err:
+        if type(err).__name__ == "CatalogException":  # a DuckDB file without the catalog: not made by results_db
+            raise MissingAsset("results_db") from None
+        raise
+    columns = store.query("SELECT table_name, column_name FROM information_schema.columns "
+                          "ORDER BY table_name, ordinal_position")
+    by_table = {name: part["column_name"].tolist() for name, part in columns.groupby("table_name", sort=False)}
+    return catalog, by_table

@@ -24,7 +24,7 @@ def test_definitions_load_with_the_six_assets_and_the_nightly_schedule():
     job_assets = {k.to_user_string() for k in definitions.defs.resolve_job_def("reembedding_job")
                   .asset_layer.executable_asset_keys}
     assert job_assets == {"raw_articles", "rejected_rows", "article_embeddings", "outlet_clusters", "article_index",
-                          "outlet_leaning"}
+                          "outlet_leaning", "results_db"}
 
 
 @pytest.fixture(scope="module")

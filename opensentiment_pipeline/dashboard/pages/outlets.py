@@ -16,17 +16,21 @@ LEANING_COLUMNS = ["outlet", "n_articles", "score", "score_low", "score_high", "
 POINT_COLUMNS = ["article_id", "outlet", "x", "y", "cluster", "title", "sentiment"]
 MAX_MAP_POINTS = 20_000  # a browser draws more, but the page's first render then grows past a few seconds
 COLOR_BY = ("outlet", "leaning", "sentiment", "cluster")
+MAX_LEGEND_GROUPS = 25  # more colour groups than this share one trace without a legend
+# The articles the outlet analysis read: the embedded ones (sentence-level sources are ingested but not embedded).
+ANALYSED = "raw_articles r JOIN article_embeddings e USING (article_id)"
 
 
 @ui.page_guard
 def layout(ctx: DashboardContext) -> html.Div:
     store = ctx.store
     store.require("raw_articles", asset="raw_articles", columns=["article_id", "outlet", "published_at", "source"])
-    choices = store.query("SELECT DISTINCT source, outlet FROM raw_articles ORDER BY source, outlet")
+    store.require("article_embeddings", asset="article_embeddings", columns=["article_id", "sentiment"])
+    choices = store.query(f"SELECT DISTINCT r.source, r.outlet FROM {ANALYSED} ORDER BY r.source, r.outlet")
     return html.Div([
         html.H2(TITLE),
         html.Div(className="filters", children=[
-            html.Label(["Published", ui.date_range(store, "outlets-dates")]),
+            html.Label(["Published", ui.date_range(store, "outlets-dates", ANALYSED)]),
             html.Label(["Source", dcc.Dropdown(id="outlets-source", multi=True, placeholder="all sources",
                                                options=sorted(choices["source"].dropna().unique()))]),
             html.Label(["Outlet", dcc.Dropdown(id="outlets-outlet", multi=True, placeholder="all outlets",
@@ -78,14 +82,13 @@ def _article_filter(start, end, sources, outlets, prefix: str = "r.") -> tuple[s
 def outlet_table(ctx: DashboardContext, start, end, sources, outlets) -> html.Div:
     """Articles and predicted sentiment shares per outlet in the filter, beside its place on the bias axis."""
     store = ctx.store
-    store.require("article_embeddings", asset="article_embeddings", columns=["article_id", "sentiment"])
     condition, params = _article_filter(start, end, sources, outlets)
     frame = store.query(
         "SELECT r.outlet, count(*) AS articles, avg(CASE WHEN e.sentiment = 'negative' THEN 1 ELSE 0 END) AS negative, "
         "avg(CASE WHEN e.sentiment = 'neutral' THEN 1 ELSE 0 END) AS neutral, "
         "avg(CASE WHEN e.sentiment = 'positive' THEN 1 ELSE 0 END) AS positive, "
         "min(r.published_at)::DATE::VARCHAR AS first_day, max(r.published_at)::DATE::VARCHAR AS last_day "
-        "FROM raw_articles r LEFT JOIN article_embeddings e USING (article_id)"
+        f"FROM {ANALYSED}"
         + (f" WHERE {condition}" if condition else "") + " GROUP BY r.outlet ORDER BY articles DESC, r.outlet",
         params)
     if frame.empty:
@@ -145,11 +148,18 @@ def map_view(ctx: DashboardContext, start, end, sources, outlets, color: str) ->
         labels = store.table("outlet_leaning", asset="outlet_leaning", columns=["outlet", "label"])
         points = points.merge(labels.rename(columns={"label": "leaning"}), on="outlet", how="left")
     points["cluster"] = points["cluster"].astype(str)
+    groups = points[color].fillna("none").astype(str)
+    text = points["title"].fillna("") + " (" + points["outlet"] + ", " + points["sentiment"].fillna("") + ")"
     fig = go.Figure()
-    for value, part in points.groupby(points[color].fillna("none").astype(str), sort=True):
-        fig.add_trace(go.Scattergl(x=part["x"], y=part["y"], mode="markers", name=value, marker={"size": 5},
-                                   text=part["title"].fillna("") + " (" + part["outlet"] + ")",
-                                   hovertemplate="%{text}<extra></extra>"))
+    if groups.nunique() <= MAX_LEGEND_GROUPS:
+        for value, rows in groups.groupby(groups, sort=True).groups.items():
+            fig.add_trace(go.Scattergl(x=points.loc[rows, "x"], y=points.loc[rows, "y"], mode="markers", name=value,
+                                       marker={"size": 5}, text=text[rows], hovertemplate="%{text}<extra></extra>"))
+    else:  # one trace: a browser draws hundreds of WebGL traces (one per outlet) several times slower
+        codes = groups.astype("category").cat.codes
+        fig.add_trace(go.Scattergl(x=points["x"], y=points["y"], mode="markers", text=text,
+                                   marker={"size": 4, "color": codes, "colorscale": "Turbo"},
+                                   hovertemplate="%{text}<extra></extra>", showlegend=False))
     fig.update_layout(height=560, margin={"l": 20, "r": 20, "t": 30, "b": 20}, legend={"title": color},
                       xaxis={"showticklabels": False}, yaxis={"showticklabels": False})
     shown = f"{len(points)} of {count}" if count > len(points) else f"{count}"

@@ -9,8 +9,6 @@ Three kinds of table, found rather than listed, so a new asset's output appears 
 `results_db_tables` lists every table with its asset, kind, rows and source. docs/results_db.md is the schema.
 """
 
-from __future__ import annotations
-
 import json
 from collections.abc import Sequence
 from datetime import datetime, timezone
@@ -22,11 +20,11 @@ from pydantic import Field
 
 from dagster_duckdb import DuckDBResource
 
+from opensentiment_pipeline.core import results_tables
+from opensentiment_pipeline.core.results_tables import CATALOG
 from opensentiment_pipeline.defs.partitions import SINGLE_RUN
 from opensentiment_pipeline.defs.resources import ArtifactStore, MlflowTracking
 
-RESULTS_DB_FILE = "results.duckdb"
-CATALOG = "results_db_tables"
 # Read through their run's artifacts or metadata, not the Parquet IO manager: results_db runs after them.
 EXTRA_UPSTREAM = ("evaluation_report", "adapter_promotion", "article_index")
 DEFAULT_DASHBOARD_URL = "http://127.0.0.1:8050"
@@ -56,19 +54,18 @@ def build_results_db(assets: Sequence[dg.AssetsDefinition]) -> dg.AssetsDefiniti
     def results_db(context: dg.AssetExecutionContext, config: ResultsDbConfig, duckdb: DuckDBResource,
                    artifacts: ArtifactStore, mlflow_tracking: MlflowTracking) -> dg.MaterializeResult:
         """DuckDB file with a view per Parquet result, the upstream runs' CSV tables and the model tables."""
-        from opensentiment_pipeline.core import results_tables
-
         assets_dir = Path(artifacts.root).parent / "assets"
-        csv_dirs = {key.to_user_string(): _run_folder(context, artifacts, key.to_user_string())
-                    for key in upstream}
+        names = [key.to_user_string() for key in upstream]
+        missing = sorted(n for n in names if _latest_run_id(context, n) is None)
+        csv_dirs = {n: _run_folder(context, artifacts, n) for n in names if n not in missing}
         model = _model_tables(context, artifacts, mlflow_tracking)
         with duckdb.get_connection() as conn:
             catalog = results_tables.write_results_db(
                 conn, parquet_dir=assets_dir, csv_dirs={k: v for k, v in csv_dirs.items() if v is not None},
                 tables=model, refreshed_at=datetime.now(timezone.utc).isoformat(), run_id=context.run.run_id)
-        missing = sorted(k for k, v in csv_dirs.items() if v is None)
         if missing:
-            context.log.warning("no stored run of %s yet: their artifact tables are not in results_db", missing)
+            context.log.warning("%s not materialized in this Dagster instance yet: their tables are not in "
+                                "results_db, and the dashboard pages that read them say so", missing)
         url = config.dashboard_url.rstrip("/")
         return dg.MaterializeResult(metadata={
             "path": dg.MetadataValue.path(duckdb.database),
@@ -79,7 +76,9 @@ def build_results_db(assets: Sequence[dg.AssetsDefinition]) -> dg.AssetsDefiniti
             "num_tables": len(catalog),
             "tables": dg.MetadataValue.md(catalog[["table_name", "asset", "kind", "rows"]].to_markdown(index=False)),
             "not_yet_materialized": dg.MetadataValue.json(missing),
-            "sql_command": dg.MetadataValue.md(f"`duckdb -readonly {duckdb.database} \"SELECT * FROM {CATALOG}\"`"),
+            "sql_command": dg.MetadataValue.md(
+                f"`python -c \"import duckdb; print(duckdb.connect('{duckdb.database}', read_only=True)"
+                f".sql('SELECT * FROM {CATALOG}'))\"`"),
         })
 
     return results_db
@@ -102,8 +101,6 @@ def _run_folder(context: dg.AssetExecutionContext, artifacts: ArtifactStore, ass
 def _model_tables(context: dg.AssetExecutionContext, artifacts: ArtifactStore,
                   mlflow_tracking: MlflowTracking) -> dict[str, pd.DataFrame]:
     """model_* tables: the latest evaluation report and the registry champion (empty when not materialized)."""
-    from opensentiment_pipeline.core import results_tables
-
     folder = _run_folder(context, artifacts, "evaluation_report")
     if folder is None or not (folder / "report.json").exists():
         return {}
