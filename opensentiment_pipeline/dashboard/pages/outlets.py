@@ -121,8 +121,11 @@ def axis_figure(ctx: DashboardContext, outlets) -> go.Figure:
         position = rated["reference_leaning"].map({"left": -1.0, "center": 0.0, "right": 1.0})
         fig.add_trace(go.Scatter(x=position, y=rated["outlet"], mode="markers", name="reference rating",
                                  marker={"symbol": "x", "size": 9, "color": "black"}))
+    # Without reference ratings outlet_leaning places outlets on their first principal axis: no labels, no sides.
+    rated_axis = frame["label"].notna().any()
+    title = "leaning (-1 left .. +1 right)" if rated_axis else "principal axis 1 (no ratings; sign arbitrary)"
     fig.update_layout(height=max(300, 28 * len(frame) + 120), margin={"l": 160, "r": 20, "t": 30, "b": 40},
-                      xaxis={"title": "leaning (-1 left .. +1 right)", "range": [-1.1, 1.1]},
+                      xaxis={"title": title, "range": [-1.1, 1.1]}, showlegend=bool(rated_axis or len(rated)),
                       yaxis={"categoryorder": "array", "categoryarray": frame["outlet"].tolist()})
     return fig
 
