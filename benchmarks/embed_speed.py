@@ -1,7 +1,8 @@
 """Embedding throughput: the project's `encode_texts` vs sentence-transformers' `encode`, side by side.
 
 Both embed the same real texts with the same weights (`--model`: the packaged all-MiniLM-L6-v2, or a local
-sentence-transformers folder such as /work/models/all-mpnet-base-v2), the same batch size and the same token limit
+sentence-transformers folder such as ~/.cache/opensentiment/models/all-mpnet-base-v2-78c0197b6159, which
+`make mpnet` extracts on first use), the same batch size and the same token limit
 (sentence-transformers' `max_seq_length` is set to `--max-length`), normalised, end to end (tokenisation
 included). Paths:
 
@@ -18,13 +19,13 @@ reach the token limit) and short news sentences (NewsMTSC devtest_rw `sentence_n
 interleaved in one process, in a rotating order, for `--rounds` rounds after a warm-up (optionally `--chunk`
 texts per call), so a busy machine slows them alike; the speed-up is the median of the ratios of back-to-back
 calls on the same texts. Fidelity is the cosine between two paths' vectors of each text; for int8 also the
-share of each text's 10 nearest neighbours (cosine, within the set) under float32 that it keeps (the issue
-asks >= 0.95 of an approximate index). The padding line counts the token positions the encoder computes when
+share of each text's 10 nearest neighbours (cosine, within the set) under float32 that it keeps (an approximate
+index should keep >= 0.95). The padding line counts the token positions the encoder computes when
 each call's batches are sorted by character length (what sentence-transformers does) vs by token length (what
 encode_texts does).
 
     HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/embed_speed.py --n 1000 [--sets sentences] [--device auto]
-        [--model /work/models/all-mpnet-base-v2] [--paths fp32,onnx,bf16]
+        [--model ~/.cache/opensentiment/models/all-mpnet-base-v2-78c0197b6159] [--paths fp32,onnx,bf16]
 """
 
 from __future__ import annotations
@@ -83,7 +84,8 @@ def parse_args() -> argparse.Namespace:
                         help="project paths to time against sentence-transformers: fp32, onnx, onnx-plain, bf16, "
                         "int8, int8-attention (all but fp32 are CPU only)")
     parser.add_argument("--model", default="packaged:all-MiniLM-L6-v2",
-                        help="model spec or a local sentence-transformers folder (e.g. /work/models/all-mpnet-base-v2)")
+                        help="model spec or a local sentence-transformers folder "
+                             "(e.g. the all-mpnet-base-v2 folder under ~/.cache/opensentiment/models)")
     parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads; default: torch's own")
     parser.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
     parser.add_argument("--seed", type=int, default=0, help="which articles are sampled")

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# How to run benchmarks/sentiment_quality.py on a lent GPU machine (prepared 2026-11-30; not run yet: no GPU was lent).
-# That machine reaches no network and takes at most 64 MiB per call, so the weights travel as fp16 pieces
-# (upcast back to fp32 there, sha-checked after joining) over several calls:
-#   gpu_quality.sh recv .gpu/pN        copy one carried piece folder into /tmp/w (the machine keeps it while warm)
+# How to run benchmarks/sentiment_quality.py on a GPU machine without network access (not run yet). For a machine
+# that takes at most 64 MiB per transfer, the weights travel as fp16 pieces (upcast back to fp32 there,
+# sha-checked after joining) over several calls:
+#   gpu_quality.sh recv .gpu/pN        copy one transferred piece folder into /tmp/w (kept while the machine runs)
 #   gpu_quality.sh run '<trials json>' '<student trials json>'   join, upcast, run the benchmark, results to $OUT
 set -euo pipefail
 stage=$1

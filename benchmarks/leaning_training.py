@@ -192,7 +192,8 @@ def lora_held_out_proba(texts, labels, outlets, folds, *, settings: dict, val_sh
             extra = {"adversary_outlet_accuracy": result.history[result.best_epoch]["adversary_outlet_accuracy"]}
         else:
             with tempfile.TemporaryDirectory() as out:
-                result = training.train_adapter(examples, out_dir=out, labels=LEANINGS, seed=seed, **settings)
+                result = training.train_adapter(examples, out_dir=out, labels=LEANINGS, seed=seed,
+                                                **{"precision": "auto", **settings})
                 manifest, tokenizer, model = modeling.load_adapter(out, device=settings.get("device", "cpu"))
                 proba[test] = training.predict_proba(model, tokenizer, pd.DataFrame({"text": texts[test]}),
                                                      manifest=manifest, batch_size=batch_size,
@@ -236,7 +237,7 @@ def train_adversarial_lora(examples, train_outlets, *, adversary_weight: float, 
     identity (Baly et al. 2020; Ganin & Lempitsky 2015). `train_outlets` names the outlet of each row of
     `examples`. The reversed gradient grows from 0 to `adversary_weight` over training (`dann_ramp`), so the
     leaning head learns before the adversary pushes back: at full weight from the first step the encoder
-    collapsed to one class (RESULTS.md, run 12). The epoch is chosen by validation macro-F1, as in
+    collapsed to one class (benchmarks/RESULTS.md, "Bias axis"). The epoch is chosen by validation macro-F1, as in
     `train_adapter`, on the "val" rows (outlets the fold does not train on).
 
     Returns:

@@ -108,7 +108,7 @@ def train_tiny_adapter(out_dir: Path) -> Path:
     training.train_adapter(examples, base_model="packaged:all-MiniLM-L6-v2", out_dir=out_dir, num_layers=None,
                            lora_r=8, lora_alpha=16, lora_dropout=0.0, target_modules=["query", "value"],
                            max_length=64, learning_rate=1e-3, weight_decay=0.0, warmup_ratio=0.0, epochs=1,
-                           batch_size=16, grad_accum=1, patience=1, seed=0, device="cpu")
+                           batch_size=16, grad_accum=1, patience=1, seed=0, device="cpu", precision="auto")
     (out_dir / "mlflow_run.json").write_text(json.dumps({"run_id": "benchmark-adapter"}))
     return out_dir
 

@@ -1,7 +1,7 @@
 """Teacher (mpnet) and distilled student (MiniLM) on the fixed real-data splits, from exported examples.
 
 The Dagster graph (`make shared-data-quality`) is the way users run this; this script runs the same core
-functions on the same rows without Dagster or MLflow, so it also runs on a lent GPU machine that has torch,
+functions on the same rows without Dagster or MLflow, so it also runs on a GPU machine that has torch,
 transformers and peft but not our whole stack. It reads:
 
 - `--examples`: the `sentiment_examples` asset of `configs/shared_data_quality.yaml` (train / val / test rows;
@@ -50,7 +50,7 @@ def settings_from_config(path: Path | None, asset: str) -> dict:
 def train(examples: pd.DataFrame, base_model: str, settings: dict, out_dir: Path, device: str, **extra):
     kwargs = {k: settings[k] for k in TRAIN_KEYS}
     return training.train_adapter(examples, base_model=base_model, out_dir=out_dir, device=device,
-                                  labels=SENTIMENT_LABELS, progress=False, **kwargs, **extra)
+                                  labels=SENTIMENT_LABELS, progress=False, precision="auto", **kwargs, **extra)
 
 
 def test_report(adapter_dir: Path, examples: pd.DataFrame, device: str) -> tuple[dict, np.ndarray]:

@@ -1,4 +1,4 @@
-"""Do the vectors that search, the outlet map and the leaning axis read keep topics? (issue 10)
+"""Do the vectors that search, the outlet map and the leaning axis read keep source topics?
 
 Embeds a seeded sample of ABP articles (title + lead, as `article_embeddings` does, via the project's ABP reader)
 with `encoding.embed_articles`: the topic vector (frozen base encoder, adapter switched off) and the sentiment vector
@@ -51,7 +51,7 @@ def small_adapter(out_dir: str, *, rows: int, epochs: int, seed: int) -> str:
         examples, base_model="packaged:all-MiniLM-L6-v2", out_dir=out_dir, num_layers=None, lora_r=16, lora_alpha=32,
         lora_dropout=0.0, target_modules=["query", "key", "value", "dense"], max_length=64, learning_rate=1e-3,
         weight_decay=0.01, warmup_ratio=0.06, epochs=epochs, batch_size=32, grad_accum=1, patience=2, seed=seed,
-        device="cpu")
+        device="cpu", precision="auto")
     print(f"small adapter: {rows} FPB rows, {epochs} epochs, val macro-F1 {result.best_val_macro_f1:.3f}, "
           f"{result.train_seconds:.0f} s")
     return out_dir

@@ -3,7 +3,7 @@ and celery workers, each from its own package, with the configuration in deploy/
 
 This is what the service test and the scale-out benchmark run, and what a developer can run to try the team
 setup on a laptop (`python -m deploy.team_services up`). On real hosts each service is started by its own unit
-(systemd, a container, the Helm chart): README, "Running for a team", lists the same commands.
+(systemd, a container, the Helm chart): docs/team-instance.md lists the same commands.
 
 Every process starts in its own session with default signal handlers (a process here may inherit SIGTERM and
 SIGINT as ignored), and `stop()` ends each process tree with SIGTERM, then SIGKILL after a short wait, so a
@@ -307,7 +307,7 @@ def celery_app(env: dict[str, str]):
 
 
 def team_env(root: Path, **extra: str) -> dict[str, str]:
-    """The environment every team process shares (README, "Running for a team"), with fresh ports and secrets."""
+    """The environment every team process shares (docs/team-instance.md), with fresh ports and secrets."""
     pg_password, redis_password = secrets.token_hex(12), secrets.token_hex(12)
     redis_port, mlflow_port = free_port(), free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DAGSTER_", "MLFLOW_"))}
@@ -316,7 +316,7 @@ def team_env(root: Path, **extra: str) -> dict[str, str]:
         "DAGSTER_DEPLOYMENT": "team",
         "DAGSTER_PG_USERNAME": "opensentiment", "DAGSTER_PG_PASSWORD": pg_password,
         "DAGSTER_PG_HOST": "127.0.0.1", "DAGSTER_PG_PORT": str(free_port()), "DAGSTER_PG_DB": "dagster",
-        "DAGSTER_EVENT_BATCH_SIZE": "500",  # per-day events of a step in one Postgres write (README)
+        "DAGSTER_EVENT_BATCH_SIZE": "500",  # per-day events of a step in one Postgres write (docs/team-instance.md)
         "DAGSTER_CELERY_BROKER_URL": f"redis://:{redis_password}@127.0.0.1:{redis_port}/0",
         "DAGSTER_CELERY_BACKEND_URL": f"redis://:{redis_password}@127.0.0.1:{redis_port}/1",
         "MLFLOW_TRACKING_URI": f"http://127.0.0.1:{mlflow_port}",

@@ -55,6 +55,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Print FIRST...LAST: the archive day ($OPENSENTIMENT_FIRST_DAY) and today (UTC), or the "
                     "last N days with --last. raw_articles and article_embeddings are stored per publish day.")
     days.add_argument("--last", type=_positive_int, help="only the last N days, ending today")
+    days.add_argument("--until", metavar="YYYY-MM-DD", help="end the range on this day instead of today (e.g. the "
+                      "demo corpus's last publish day, so a demo run covers the same days whatever the date)")
     board = commands.add_parser(
         "dashboard", help="serve the results dashboard (outlets, stories, over time, search, model)",
         description="Serve the dashboard over the results database (<home>/results.duckdb, made by the results_db "
@@ -95,8 +97,14 @@ def run_days(args: argparse.Namespace) -> int:
     from opensentiment_pipeline.defs.partitions import DAILY, whole_range
 
     first, last = whole_range()
+    keys = DAILY.get_partition_keys()
+    if args.until:
+        if args.until not in keys:
+            raise CliError(f"--until {args.until}: not a day partition; the partitions run {first}...{last} "
+                           "(YYYY-MM-DD)")
+        keys = keys[: keys.index(args.until) + 1]
+        last = args.until
     if args.last:
-        keys = DAILY.get_partition_keys()
         first = keys[max(0, len(keys) - args.last)]
     print(f"{first}...{last}")
     return 0

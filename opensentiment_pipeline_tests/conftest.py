@@ -9,6 +9,10 @@ import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1")
+# The clock, pinned: day partitions run 2026-11-01..2026-11-30 whatever today's date is, so a whole-range run
+# covers the same days every day (set before any test imports defs.partitions; the dagster CLI processes that
+# tests start inherit it).
+os.environ.setdefault("OPENSENTIMENT_LAST_DAY", "2026-11-30")
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO_ROOT.parent / "shared" / "data"

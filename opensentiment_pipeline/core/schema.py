@@ -108,3 +108,18 @@ def check_labels(labels: pd.Series, task: str, *, where: str) -> None:
 def empty_frame(columns: tuple[str, ...]) -> pd.DataFrame:
     """An empty DataFrame with the given columns (object dtype), for 'nothing was rejected' and the like."""
     return pd.DataFrame({c: pd.Series(dtype="object") for c in columns})
+
+
+def title_and_text(articles: pd.DataFrame) -> list[str]:
+    """What every stage reads as an article's text: "<title>. <text>", or the text alone when it has no title.
+
+    One way to join them, so the embedding, the distillation pool and the bias axis's words read the same string.
+
+    >>> title_and_text(pd.DataFrame({"title": ["Rates held", None, " "], "text": ["The bank...", "Rain.", "Sun."]}))
+    ['Rates held. The bank...', 'Rain.', 'Sun.']
+    """
+    texts = articles["text"].fillna("").astype(str)
+    if "title" not in articles:
+        return texts.tolist()
+    titles = articles["title"]
+    return [f"{t.strip()}. {x}" if isinstance(t, str) and t.strip() else x for t, x in zip(titles, texts)]

@@ -4,6 +4,8 @@ The nightly schedule then ingests and embeds one new day instead of everything. 
 archive: it also holds undated items (labelled corpora such as NewsMTSC) and everything published before it,
 so a 2012 article and a sentence without a date are filed there, not lost. Its date is
 `$OPENSENTIMENT_FIRST_DAY` (default 2026-11-01); moving it later refiles the archive on the next backfill.
+The last partition is today (UTC), or `$OPENSENTIMENT_LAST_DAY` when set: the test suite pins it, so the set of
+days (and what a whole-range run covers) does not grow with the calendar.
 
 Every asset has a single-run backfill policy, so a range of days (a first load, or a re-embedding after a new
 adapter) is one run that reads each source once, and `dagster asset materialize --partition-range` works on a
@@ -14,14 +16,32 @@ deploy/) the two day-partitioned assets instead cut a backfill into runs of `$OP
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 
 import dagster as dg
 
 FIRST_DAY = os.environ.get("OPENSENTIMENT_FIRST_DAY", "2026-11-01")
-# end_offset=1: today's partition exists, so an article published this morning can be ingested now;
-# the nightly run re-ingests the whole day once it is over.
-DAILY = dg.DailyPartitionsDefinition(start_date=FIRST_DAY, end_offset=1, timezone="UTC")
+LAST_DAY = os.environ.get("OPENSENTIMENT_LAST_DAY") or None
+
+
+def daily_partitions(first_day: str, last_day: str | None) -> dg.DailyPartitionsDefinition:
+    """Days first_day..last_day (inclusive), or first_day..today (UTC) when last_day is None.
+
+    Up to today, end_offset=1 makes today's partition exist, so an article published this morning can be
+    ingested now; the nightly run re-ingests the whole day once it is over."""
+    if last_day is None:
+        return dg.DailyPartitionsDefinition(start_date=first_day, end_offset=1, timezone="UTC")
+    try:
+        end = dt.date.fromisoformat(last_day) + dt.timedelta(days=1)  # Dagster's end_date is exclusive
+    except ValueError as err:
+        raise ValueError(f"OPENSENTIMENT_LAST_DAY={last_day!r}: expected a day as YYYY-MM-DD") from err
+    if end.isoformat() <= first_day:
+        raise ValueError(f"OPENSENTIMENT_LAST_DAY={last_day} is before OPENSENTIMENT_FIRST_DAY={first_day}")
+    return dg.DailyPartitionsDefinition(start_date=first_day, end_date=end.isoformat(), timezone="UTC")
+
+
+DAILY = daily_partitions(FIRST_DAY, LAST_DAY)
 SINGLE_RUN = dg.BackfillPolicy.single_run()
 DEPLOYMENTS = ("local", "team", "k8s")
 PARTITION_COLUMN = "partition_day"  # the day a row is stored under (YYYY-MM-DD)
@@ -48,7 +68,7 @@ RANGE_END_TAG = "dagster/asset_partition_range_end"
 
 
 def whole_range() -> tuple[str, str]:
-    """(first, last) partition key today: the archive day and today (UTC)."""
+    """(first, last) partition key: the archive day and today (UTC), or the pinned last day."""
     return DAILY.get_first_partition_key(), DAILY.get_last_partition_key()
 
 

@@ -39,7 +39,7 @@ def articles() -> pd.DataFrame:
         "a1": ("sentiment", None, np.nan, _votes(x="positive", y="positive", z="negative")),
         "a2": ("sentiment", None, np.nan, _votes(x="negative", y="negative")),
         "g1": ("sentiment", "neutral", 0.75, []),  # gold only, the source reports its agreement
-        "g2": ("sentiment", "positive", np.nan, []),  # gold only, no agreement given -> 1.0
+        "g2": ("sentiment", "positive", np.nan, []),  # gold only, no agreement given -> NaN (not measured)
         "g3": ("sentiment", "negative", np.nan, _votes(x="positive", y="negative", z="positive")),  # gold beats votes
         "n1": ("sentiment", None, np.nan, []),  # nothing to learn from
     })
@@ -135,7 +135,7 @@ def test_merge_gold_overrides_votes_and_passes_gold_only_items(articles):
     assert merged.loc["g3", ["label", "method", "n_votes"]].tolist() == ["negative", "gold", 3]
     assert merged.loc["g3", "agreement"] == pytest.approx(1 / 3)  # share of votes that agree with gold
     assert merged.loc["g1", ["label", "agreement", "n_votes", "method"]].tolist() == ["neutral", 0.75, 0, "gold"]
-    assert merged.loc["g2", "agreement"] == 1.0
+    assert np.isnan(merged.loc["g2", "agreement"])  # unknown, not unanimous
     assert merged.loc[["g1", "g2"], list(POSTERIOR_COLUMNS) + ["entropy"]].isna().all().all()
     assert merged.loc["a1", ["label", "method"]].tolist() == ["positive", "majority_vote"]
 
@@ -161,8 +161,8 @@ def test_merge_is_deterministic_and_leaves_input_untouched(articles):
 def test_merge_without_any_votes_keeps_gold_labels():
     articles = _articles({"g": ("sentiment", "positive", np.nan, []), "h": ("bias", "biased", 0.5, None)})
     merged = merge_annotations(articles, method="dawid_skene", min_votes=3, n_iter=5).merged
-    assert merged[["article_id", "label", "agreement", "n_votes"]].values.tolist() == [
-        ["g", "positive", 1.0, 0], ["h", "biased", 0.5, 0]]
+    assert merged[["article_id", "label", "n_votes"]].values.tolist() == [["g", "positive", 0], ["h", "biased", 0]]
+    assert np.isnan(merged["agreement"].iloc[0]) and merged["agreement"].iloc[1] == 0.5  # g's source gives none
 
 
 @pytest.mark.parametrize(

@@ -13,14 +13,16 @@ from sklearn.metrics import adjusted_rand_score
 
 from opensentiment_pipeline.core.analysis.clustering import (
     POINT_COLUMNS,
-    TOPIC_OUTLET_COLUMNS,
     class_tfidf,
     cluster_keywords,
     cluster_outlets,
     cluster_points,
-    outlet_hierarchy,
     project_tsne,
     project_umap,
+)
+from opensentiment_pipeline.core.analysis.outlet_tables import (
+    TOPIC_OUTLET_COLUMNS,
+    outlet_hierarchy,
     topic_outlet_table,
 )
 

@@ -76,7 +76,7 @@ def test_a_student_learns_the_teachers_view_of_unlabelled_text(tmp_path):
                                     out_dir=tmp_path, num_layers=1, lora_r=4, lora_alpha=8, lora_dropout=0.0,
                                     target_modules=["auto"], max_length=16, learning_rate=1e-2, weight_decay=0.0,
                                     warmup_ratio=0.0, epochs=3, batch_size=8, grad_accum=1, patience=5, seed=0,
-                                    device="cpu", distill_hard_weight=0.5)
+                                    device="cpu", precision="auto", distill_hard_weight=0.5)
     from opensentiment_pipeline.core.model import modeling
 
     manifest, tokenizer, model = modeling.load_adapter(tmp_path)

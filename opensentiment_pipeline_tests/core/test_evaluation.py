@@ -54,5 +54,8 @@ def test_report_scores_each_source_and_outlet_and_both_baselines():
                                                 n_bootstrap=5, seed=0, min_group_rows=1)["unanimous_by_source"]
     assert unanimous == [{"source": "a", "n": 3, "macro_f1": 1.0, "accuracy": 1.0},
                          {"source": "b", "n": 2, "macro_f1": pytest.approx(1 / 3), "accuracy": 0.5}]
+    unknown = evaluation.evaluate_predictions(test.assign(agreement=[1, 1, 1] + [np.nan] * 3), proba, test,
+                                              labels=LABELS, n_bootstrap=5, seed=0, min_group_rows=1)
+    assert [row["source"] for row in unknown["unanimous_by_source"]] == ["a"]  # b reports no agreement: not unanimous
     with pytest.raises(ValueError, match="6 test rows but 2 probability rows"):
         evaluation.evaluate_predictions(test, proba[:2], test, labels=LABELS, n_bootstrap=5, seed=0, min_group_rows=1)

@@ -62,7 +62,7 @@ def test_mpnet_adapter_trains_on_pairs_and_its_vectors_match_its_predictions(tin
     result = training.train_adapter(frame, base_model=tiny_mpnet, out_dir=tmp_path, num_layers=None, lora_r=2,
                                     lora_alpha=4, lora_dropout=0.0, target_modules=["auto"], max_length=32,
                                     learning_rate=5e-3, weight_decay=0.0, warmup_ratio=0.0, epochs=2, batch_size=8,
-                                    grad_accum=1, patience=5, seed=0, device="cpu")
+                                    grad_accum=1, patience=5, seed=0, device="cpu", precision="auto")
     assert result.best_epoch in (0, 1) and len(result.history) == 2
     manifest, tokenizer, model = modeling.load_adapter(tmp_path)
     assert manifest.pair_input and manifest.base_model == tiny_mpnet

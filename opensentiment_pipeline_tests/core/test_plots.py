@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 from opensentiment_pipeline.core.plots import (
+    GREY,
     PNG_SIGNATURE,
     confusion_matrix_png,
     leaning_map_png,
@@ -42,19 +43,36 @@ def png_size(png: bytes) -> tuple[int, int]:
     return int.from_bytes(png[16:20], "big"), int.from_bytes(png[20:24], "big")
 
 
-@pytest.mark.parametrize("color_by", ["cluster", "outlet"])
-def test_scatter_png_is_a_small_png(points, color_by):
-    png = scatter_png(points, color_by=color_by)
-    assert png.startswith(PNG_SIGNATURE)
-    assert png_size(png) == (480, 320)
-
-
-def _blue_and_red_pixels(png: bytes) -> tuple[int, int]:
+def _rgb(png: bytes) -> np.ndarray:
     import io
 
     from matplotlib.image import imread
 
-    rgb = imread(io.BytesIO(png))[..., :3]
+    return imread(io.BytesIO(png))[..., :3]  # (height, width, 3) floats in 0..1
+
+
+def _pixels_near(png: bytes, colour: str, tolerance: float = 0.08) -> np.ndarray:
+    """Boolean (height, width) mask of the pixels within `tolerance` of a matplotlib colour."""
+    from matplotlib.colors import to_rgb
+
+    return (np.abs(_rgb(png) - np.array(to_rgb(colour))) < tolerance).all(axis=-1)
+
+
+@pytest.mark.parametrize("color_by, groups", [("cluster", ["0", "1"]), ("outlet", ["alpha", "beta", "gamma"])])
+def test_scatter_png_draws_each_group_in_its_own_colour(points, color_by, groups):
+    png = scatter_png(points, color_by=color_by)
+    assert png.startswith(PNG_SIGNATURE)
+    assert png_size(png) == (480, 320)
+    # one palette colour per group (C0, C1, ...), in the points and their legend entries
+    assert all(_pixels_near(png, f"C{i}").sum() > 20 for i in range(len(groups)))
+    assert _pixels_near(png, f"C{len(groups)}").sum() == 0  # no colour for a group that does not exist
+    if color_by == "cluster":  # HDBSCAN noise (-1) in grey: well above the grey of anti-aliased edges
+        by_outlet = scatter_png(points, color_by="outlet")
+        assert _pixels_near(png, GREY, 0.03).sum() > 2 * _pixels_near(by_outlet, GREY, 0.03).sum()
+
+
+def _blue_and_red_pixels(png: bytes) -> tuple[int, int]:
+    rgb = _rgb(png)
     red, blue = rgb[..., 0], rgb[..., 2]
     return int(((blue - red) > 0.3).sum()), int(((red - blue) > 0.3).sum())
 
@@ -71,9 +89,12 @@ def test_leaning_map_colours_left_outlets_blue_and_right_ones_red(points):
         leaning_map_png(points)
 
 
-def test_similarity_heatmap_png():
-    sim = pd.DataFrame([[1.0, 0.8], [0.8, 1.0]], index=["a", "b"], columns=["a", "b"])
-    assert similarity_heatmap_png(sim).startswith(PNG_SIGNATURE)
+def test_similarity_heatmap_png_shows_high_similarity_yellow_and_low_purple():
+    sim = pd.DataFrame([[1.0, 0.1], [0.1, 1.0]], index=["a", "b"], columns=["a", "b"])
+    png = similarity_heatmap_png(sim)
+    assert png.startswith(PNG_SIGNATURE)
+    yellow, purple = _pixels_near(png, "#fde725", 0.1), _pixels_near(png, "#440154", 0.1)  # viridis' two ends
+    assert yellow.sum() > 500 and purple.sum() > 500  # the diagonal cells and the off-diagonal ones
 
 
 SIM3 = pd.DataFrame(
@@ -98,9 +119,19 @@ def test_similarity_heatmap_rejects_non_square_labels():
         similarity_heatmap_png(sim)
 
 
-def test_confusion_matrix_png():
-    png = confusion_matrix_png([[5, 1, 0], [2, 7, 1], [0, 1, 9]], ["negative", "neutral", "positive"])
-    assert png.startswith(PNG_SIGNATURE)
+def _dark_blue_centre(png: bytes) -> tuple[float, float]:
+    rgb = _rgb(png)
+    ys, xs = np.nonzero((rgb[..., 2] > 0.3) & (rgb[..., 0] < 0.15))  # the darkest cells of "Blues"
+    return float(xs.mean()), float(ys.mean())
+
+
+def test_confusion_matrix_png_draws_the_largest_count_darkest_in_its_cell():
+    labels = ["negative", "neutral", "positive"]
+    top_left = confusion_matrix_png([[9, 1, 0], [1, 1, 1], [0, 1, 1]], labels)
+    bottom_right = confusion_matrix_png([[1, 1, 0], [1, 1, 1], [0, 1, 9]], labels)
+    assert top_left.startswith(PNG_SIGNATURE)
+    (x0, y0), (x1, y1) = _dark_blue_centre(top_left), _dark_blue_centre(bottom_right)
+    assert x1 - x0 > 60 and y1 - y0 > 60  # two cells apart (a cell is ~80 px) right and down
 
 
 def test_confusion_matrix_png_checks_shape():

@@ -12,7 +12,8 @@ WORDS = {
 }
 SETTINGS = dict(base_model="packaged:all-MiniLM-L6-v2", num_layers=None, lora_r=4, lora_alpha=8, lora_dropout=0.0,
                 target_modules=["query", "value"], max_length=32, learning_rate=1e-2, weight_decay=0.0,
-                warmup_ratio=0.0, batch_size=8, grad_accum=1, patience=10, seed=3, device="cpu")
+                warmup_ratio=0.0, batch_size=8, grad_accum=1, patience=10, seed=3, device="cpu",
+            precision="auto")
 
 
 @pytest.fixture(scope="module")

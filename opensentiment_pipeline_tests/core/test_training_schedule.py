@@ -14,7 +14,8 @@ from opensentiment_pipeline_tests.core.test_training import WORDS
 # One encoder layer: these tests are about the loop, not about what the model learns.
 TINY = dict(base_model="packaged:all-MiniLM-L6-v2", num_layers=1, lora_r=2, lora_alpha=4, lora_dropout=0.0,
             target_modules=["query", "value"], max_length=16, learning_rate=1e-2, weight_decay=0.0,
-            warmup_ratio=0.0, batch_size=8, grad_accum=1, patience=10, seed=3, device="cpu")
+            warmup_ratio=0.0, batch_size=8, grad_accum=1, patience=10, seed=3, device="cpu",
+            precision="auto")
 
 
 @pytest.fixture(scope="module")

@@ -114,3 +114,8 @@ def test_default_quality_methods_are_every_aggregator():
 
     assert annotation.AnnotationQualityReportConfig().methods == list(AGGREGATORS)
     assert annotation.MergedAnnotationsConfig().method == "dawid_skene"
+
+
+def test_an_unknown_merge_method_is_refused_by_the_config_with_the_choices():
+    with pytest.raises(ValueError, match=r"method='vote' is unknown; choose one of \['dawid_skene', 'majority_vote'"):
+        annotation.MergedAnnotationsConfig(method="vote")

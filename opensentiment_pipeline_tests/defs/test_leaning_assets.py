@@ -71,7 +71,7 @@ def _metadata(result, asset: str) -> dict:
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
-    """Run 1 without ratings, run 2 with a reference CSV, run 3 whose index build fails."""
+    """A first run without ratings, a second with a reference CSV, a third whose index build fails."""
     home = tmp_path_factory.mktemp("home")
     first = _materialize(home, *_tables(with_leaning=False))
     first_manifest = json.loads((home / "index" / search.MANIFEST_FILE).read_text())

@@ -15,7 +15,7 @@ ASSET_KEYS = {"raw_articles", "rejected_rows", "merged_annotations", "sentiment_
 FAST_TRAINING = {"epochs": 4, "lora_r": 8, "max_length": 64}
 
 
-def test_definitions_load_with_the_six_assets_and_the_nightly_schedule():
+def test_definitions_load_with_every_asset_and_the_nightly_job_embeds_and_refreshes_the_analysis():
     dg.Definitions.validate_loadable(definitions.defs)
     keys = {key.to_user_string() for key in definitions.defs.resolve_asset_graph().get_all_asset_keys()}
     assert ASSET_KEYS <= keys

@@ -39,6 +39,7 @@ def test_shared_data_config_materializes_every_asset(shared_data, tmp_path, monk
     report = events["evaluation_report"]
     assert {"newsmtsc_rw_macro_f1", "newsmtsc_mt_macro_f1", "fpb_macro_f1", "fpb_allagree_accuracy",
             "macro_f1", "accuracy"} <= set(report)
+    assert "newsmtsc_rw_allagree_accuracy" not in report  # NewsMTSC reports no agreement: no unanimous subset
     assert events["article_embeddings"]["num_rows"].value == rows["abp"]
     assert events["outlet_clusters"]["num_articles"].value == rows["abp"]
 

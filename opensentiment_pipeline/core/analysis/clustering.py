@@ -2,9 +2,9 @@
 
 The recipe is BERTopic's (UMAP -> HDBSCAN -> class-based TF-IDF), written as small functions that each take
 plain arrays, so every stage can be tested on its own. On top of it: a hierarchical clustering of outlets
-(heatmap order and flat outlet groups) and a per-topic table of each outlet's sentiment mix. umap, hdbscan,
-scipy and scikit-learn are imported inside the functions that use them: importing umap alone costs ~5 s, which
-loading the Dagster definitions should not pay.
+(heatmap order and flat outlet groups, in `outlet_tables`) and a per-map-cluster table of each outlet's sentiment
+mix. umap, hdbscan, scipy and scikit-learn are imported inside the functions that use them: importing umap alone
+costs ~5 s, which loading the Dagster definitions should not pay.
 """
 
 from __future__ import annotations
@@ -16,42 +16,25 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from opensentiment_pipeline.core.schema import SENTIMENT_LABELS, check_labels
+from opensentiment_pipeline.core.analysis.outlet_tables import (
+    MIN_TOPIC_ARTICLES,
+    NOISE,
+    check_matrix,
+    outlet_hierarchy,
+    outlet_similarity,
+    outlet_table,
+    topic_outlet_table,
+)
+from opensentiment_pipeline.core.schema import check_labels
 
 logger = logging.getLogger(__name__)
 
 MIN_UMAP_SAMPLES = 3  # UMAP needs n_neighbors >= 2 and n_neighbors < n_samples
-NOISE = -1  # HDBSCAN's label for points in no cluster
 PROJECTIONS = ("umap", "tsne")  # what the 2-D map may be drawn with; clusters always come from UMAP
 TSNE_PERPLEXITY = 30.0  # scikit-learn's default
-MIN_TOPIC_ARTICLES = 5  # smallest (cluster, outlet) cell whose sentiment shares are worth a row
-MAX_LEAF_ORDERING_OUTLETS = 1000  # optimal leaf ordering is ~O(n^3): 0.3 s at 500 outlets, seconds at 1000
-DENDROGRAM_CUT = 0.7  # default flat cut, as a share of the top merge distance (scipy's dendrogram colouring)
 
 # One row per article: its 2-D map position and cluster.
 POINT_COLUMNS: tuple[str, ...] = ("article_id", "outlet", "x", "y", "cluster")
-# One row per outlet; `share_<label>` and `net_sentiment` are added when the articles carry `sentiment`.
-OUTLET_COLUMNS: tuple[str, ...] = (
-    "outlet",
-    "n_articles",
-    "nearest_outlet",  # most similar other outlet by mean-embedding cosine; None when there is only one
-    "nearest_similarity",  # that cosine similarity; NaN when there is only one outlet
-    "outlet_group",  # flat group from the outlet dendrogram, 1..k numbered in `ClusterResult.outlet_order`
-    "dominant_cluster",  # the non-noise cluster holding most of its articles; -1 when all are noise
-    "dominant_cluster_share",  # 0-1 share of its articles in dominant_cluster (share of noise when -1)
-    "noise_share",  # 0-1 share of its articles HDBSCAN left unclustered
-)
-
-
-# One row per (cluster, outlet) cell; `share_<label>`, `net_sentiment` and `net_vs_topic` are added when the
-# articles carry `sentiment`.
-TOPIC_OUTLET_COLUMNS: tuple[str, ...] = (
-    "cluster",
-    "keywords",  # the cluster's top c-TF-IDF keywords, comma-joined
-    "outlet",
-    "n_articles",  # the outlet's articles in this cluster
-    "cluster_share",  # 0-1 share of the cluster's articles that come from this outlet
-)
 
 
 @dataclass(frozen=True)
@@ -78,7 +61,7 @@ def project_umap(
     """
     import umap
 
-    matrix = _check_matrix(vectors, name="vectors")
+    matrix = check_matrix(vectors, name="vectors")
     n_samples = matrix.shape[0]
     if n_samples < MIN_UMAP_SAMPLES:
         raise ValueError(f"project_umap needs at least {MIN_UMAP_SAMPLES} vectors; got {n_samples}")
@@ -126,7 +109,7 @@ def project_tsne(
     from sklearn.manifold import TSNE
     from threadpoolctl import threadpool_limits  # a scikit-learn dependency
 
-    matrix = _check_matrix(vectors, name="vectors")
+    matrix = check_matrix(vectors, name="vectors")
     n_samples = matrix.shape[0]
     if n_samples < MIN_UMAP_SAMPLES:
         raise ValueError(f"project_tsne needs at least {MIN_UMAP_SAMPLES} vectors; got {n_samples}")
@@ -148,7 +131,7 @@ def cluster_points(points: np.ndarray, *, min_cluster_size: int, min_samples: in
     """
     import hdbscan
 
-    matrix = _check_matrix(points, name="points")
+    matrix = check_matrix(points, name="points")
     if min_cluster_size < 2:
         raise ValueError(f"min_cluster_size must be >= 2; got {min_cluster_size}")
     clusterer = hdbscan.HDBSCAN(min_cluster_size=min_cluster_size, min_samples=min_samples)
@@ -201,110 +184,6 @@ def cluster_keywords(texts: Sequence[str], labels: np.ndarray, *, top_k: int) ->
     return keywords
 
 
-def outlet_similarity(outlets: pd.Series, vectors: np.ndarray) -> pd.DataFrame:
-    """Cosine similarity between outlets' mean article vectors; a symmetric outlet x outlet frame.
-
-    Rows are L2-normalised before averaging, so every article weighs the same whatever its norm.
-    """
-    matrix = _check_matrix(vectors, name="vectors").astype(np.float64)
-    if len(outlets) != len(matrix):
-        raise ValueError(f"outlets and vectors must align; got {len(outlets)} outlets and {len(matrix)} vectors")
-    unit = matrix / np.maximum(np.linalg.norm(matrix, axis=1, keepdims=True), 1e-12)
-    means = pd.DataFrame(unit).groupby(np.asarray(outlets)).mean()  # (n_outlets, hidden), sorted by outlet
-    centroids = means.to_numpy()
-    centroids /= np.maximum(np.linalg.norm(centroids, axis=1, keepdims=True), 1e-12)
-    sim = centroids @ centroids.T
-    sim = np.clip((sim + sim.T) / 2.0, -1.0, 1.0)  # exactly symmetric whatever order BLAS summed in
-    names = means.index.astype(str)
-    return pd.DataFrame(sim, index=pd.Index(names, name="outlet"), columns=pd.Index(names, name="outlet"))
-
-
-def outlet_hierarchy(similarity: pd.DataFrame, *, n_groups: int | None = None) -> tuple[list[str], pd.Series]:
-    """Average-linkage clustering of outlets on cosine distance `1 - similarity`: leaf order and flat groups.
-
-    Returns the outlets in dendrogram leaf order (optimal leaf ordering, Bar-Joseph et al. 2001, for up to
-    MAX_LEAF_ORDERING_OUTLETS outlets), so a heatmap drawn in that order shows outlets that sound alike as
-    blocks, and a Series outlet -> group id (int, 1..k, numbered as the groups first appear in that order).
-    Average linkage because a group of outlets should be close on the whole, not through one chain of
-    neighbours (single) or only if every pair is close (complete). `n_groups` cuts the tree into at most that
-    many groups; None cuts at DENDROGRAM_CUT x the top merge distance, the threshold scipy's `dendrogram`
-    colours by, so groups adapt to how spread out the outlets are (and any two distinct outlets get >= 2).
-    """
-    from scipy.cluster.hierarchy import fcluster, leaves_list, linkage, optimal_leaf_ordering
-    from scipy.spatial.distance import squareform
-
-    if list(similarity.index) != list(similarity.columns):
-        raise ValueError("similarity must be square with the same labels on index and columns")
-    if n_groups is not None and n_groups < 1:
-        raise ValueError(f"n_groups must be >= 1 or None; got {n_groups}")
-    names = [str(name) for name in similarity.index]
-    if len(names) < 2:
-        return names, pd.Series(1, index=pd.Index(names, name="outlet"), name="outlet_group", dtype=np.int64)
-    distance = np.clip(1.0 - similarity.to_numpy(dtype=np.float64), 0.0, 2.0)
-    distance = (distance + distance.T) / 2.0
-    np.fill_diagonal(distance, 0.0)
-    condensed = squareform(distance, checks=False)
-    tree = linkage(condensed, method="average")
-    if len(names) <= MAX_LEAF_ORDERING_OUTLETS:
-        tree = optimal_leaf_ordering(tree, condensed)
-    leaves = leaves_list(tree)
-    if n_groups is None:
-        flat = fcluster(tree, t=DENDROGRAM_CUT * tree[:, 2].max(), criterion="distance")
-    else:
-        flat = fcluster(tree, t=n_groups, criterion="maxclust")
-    renumber = {old: new for new, old in enumerate(dict.fromkeys(flat[leaves].tolist()), start=1)}
-    groups = pd.Series([renumber[g] for g in flat.tolist()], index=pd.Index(names, name="outlet"),
-                       name="outlet_group", dtype=np.int64)
-    return [names[i] for i in leaves], groups
-
-
-def topic_outlet_table(
-    points: pd.DataFrame,
-    sentiment: pd.Series | None,
-    keywords: dict[int, list[str]],
-    *,
-    min_articles: int = MIN_TOPIC_ARTICLES,
-) -> pd.DataFrame:
-    """One row per (cluster, outlet) cell: how much of the topic the outlet writes and in what tone.
-
-    `points` needs `outlet` and `cluster` (e.g. `ClusterResult.points`); `sentiment` holds predicted labels
-    aligned with its rows (NaN allowed). Noise (-1) is left out: it is no topic. Cells with fewer than
-    `min_articles` articles are dropped, since a sentiment mix of one or two articles says little; their articles
-    still count in `cluster_share` and in `net_vs_topic`'s topic average. With sentiment the table adds
-    `share_<label>` (over the cell's labelled articles, so they sum to 1 unless none are labelled),
-    `net_sentiment` (positive minus negative share, -1 to 1) and `net_vs_topic` (that minus the whole
-    cluster's net sentiment): outlets with close shares on a topic sound alike on it. Sorted by cluster, then by
-    n_articles (largest first), then outlet.
-    """
-    if min_articles < 1:
-        raise ValueError(f"min_articles must be >= 1; got {min_articles}")
-    if sentiment is not None and not sentiment.index.equals(points.index):
-        raise ValueError("sentiment must have the same index as points")
-    clustered = points.loc[points["cluster"] != NOISE]
-    rows = []
-    for cluster, topic in clustered.groupby("cluster", sort=True):
-        topic_net = _sentiment_shares(sentiment.loc[topic.index])["net_sentiment"] if sentiment is not None else 0.0
-        for outlet, cell in topic.groupby(topic["outlet"].astype(str), sort=True):
-            if len(cell) < min_articles:
-                continue
-            row = {
-                "cluster": int(cluster),
-                "keywords": ", ".join(keywords.get(int(cluster), [])),
-                "outlet": outlet,
-                "n_articles": len(cell),
-                "cluster_share": len(cell) / len(topic),
-            }
-            if sentiment is not None:
-                row.update(_sentiment_shares(sentiment.loc[cell.index]))
-                row["net_vs_topic"] = row["net_sentiment"] - topic_net
-            rows.append(row)
-    columns = list(TOPIC_OUTLET_COLUMNS)
-    if sentiment is not None:
-        columns += [f"share_{label}" for label in SENTIMENT_LABELS] + ["net_sentiment", "net_vs_topic"]
-    table = pd.DataFrame(rows, columns=columns)
-    return table.sort_values(["cluster", "n_articles", "outlet"], ascending=[True, False, True], ignore_index=True)
-
-
 def cluster_outlets(
     articles: pd.DataFrame,
     vectors: np.ndarray,
@@ -335,7 +214,7 @@ def cluster_outlets(
         random_state: seed for UMAP and t-SNE.
         projection: what draws the 2-D map, "umap" or "tsne" (`project_tsne`). HDBSCAN always clusters on the
             UMAP output: UMAP keeps the density structure HDBSCAN relies on and t-SNE does not, and this way
-            switching the view never changes the topics.
+            switching the view never changes the map clusters.
         n_outlet_groups: flat outlet groups to cut from the outlet dendrogram (see `outlet_hierarchy`).
         min_topic_articles: smallest (cluster, outlet) cell kept in `topic_outlet_sentiment`.
     """
@@ -361,7 +240,7 @@ def cluster_outlets(
     keywords = cluster_keywords(articles["text"].tolist(), labels, top_k=top_k)
     return ClusterResult(
         points=points,
-        outlets=_outlet_table(points, similarity, groups, sentiment),
+        outlets=outlet_table(points, similarity, groups, sentiment),
         outlet_similarity=similarity,
         outlet_order=order,
         topic_outlet_sentiment=topic_outlet_table(points, sentiment, keywords, min_articles=min_topic_articles),
@@ -369,39 +248,6 @@ def cluster_outlets(
         n_clusters=len(set(labels.tolist()) - {NOISE}),
         noise_share=float(np.mean(labels == NOISE)),
     )
-
-
-def _outlet_table(
-    points: pd.DataFrame, similarity: pd.DataFrame, groups: pd.Series, sentiment: pd.Series | None
-) -> pd.DataFrame:
-    rows = []
-    for outlet, group in points.groupby(points["outlet"].astype(str), sort=True):
-        others = similarity.loc[outlet].drop(outlet)
-        clustered = group.loc[group["cluster"] != NOISE, "cluster"]
-        # mode() is sorted, so ties go to the smaller cluster id.
-        dominant = int(clustered.mode().iloc[0]) if len(clustered) else NOISE
-        row = {
-            "outlet": outlet,
-            "n_articles": len(group),
-            "nearest_outlet": others.idxmax() if len(others) else None,
-            "nearest_similarity": float(others.max()) if len(others) else float("nan"),
-            "outlet_group": int(groups[outlet]),
-            "dominant_cluster": dominant,
-            "dominant_cluster_share": float((group["cluster"] == dominant).mean()),
-            "noise_share": float((group["cluster"] == NOISE).mean()),
-        }
-        if sentiment is not None:
-            row.update(_sentiment_shares(sentiment.loc[group.index]))
-        rows.append(row)
-    return pd.DataFrame(rows)
-
-
-def _sentiment_shares(sentiment: pd.Series) -> dict[str, float]:
-    # Shares over the labelled (non-NaN) articles; all zero when none is labelled.
-    counts = sentiment.value_counts(normalize=True)
-    shares = {f"share_{label}": float(counts.get(label, 0.0)) for label in SENTIMENT_LABELS}
-    shares["net_sentiment"] = shares["share_positive"] - shares["share_negative"]  # -1 (all negative) to 1
-    return shares
 
 
 def _check_articles(articles: pd.DataFrame, vectors: np.ndarray) -> None:
@@ -414,10 +260,3 @@ def _check_articles(articles: pd.DataFrame, vectors: np.ndarray) -> None:
         check_labels(articles["sentiment"], "sentiment", where="cluster_outlets")
 
 
-def _check_matrix(values: np.ndarray, *, name: str) -> np.ndarray:
-    matrix = np.asarray(values)
-    if matrix.ndim != 2:
-        raise ValueError(f"{name} must be 2-D (n_samples, n_features); got shape {matrix.shape}")
-    if not np.isfinite(matrix).all():
-        raise ValueError(f"{name} contains NaN or inf in {int((~np.isfinite(matrix)).any(axis=1).sum())} rows")
-    return matrix

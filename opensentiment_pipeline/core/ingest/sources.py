@@ -36,17 +36,12 @@ from __future__ import annotations
 
 import codecs
 import logging
-import urllib.error
-import urllib.request
 import warnings
-import xml.sax
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
-import feedparser
 import numpy as np
 import pandas as pd
 
@@ -54,8 +49,6 @@ from opensentiment_pipeline.core.ingest.articles import (
     Rejects,
     build_articles,
     clean_strings,
-    content_id,
-    map_labels,
     normalise_splits,
     validate_articles,
 )
@@ -260,7 +253,10 @@ def read_sources(specs: Iterable[SourceSpec], *, near_dup_threshold: float, seed
 def read_source(spec: SourceSpec) -> IngestResult:
     """Read one source into ARTICLE_COLUMNS (in order) and its rejects; no deduplication."""
     rejects = Rejects(spec.name, str(spec.path))
-    reader = {"newsmtsc": _read_newsmtsc, "babe_votes": _read_babe_votes, "rss": _read_rss}.get(spec.format, _read_table)
+    from opensentiment_pipeline.core.ingest import datasets, feeds  # they read tables with this module's helpers
+
+    reader = {"newsmtsc": datasets.read_newsmtsc, "babe_votes": datasets.read_babe_votes,
+              "rss": feeds.read_rss}.get(spec.format, _read_table)
     articles = reader(spec, rejects)
     if articles.empty and not len(rejects):
         logger.warning("%s: %s: %s", spec.name, spec.path, EMPTY_SOURCE)
@@ -372,155 +368,3 @@ def _prepare_phrasebank(
     return frame.loc[~conflicting], [r for r, c in zip(rows, conflicting) if not c]
 
 
-def _read_newsmtsc(spec: SourceSpec, rejects: Rejects) -> pd.DataFrame:
-    """One row per (sentence, target); no outlet is given (the gid prefix names an article pool, not an outlet)."""
-    frame, rows = _load_table(Path(spec.path), rejects, spec.encoding)
-    if frame.empty and not len(frame.columns):
-        return _to_articles(pd.DataFrame(columns=["gid", "sentence_normalized"]), [], spec, rejects,
-                            {"id": "gid", "text": "sentence_normalized"})
-    _require_columns(frame, ["sentence_normalized", "targets"], spec)
-    flat, flat_rows = [], []
-    for row, sentence, targets in zip(rows, frame["sentence_normalized"], frame["targets"]):
-        if not isinstance(targets, list) or not targets or not all(isinstance(t, dict) for t in targets):
-            rejects.add([row], "targets", "no list of target objects", [targets])
-            continue
-        for target in targets:
-            flat.append({"gid": target.get("Input.gid"), "sentence_normalized": sentence,
-                         "mention": target.get("mention"), "polarity": target.get("polarity")})
-            flat_rows.append(row)
-    columns = {"id": "gid", "text": "sentence_normalized", "target": "mention", "label": "polarity"}
-    flat_frame = pd.DataFrame(flat, columns=list(columns.values()), dtype=object)
-    return _to_articles(flat_frame, flat_rows, spec, rejects, columns, repeated_ids="suffix")
-
-
-def _read_babe_votes(spec: SourceSpec, rejects: Rejects) -> pd.DataFrame:
-    """One row per (sentence, annotator) -> one row per sentence with its `votes`.
-
-    Sentences are grouped by `content_id(text)`, so copies that differ only in spacing, case or
-    punctuation are one item; its text, outlet and leaning come from its first row that has them.
-    A vote with a missing or unknown label, or an annotator's second vote on the same item, is rejected.
-    """
-    frame, rows = _load_table(Path(spec.path), rejects, spec.encoding)
-    columns = _columns(spec)
-    if "annotator" not in columns:
-        found = [c for c in BABE_ANNOTATOR_COLUMNS if c in frame.columns]
-        columns["annotator"] = found[0] if found else BABE_ANNOTATOR_COLUMNS[0]
-    _require_columns(frame, columns.values(), spec)
-    frame = frame.reset_index(drop=True)
-    rows = pd.Series(rows, dtype="int64")
-    text_col, label_col, ann_col = columns["text"], columns["label"], columns["annotator"]
-    text, annotator = clean_strings(frame[text_col]), clean_strings(frame[ann_col])
-    labels, unknown = map_labels(frame[label_col], {**FORMAT_LABEL_MAP["babe_votes"], **spec.label_map}, spec.task)
-    faults = [(text.isna(), text_col, "empty text"), (labels.isna() & ~unknown, label_col, "missing label; the vote is dropped"),
-              (unknown, label_col, f"unknown label; expected one of {list(TASK_LABELS[spec.task])} or a `label_map` key"),
-              (annotator.isna(), ann_col, "empty annotator id")]
-    bad = pd.Series(False, index=frame.index)
-    for mask, column, reason in faults:
-        rejects.add(rows[mask], column, reason, frame[column][mask])
-        bad |= mask
-    key = pd.Series([None if b else content_id(t) for t, b in zip(text, bad)], index=frame.index, dtype=object)
-    repeat = pd.DataFrame({"k": key, "a": annotator}).duplicated() & ~bad
-    repeated_vote = "repeated vote by this annotator on the same sentence; the first is kept"
-    rejects.add(rows[repeat], ann_col, repeated_vote, annotator[repeat])
-    votes = [{"annotator_id": a, "label": v} for a, v in zip(annotator, labels)]
-    described = {c: clean_strings(frame[c]) for c in {columns.get("outlet"), columns.get("leaning")} - {None}}
-    # Blank outlet/leaning cells become None so that `first` below skips them (SG2 leaves 1,000 `type` cells blank).
-    good = frame.assign(_key=key, _row=rows, _vote=votes, **described)[~(bad | repeat)]
-    items = good.groupby("_key", sort=False).agg(
-        **{c: (c, "first") for c in {text_col, columns.get("outlet"), columns.get("leaning"), "_row"} - {None}},
-        _votes=("_vote", list),
-    )
-    item_columns = {k: v for k, v in columns.items() if k in ("text", "outlet", "leaning")}
-    return _to_articles(items, items["_row"], spec, rejects, item_columns, votes=items["_votes"].reset_index(drop=True))
-
-
-def _read_rss(spec: SourceSpec, rejects: Rejects) -> pd.DataFrame:
-    """Feed entries: text = summary (or content, or the title for headline-only feeds) without HTML."""
-    feed = feedparser.parse(_fetch(spec))
-    problem = feed.get("bozo_exception")
-    # On any XML error feedparser falls back to a lenient parse that can turn a broken document into wrong
-    # entries. HTML entities (&nbsp;) undefined in XML are the exception: common, and resolved exactly.
-    if isinstance(problem, xml.sax.SAXParseException) and problem.getMessage() != "undefined entity":
-        raise ValueError(f"source {spec.name!r}: {spec.path} is not a readable RSS/Atom feed: not well-formed XML at "
-                         f"line {problem.getLineNumber()}, column {problem.getColumnNumber()} ({problem.getMessage()}); "
-                         "fix the document (or ask its publisher to) before ingesting it")
-    if feed.bozo and not feed.entries:
-        raise ValueError(f"source {spec.name!r}: {spec.path} is not a readable RSS/Atom feed: {feed.get('bozo_exception')}")
-    if feed.bozo:
-        logger.warning("%s: feed parsed with problems: %s", spec.name, feed.get("bozo_exception"))
-    entries = []
-    for entry in feed.entries:
-        body = entry.get("summary") or (entry.get("content") or [{}])[0].get("value") or ""
-        title = _strip_html(entry.get("title", ""))
-        entries.append({"id": entry.get("id") or entry.get("link"), "title": title, "text": _strip_html(body) or title,
-                        "published": _feed_date(entry), "outlet": feed.feed.get("title")})
-    columns = {"id": "id", "title": "title", "text": "text", "published_at": "published", "outlet": "outlet"}
-    frame = pd.DataFrame(entries, columns=list(columns.values()), dtype=object)
-    return _to_articles(frame, range(1, len(frame) + 1), spec, rejects, columns)
-
-
-def _fetch(spec: SourceSpec) -> bytes:
-    """The feed document, at most `spec.max_feed_bytes` long (a larger one is an error, never read whole)."""
-    # Fetched here rather than by feedparser so a network error fails loudly instead of giving an empty feed.
-    cap = spec.max_feed_bytes
-    if str(spec.path).startswith(("http://", "https://")):
-        try:
-            with urllib.request.urlopen(spec.path, timeout=30) as response:
-                declared = response.headers.get("Content-Length")
-                if declared and declared.isdigit() and int(declared) > cap:
-                    _too_large(spec, f"{int(declared):,} bytes (Content-Length)")
-                data = response.read(cap + 1)
-        except urllib.error.URLError as err:
-            raise ConnectionError(f"source {spec.name!r}: cannot fetch {spec.path}: {err}") from err
-    else:
-        path = Path(spec.path)
-        if not path.is_file():
-            raise FileNotFoundError(f"source {spec.name!r}: no such file: {path}")
-        if path.stat().st_size > cap:
-            _too_large(spec, f"{path.stat().st_size:,} bytes")
-        with path.open("rb") as fh:
-            data = fh.read(cap + 1)
-    if len(data) > cap:
-        _too_large(spec, "more")
-    return data
-
-
-def _too_large(spec: SourceSpec, size: str) -> None:
-    raise ValueError(f"source {spec.name!r}: {spec.path} is {size}, over max_feed_bytes={spec.max_feed_bytes:,}; "
-                     "that is no ordinary feed. Check the URL, or raise `max_feed_bytes` on the source if it is right")
-
-
-def _feed_date(entry: Any) -> str | None:
-    """ISO date from feedparser's parsed UTC time when it has one (it knows many odd formats), else the raw string."""
-    # dict.get skips FeedParserDict's deprecated fallback from "updated" to "published" (and its warning).
-    key = "published" if dict.get(entry, "published") else "updated"
-    parsed = dict.get(entry, f"{key}_parsed")
-    if parsed:
-        return "{:04d}-{:02d}-{:02d}T{:02d}:{:02d}:{:02d}Z".format(*parsed[:6])
-    return dict.get(entry, key)
-
-
-class _TextOnly(HTMLParser):
-    """Collects the text of an HTML fragment; block tags separate words, inline tags (<b>) do not."""
-
-    _BLOCK = {"p", "br", "div", "li", "tr", "td", "h1", "h2", "h3", "h4", "h5", "h6", "blockquote"}
-
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.parts: list[str] = []
-
-    def handle_starttag(self, tag: str, attrs: Any) -> None:
-        self.parts.append(" " if tag in self._BLOCK else "")
-
-    def handle_endtag(self, tag: str) -> None:
-        self.handle_starttag(tag, [])
-
-    def handle_data(self, data: str) -> None:
-        self.parts.append(data)
-
-
-def _strip_html(markup: str) -> str:
-    parser = _TextOnly()
-    parser.feed(markup or "")
-    parser.close()
-    return " ".join("".join(parser.parts).split())

@@ -162,8 +162,8 @@ def merge_annotations(articles: pd.DataFrame, *, method: str, min_votes: int, n_
 
     Votes of every item (thin ones too, since they still inform annotator reliability) are aggregated per
     task with `method` (a key of AGGREGATORS; `n_iter` is used by the EM methods). Then:
-    - gold label, no votes: method "gold", n_votes 0, agreement = the source's `agreement`, or 1.0 if NaN;
-      posteriors and entropy NaN;
+    - gold label, no votes: method "gold", n_votes 0, agreement = the source's `agreement`, NaN when the source
+      gives none (not measured: a made-up 1.0 would count every such item as unanimous); posteriors and entropy NaN;
     - gold label and votes: method "gold" with the gold label; n_votes, posteriors and entropy come from the
       votes, and agreement is the share of votes for the gold label; `min_votes` does not apply;
     - votes only: dropped (counted in `dropped_thin`) when n_votes < min_votes;
@@ -197,7 +197,7 @@ def merge_annotations(articles: pd.DataFrame, *, method: str, min_votes: int, n_
     thin = (voted["n_votes"] < min_votes) & (voted["method"] != "gold")
     gold_only = source[has_gold & ~has_votes]
     gold_rows = pd.DataFrame({"task": gold_only["task"], "label": gold_only["label"],
-                              "agreement": gold_only["agreement"].astype(float).fillna(1.0), "n_votes": 0,
+                              "agreement": gold_only["agreement"].astype(float), "n_votes": 0,
                               "method": "gold"}, index=gold_only.index)
 
     # concat skips empty parts: pandas 2.x warns that all-NA parts will soon change the result dtypes

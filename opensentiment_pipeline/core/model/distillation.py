@@ -16,6 +16,7 @@ import pandas as pd
 import torch
 
 from opensentiment_pipeline.core.model import modeling, training
+from opensentiment_pipeline.core.schema import title_and_text
 
 
 def teacher_probabilities(model, tokenizer, frame: pd.DataFrame, *, manifest: modeling.AdapterManifest,
@@ -40,8 +41,7 @@ def unlabelled_pool(articles: pd.DataFrame, examples: pd.DataFrame, *, limit: in
     anyway). Rows whose text is also an example's text are dropped, so no test sentence enters through here.
     """
     seen = set(examples["text"].astype(str).str.strip().str.lower())
-    title = articles["title"].fillna("").astype(str) if "title" in articles else ""
-    text = (title + ". " + articles["text"].fillna("").astype(str)).str.strip(". ").str.slice(0, max_chars)
+    text = pd.Series(title_and_text(articles), index=articles.index).str.strip(". ").str.slice(0, max_chars)
     pool = pd.DataFrame({"article_id": articles["article_id"].astype(str), "text": text,
                          "source": articles.get("source", "unlabelled"), "outlet": articles.get("outlet", "unknown")})
     pool = pool[(pool["text"].str.len() > 0) & ~pool["text"].str.strip().str.lower().isin(seen)]

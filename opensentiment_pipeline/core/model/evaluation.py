@@ -109,7 +109,8 @@ def evaluate_predictions(test: pd.DataFrame, proba: np.ndarray, train: pd.DataFr
     report["by_source"] = scores_by_group(scored, "source", labels=labels, min_rows=min_group_rows).to_dict("records")
     report["by_outlet"] = scores_by_group(scored, "outlet", labels=labels, min_rows=min_group_rows).to_dict("records")
     if "agreement" in scored:  # items every annotator agreed on (FPB's AllAgree subset): the cleanest labels
-        unanimous = scored[scored["agreement"] >= 1.0]
+        # NaN agreement (a source that reports none, e.g. NewsMTSC) is unknown, so those rows are left out
+        unanimous = scored[scored["agreement"].notna() & (scored["agreement"] >= 1.0)]
         report["unanimous_by_source"] = scores_by_group(unanimous, "source", labels=labels,
                                                         min_rows=min_group_rows).to_dict("records")
     report["baselines"] = {
@@ -118,6 +119,35 @@ def evaluate_predictions(test: pd.DataFrame, proba: np.ndarray, train: pd.DataFr
         "tfidf_logreg": classification_scores(
             scored["label"], tfidf_baseline(train["text"], train["label"], scored["text"], seed=seed), labels=labels),
     }
+    return report
+
+
+def evaluate_adapter(adapter_dir: str, examples: pd.DataFrame, *, batch_size: int, device: str, n_bootstrap: int,
+                     seed: int, min_group_rows: int) -> dict:
+    """Score the adapter in `adapter_dir` on the test rows of `examples` (train rows feed the baselines).
+
+    The one evaluation path for every adapter (the sentiment adapter, a distilled student): it predicts exactly
+    as `training.predict_proba` does and adds, to `evaluate_predictions`' report, the scoring speed
+    (`test_rows_per_second`) and the model size (`total_params`).
+    """
+    import time
+
+    from opensentiment_pipeline.core.model import modeling, training
+
+    test = examples[examples["split"] == "test"].reset_index(drop=True)
+    train = examples[examples["split"] == "train"]
+    if test.empty:
+        raise ValueError("no test rows to evaluate on: sentiment_examples has no split == 'test'; give a source a "
+                         "test split (split: test) or a test_size")
+    dev = modeling.resolve_device(device)
+    manifest, tokenizer, model = modeling.load_adapter(adapter_dir, device=dev)
+    started = time.perf_counter()
+    proba = training.predict_proba(model, tokenizer, test, manifest=manifest, batch_size=batch_size, device=str(dev))
+    seconds = time.perf_counter() - started
+    report = evaluate_predictions(test, proba, train, labels=manifest.labels, n_bootstrap=n_bootstrap, seed=seed,
+                                  min_group_rows=min_group_rows)
+    report["test_rows_per_second"] = len(test) / max(seconds, 1e-9)
+    report["total_params"] = modeling.count_parameters(model)[1]
     return report
 
 

@@ -130,7 +130,8 @@ def example_losses(logits: torch.Tensor, labels: torch.Tensor, soft: torch.Tenso
     applied when the soft targets were made).
 
     >>> logits = torch.tensor([[2.0, 0.0], [0.0, 0.0]])
-    >>> example_losses(logits, torch.tensor([0, -1]), torch.tensor([[1.0, 0.0], [0.5, 0.5]]), 0.5).round(decimals=4).tolist()
+    >>> soft = torch.tensor([[1.0, 0.0], [0.5, 0.5]])
+    >>> [round(x, 4) for x in example_losses(logits, torch.tensor([0, -1]), soft, 0.5).tolist()]
     [0.1269, 0.6931]
     """
     log_p = torch.nn.functional.log_softmax(logits.float(), dim=1)
@@ -315,9 +316,9 @@ def train_adapter(
     patience: int,
     seed: int,
     device: str,
-    precision: str = "auto",
+    precision: str,
     labels: Sequence[str] = SENTIMENT_LABELS,
-    distill_hard_weight: float = 0.5,
+    distill_hard_weight: float | None = None,
     log_metrics: MetricsLogger = ignore_metrics,
     progress: bool = False,
 ) -> TrainResult:
@@ -327,12 +328,18 @@ def train_adapter(
     target (pair input) and weight (per-example loss weight, e.g. annotator agreement). The best epoch
     is chosen by validation macro-F1; training stops after `patience` epochs without improvement.
     With soft_<label> columns (a teacher's probabilities, see `distillation`), train rows may lack a label and the
-    loss mixes label and teacher by `distill_hard_weight`; validation always scores against human labels.
+    loss mixes label and teacher by `distill_hard_weight` (required then: it has no default, as it changes the result);
+    validation always scores against human labels.
     """
     labels = list(labels)
     check_precision(precision)  # before the model loads
     check_examples(examples, labels=labels)
     check_schedule(epochs=epochs, grad_accum=grad_accum, patience=patience)
+    distilling = any(c in examples for c in soft_columns(labels))
+    if distilling and distill_hard_weight is None:
+        raise ValueError(f"examples carry a teacher's probabilities ({soft_columns(labels)}) but distill_hard_weight "
+                         "is None; pass the weight of the human label against the teacher (0..1), e.g. the "
+                         "student_adapter config's hard_weight")
     set_seed(seed)
     dev = modeling.resolve_device(device)
     tokenizer = modeling.load_tokenizer(base_model)
@@ -359,7 +366,8 @@ def train_adapter(
     for epoch in range(epochs):
         batches = bucketed_batches(train_lengths, batch_size=batch_size, rng=rng)
         train_loss = train_one_epoch(model, train, batches, optimizer, scheduler, pad_id=pad_id, device=dev,
-                                     grad_accum=grad_accum, progress=progress, hard_weight=distill_hard_weight,
+                                     grad_accum=grad_accum, progress=progress,
+                                     hard_weight=distill_hard_weight if distilling else 1.0,
                                      precision=precision)
         val_pred = predict_logits(model, val, batch_size=batch_size * 2, pad_id=pad_id, device=dev,
                                   precision=precision).argmax(1)

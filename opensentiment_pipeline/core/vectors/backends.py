@@ -1,8 +1,8 @@
 """How an encoder runs on the CPU: plain torch, torch under bfloat16 autocast, or an ONNX Runtime export.
 
 `pick_backend` chooses; `backend_encoder` hands `encoding.encode_texts` the encoder to run. ONNX Runtime gives
-1.2-1.9x `SentenceTransformer.encode` on the CPU with the same vectors (cosine >= 0.9999); bf16 is faster only on
-CPUs with native bfloat16 (benchmarks/RESULTS.md, "Embedding speed").
+the same vectors (cosine >= 0.9999) at 1.1-1.2x `SentenceTransformer.encode` on an idle 2-core CPU; bf16 is faster
+only on CPUs with native bfloat16 (benchmarks/embed_speed.py; benchmarks/RESULTS.md, "Embedding speed").
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ BACKENDS = ("auto", "torch", "onnx", "bf16")
 def cpu_has_native_bf16() -> bool:
     """Whether this CPU computes bfloat16 in hardware (AVX-512 BF16 or AMX; Linux /proc/cpuinfo flags). Only
     there is torch's CPU bf16 autocast faster than float32: 1.7x on 256-token windows for MiniLM and mpnet
-    (RESULTS.md), while on an AVX2-only CPU it was slower."""
+    (benchmarks/RESULTS.md, "Embedding speed"), while on an AVX2-only CPU it was slower."""
     try:
         flags = Path("/proc/cpuinfo").read_text(errors="replace")
     except OSError:  # not Linux: keep float32 paths
@@ -93,9 +93,9 @@ def onnx_encoder(encoder: torch.nn.Module, *, fuse: bool = True, threads: int | 
     current state) to ONNX and open it in ONNX Runtime on the CPU.
 
     The vectors match the torch encoder's to float32 rounding (cosine >= 0.9999 on the test sentences); ONNX
-    Runtime's fused kernels made it 1.9x `SentenceTransformer.encode` on short sentences with MiniLM and ~1.2x on
-    256-token articles and with mpnet, on 2 shared CPU cores (embed_speed.py, RESULTS.md issue 10). The
-    export takes a few seconds (MiniLM) to ~20 s (mpnet), so it pays off from a few hundred texts on.
+    Runtime's fused kernels made it 1.1-1.2x `SentenceTransformer.encode` on an idle 2-core CPU, for MiniLM and
+    mpnet, sentences and 256-token articles (benchmarks/embed_speed.py; benchmarks/RESULTS.md, "Embedding
+    speed"). The export takes seconds (MiniLM) to minutes (mpnet), so it pays off only on many texts.
 
     Args:
         encoder: a float32 torch encoder whose forward takes input_ids and attention_mask.

@@ -110,7 +110,7 @@ def encode_texts(
     starts = range(0, len(token_ids), batch_size)
     # bf16 autocast on CUDA only; on the CPU it comes from outside (an outer torch.autocast, topics' "bf16"
     # backend, which pick_backend takes only on CPUs with native bfloat16: slower on AVX2-only, ~1.7x faster on
-    # AVX-512 BF16 for 256-token windows, RESULTS.md issue 10).
+    # AVX-512 BF16 for 256-token windows, benchmarks/RESULTS.md "Embedding speed").
     autocast = (
         torch.autocast(device_type="cuda", dtype=torch.bfloat16)
         if device.type == "cuda"

@@ -1,9 +1,9 @@
 """How well a set of article vectors keeps topics: same-topic precision@k, its chance level, cluster NMI.
 
 Fine-tuning an encoder for three sentiment classes folds topics together: on 1,500 ABP articles the
-same-topic precision@10 of the sentiment adapter's vectors was 0.118 against 0.270 for the frozen base
-MiniLM. That is why every article gets a topic vector from the frozen base encoder beside its sentiment vector
-(`encoding.embed_articles`); `topic_report` measures both on the sources that carry topic labels.
+same-source-topic precision@10 of a sentiment adapter's vectors was 0.151 against 0.274 for the frozen base
+MiniLM (benchmarks/topic_vectors.py --n 1500). That is why every article gets a topic vector from the frozen base
+encoder beside its sentiment vector (`encoding.embed_articles`); `topic_report` measures both on the sources that carry topic labels.
 
     >>> topic_precision_at_k(np.array([[1.0, 0], [0.9, 0.1], [0, 1.0], [0.1, 0.9]]), ["a", "a", "b", "b"], k=1)
     1.0

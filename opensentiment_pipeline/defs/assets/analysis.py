@@ -32,7 +32,7 @@ def outlet_clusters(context: dg.AssetExecutionContext, config: OutletClustersCon
                     article_embeddings: pd.DataFrame, mlflow_tracking: MlflowTracking,
                     artifacts: ArtifactStore) -> pd.DataFrame:
     """2-D map coordinates (UMAP or t-SNE) and an HDBSCAN cluster per article; outlet summary, outlet similarity
-    in dendrogram order with flat outlet groups, and a per-topic table of each outlet's sentiment in metadata."""
+    in dendrogram order with flat outlet groups, and a per-map-cluster table of each outlet's sentiment in metadata."""
     import mlflow
 
     from opensentiment_pipeline.core import plots
@@ -82,8 +82,8 @@ def outlet_clusters(context: dg.AssetExecutionContext, config: OutletClustersCon
 
 
 def map_topic_metrics(articles: pd.DataFrame, points: pd.DataFrame, vectors, article_embeddings: pd.DataFrame) -> dict:
-    """When the sources give topics: same-topic precision@10 of the map's vectors (and of the sentiment vectors,
-    for comparison) and the NMI between the map's clusters and the topics."""
+    """When the sources give source topics: same-source-topic precision@10 of the map's vectors (and of the
+    sentiment vectors, for comparison) and the NMI between the map clusters and the source topics."""
     from opensentiment_pipeline.core.vectors import encoding, topic_quality
 
     if "topic" not in articles.columns or articles["topic"].notna().sum() <= 10:

@@ -11,15 +11,9 @@ import pandas as pd
 from pydantic import Field
 
 from opensentiment_pipeline.core.schema import SENTIMENT_LABELS
-from opensentiment_pipeline.defs import registry
-from opensentiment_pipeline.defs.assets.model import (
-    ADAPTER_RUN_FILE,
-    SentimentAdapterConfig,
-    adapter_version,
-    beats_baseline,
-    promote,
-    report_metrics,
-)
+from opensentiment_pipeline.defs.adapters import ADAPTER_RUN_FILE, adapter_version
+from opensentiment_pipeline.defs.assets.model import EvaluationReportConfig, SentimentAdapterConfig
+from opensentiment_pipeline.defs.evaluation_records import beats_baseline, promote, record_evaluation, report_metrics
 from opensentiment_pipeline.defs.partitions import SINGLE_RUN
 from opensentiment_pipeline.defs.resources import ArtifactStore, MlflowTracking
 
@@ -97,58 +91,24 @@ def student_adapter(context: dg.AssetExecutionContext, config: StudentAdapterCon
     yield dg.Output(str(out_dir), data_version=dg.DataVersion(run.info.run_id))
 
 
-class StudentEvaluationConfig(dg.Config):
-    batch_size: int = 64
-    n_bootstrap: int = Field(default=1000, description="bootstrap resamples for the macro-F1 95 % interval")
-    min_group_rows: int = 10
-    seed: int = 0
-    device: str = "auto"
+class StudentEvaluationConfig(EvaluationReportConfig):
+    """The teacher's evaluation settings: the student is scored exactly as the teacher is."""
 
 
 @dg.asset(group_name="model", backfill_policy=SINGLE_RUN)
 def student_evaluation_report(context: dg.AssetExecutionContext, config: StudentEvaluationConfig, student_adapter: str,
                               sentiment_examples: pd.DataFrame, evaluation_report: dict,
                               mlflow_tracking: MlflowTracking, artifacts: ArtifactStore) -> dict:
-    """The student on the teacher's test rows, side by side with the teacher's `evaluation_report`."""
-    import time
+    """The student on the teacher's test rows, scored as `evaluation_report` scores the teacher, side by side."""
+    from opensentiment_pipeline.core.model import evaluation
 
-    import mlflow
-
-    from opensentiment_pipeline.core.model import evaluation, modeling, training
-
-    test = sentiment_examples[sentiment_examples["split"] == "test"].reset_index(drop=True)
-    device = str(modeling.resolve_device(config.device))
-    manifest, tokenizer, model = modeling.load_adapter(student_adapter, device=device)
-    started = time.perf_counter()
-    proba = training.predict_proba(model, tokenizer, test, manifest=manifest, batch_size=config.batch_size, device=device)
-    seconds = time.perf_counter() - started
-    report = evaluation.evaluate_predictions(test, proba, sentiment_examples[sentiment_examples["split"] == "train"],
-                                             labels=manifest.labels, n_bootstrap=config.n_bootstrap, seed=config.seed,
-                                             min_group_rows=config.min_group_rows)
-    report["adapter_version"] = adapter_version(student_adapter)
+    report = evaluation.evaluate_adapter(student_adapter, sentiment_examples, **config.model_dump())
     report["teacher_version"] = evaluation_report["adapter_version"]
-    report["test_fingerprint"] = registry.test_fingerprint(test)
-    report["test_rows_per_second"] = len(test) / max(seconds, 1e-9)
-    report["total_params"] = modeling.count_parameters(model)[1]
-    side_by_side = evaluation.side_by_side({"teacher": report_metrics(evaluation_report), "student": report_metrics(report)})
-    out_dir = artifacts.run_dir(context, "student_evaluation_report")
-    (out_dir / "report.json").write_text(json.dumps(report, indent=2))
-    side_by_side.to_csv(out_dir / "teacher_vs_student.csv", index=False)
-    with mlflow_tracking.run(context, params={**config.model_dump(), "adapter_version": report["adapter_version"],
-                                              "teacher_version": report["teacher_version"]}) as run:
-        mlflow.log_metrics(report_metrics(report))
-        mlflow.log_artifacts(str(out_dir))
-    report["evaluation_run_id"] = run.info.run_id  # student_promotion tags this run with the outcome
-    context.add_output_metadata({
-        **mlflow_tracking.run_metadata(run),
-        **report_metrics(report),
-        "adapter_version": report["adapter_version"],
-        "teacher_version": report["teacher_version"],
-        "test_rows_per_second": round(report["test_rows_per_second"], 1),
-        "total_params": report["total_params"],
-        "teacher_vs_student": dg.MetadataValue.md(side_by_side.round(4).to_markdown(index=False)),
-    })
-    return report
+    side_by_side = evaluation.side_by_side({"teacher": report_metrics(evaluation_report),
+                                            "student": report_metrics(report)})
+    return record_evaluation(context, report, adapter_dir=student_adapter, examples=sentiment_examples,
+                             params=config.model_dump(), mlflow_tracking=mlflow_tracking, artifacts=artifacts,
+                             extra_tables={"teacher_vs_student": side_by_side})
 
 
 @dg.asset_check(asset=student_evaluation_report, blocking=True,

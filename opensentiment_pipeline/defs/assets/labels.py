@@ -5,7 +5,7 @@ from pathlib import Path
 
 import dagster as dg
 import pandas as pd
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from opensentiment_pipeline.core.labels.annotations import AGGREGATORS
 from opensentiment_pipeline.defs.metadata import table_preview
@@ -17,10 +17,17 @@ BABE_DIR = "../shared/data/babe_mbic"  # relative to the working directory, like
 
 class MergedAnnotationsConfig(dg.Config):
     # Default from annotation_quality_report on BABE SG1 experts vs MBIC crowd: Dawid-Skene agreed most with
-    # the experts (accuracy 0.778, kappa 0.557 against majority vote's 0.739 / 0.484; README has the table).
+    # the experts (accuracy 0.778, kappa 0.557 against majority vote's 0.739 / 0.484; docs/labels.md has the table).
     method: str = Field(default="dawid_skene", description=" | ".join(AGGREGATORS))
     min_votes: int = Field(default=2, description="items with votes but fewer than this are dropped")
     n_iter: int = Field(default=100, description="EM iterations for the Dawid-Skene methods")
+
+    @field_validator("method")
+    @classmethod
+    def _known_method(cls, method: str) -> str:
+        if method not in AGGREGATORS:
+            raise ValueError(f"method={method!r} is unknown; choose one of {sorted(AGGREGATORS)}")
+        return method
 
 
 @dg.asset(io_manager_key="parquet_io_manager", group_name="annotation", backfill_policy=SINGLE_RUN)
@@ -31,8 +38,6 @@ def merged_annotations(context: dg.AssetExecutionContext, config: MergedAnnotati
 
     from opensentiment_pipeline.core.labels import annotations
 
-    if config.method not in annotations.AGGREGATORS:
-        raise ValueError(f"method={config.method!r} is unknown; choose one of {sorted(annotations.AGGREGATORS)}")
     result = annotations.merge_annotations(raw_articles, method=config.method, min_votes=config.min_votes,
                                            n_iter=config.n_iter)
     stats = annotations.agreement_stats(annotations.votes_long(raw_articles))

@@ -1,8 +1,6 @@
 """Model assets: labelled splits, the LoRA sentiment adapter and its held-out evaluation."""
 
-import dataclasses
 import json
-from pathlib import Path
 from typing import Literal
 
 import dagster as dg
@@ -10,12 +8,10 @@ import pandas as pd
 from pydantic import Field
 
 from opensentiment_pipeline.core.schema import SENTIMENT_LABELS
-from opensentiment_pipeline.defs import registry
-from opensentiment_pipeline.defs.metadata import table_preview
 from opensentiment_pipeline.defs.partitions import SINGLE_RUN
+from opensentiment_pipeline.defs.adapters import ADAPTER_RUN_FILE
+from opensentiment_pipeline.defs.evaluation_records import beats_baseline, promote, record_evaluation
 from opensentiment_pipeline.defs.resources import ArtifactStore, MlflowTracking
-
-ADAPTER_RUN_FILE = "mlflow_run.json"  # written into the adapter folder: the adapter's version is its MLflow run
 
 
 class SentimentExamplesConfig(dg.Config):
@@ -107,11 +103,6 @@ def sentiment_adapter(context: dg.AssetExecutionContext, config: SentimentAdapte
     return dg.Output(str(out_dir), data_version=dg.DataVersion(run.info.run_id))
 
 
-def adapter_version(adapter_dir: str) -> str:
-    """The MLflow run id that trained the adapter in `adapter_dir`."""
-    return json.loads((Path(adapter_dir) / ADAPTER_RUN_FILE).read_text())["run_id"]
-
-
 class EvaluationReportConfig(dg.Config):
     batch_size: int = 64
     n_bootstrap: int = Field(default=1000, description="bootstrap resamples for the macro-F1 95 % interval")
@@ -127,74 +118,11 @@ def evaluation_report(context: dg.AssetExecutionContext, config: EvaluationRepor
     """Held-out scores of the adapter next to majority-class and TF-IDF baselines on the same rows.
 
     Nothing is registered here: `adapter_promotion` does that once the blocking checks below have passed."""
-    import mlflow
+    from opensentiment_pipeline.core.model import evaluation
 
-    from opensentiment_pipeline.core import plots
-    from opensentiment_pipeline.core.model import evaluation, modeling, training
-
-    test = sentiment_examples[sentiment_examples["split"] == "test"].reset_index(drop=True)
-    train = sentiment_examples[sentiment_examples["split"] == "train"]
-    manifest, tokenizer, model = modeling.load_adapter(sentiment_adapter, device=modeling.resolve_device(config.device))
-    proba = training.predict_proba(model, tokenizer, test, manifest=manifest, batch_size=config.batch_size,
-                                   device=config.device)
-    report = evaluation.evaluate_predictions(test, proba, train, labels=manifest.labels, n_bootstrap=config.n_bootstrap,
-                                             seed=config.seed, min_group_rows=config.min_group_rows)
-    report["adapter_version"] = adapter_version(sentiment_adapter)
-    report["test_fingerprint"] = registry.test_fingerprint(test)
-    metrics = report_metrics(report)
-    confusion_png = plots.confusion_matrix_png(report["confusion_matrix"], manifest.labels)
-    out_dir = artifacts.run_dir(context, "evaluation_report")
-    (out_dir / "report.json").write_text(json.dumps(report, indent=2))
-    (out_dir / "confusion_matrix.png").write_bytes(confusion_png)
-    with mlflow_tracking.run(context, params={**config.model_dump(), "adapter_version": report["adapter_version"]}) as run:
-        mlflow.log_metrics(metrics)
-        mlflow.log_artifacts(str(out_dir))
-    report["evaluation_run_id"] = run.info.run_id  # adapter_promotion tags this run with the outcome
-    context.add_output_metadata({
-        **mlflow_tracking.run_metadata(run),
-        **metrics,
-        "adapter_version": report["adapter_version"],
-        "scores": dg.MetadataValue.md(scores_table(report)),
-        "by_outlet": dg.MetadataValue.md(table_preview(pd.DataFrame(report["by_outlet"]).round(3), rows=50)),
-        "confusion_matrix": dg.MetadataValue.md(plots.png_markdown(confusion_png, "confusion matrix")),
-    })
-    return report
-
-
-def report_metrics(report: dict) -> dict[str, float]:
-    """Flat metric names: macro_f1, accuracy, <source>_macro_f1 and baseline scores."""
-    metrics = {"macro_f1": report["macro_f1"], "accuracy": report["accuracy"], "ece": report["ece"],
-               "macro_f1_ci95_low": report["macro_f1_ci95"][0], "macro_f1_ci95_high": report["macro_f1_ci95"][1]}
-    for row in report["by_source"]:
-        metrics[f"{row['source']}_macro_f1"] = row["macro_f1"]
-        metrics[f"{row['source']}_accuracy"] = row["accuracy"]
-    for row in report.get("unanimous_by_source", []):
-        metrics[f"{row['source']}_allagree_accuracy"] = row["accuracy"]
-    for name, scores in report["baselines"].items():
-        metrics[f"baseline_{name}_macro_f1"] = scores["macro_f1"]
-    for label, scores in report["per_class"].items():
-        metrics[f"f1_{label}"] = scores["f1"]
-    return {k: float(v) for k, v in metrics.items()}
-
-
-def scores_table(report: dict) -> str:
-    """Markdown: adapter vs baselines, then per-class scores."""
-    rows = [{"model": "lora_adapter", "macro_f1": report["macro_f1"], "accuracy": report["accuracy"]}]
-    rows += [{"model": name, "macro_f1": s["macro_f1"], "accuracy": s["accuracy"]}
-             for name, s in report["baselines"].items()]
-    per_class = pd.DataFrame(report["per_class"]).T.reset_index(names="label")
-    return (pd.DataFrame(rows).round(4).to_markdown(index=False) + "\n\n" + per_class.round(4).to_markdown(index=False))
-
-
-# One blocking check on evaluation_report per baseline; adapter_promotion re-checks them all.
-BLOCKING_BASELINES = ("majority_class", "tfidf_logreg")
-
-
-def beats_baseline(report: dict, baseline: str) -> dg.AssetCheckResult:
-    """Passed when the adapter's macro-F1 is above the named baseline's on the same test rows."""
-    adapter, other = report["macro_f1"], report["baselines"][baseline]["macro_f1"]
-    return dg.AssetCheckResult(passed=adapter > other, metadata={
-        "adapter_macro_f1": adapter, f"{baseline}_macro_f1": other, "margin": adapter - other})
+    report = evaluation.evaluate_adapter(sentiment_adapter, sentiment_examples, **config.model_dump())
+    return record_evaluation(context, report, adapter_dir=sentiment_adapter, examples=sentiment_examples,
+                             params=config.model_dump(), mlflow_tracking=mlflow_tracking, artifacts=artifacts)
 
 
 @dg.asset_check(asset=evaluation_report, blocking=True,
@@ -219,31 +147,3 @@ def adapter_promotion(context: dg.AssetExecutionContext, evaluation_report: dict
     return promote(context, evaluation_report, mlflow_tracking, model_name=mlflow_tracking.registered_model)
 
 
-def promote(context: dg.AssetExecutionContext, report: dict, mlflow_tracking: MlflowTracking, *,
-            model_name: str) -> dict:
-    """Register the evaluated adapter under `model_name` and move its `champion` alias on a win.
-
-    Shared by `adapter_promotion` and `student_promotion` (each registered model keeps its own champion)."""
-    failed = [name for name in BLOCKING_BASELINES if not beats_baseline(report, name).passed]
-    if failed:
-        raise ValueError(f"adapter {report['adapter_version']} does not beat the baselines "
-                         f"{failed} on its test rows (macro-F1 {report['macro_f1']:.4f}); "
-                         "not registered, champion unchanged")
-    client = mlflow_tracking.client()
-    promotion = registry.register_and_promote(
-        client, model_name=model_name, adapter_run_id=report["adapter_version"],
-        macro_f1=report["macro_f1"], fingerprint=report["test_fingerprint"])
-    for key, value in {"registered_version": promotion.version, "promoted_to_champion": str(promotion.promoted),
-                       "promotion_reason": promotion.reason}.items():
-        client.set_tag(report["evaluation_run_id"], key, value)
-    context.log.info("model registry %s: version %s, champion %s (%s)", model_name, promotion.version,
-                     promotion.champion_version, promotion.reason)
-    context.add_output_metadata({
-        "registered_model": model_name,
-        "adapter_version": report["adapter_version"],
-        "registered_version": promotion.version,
-        "champion_version": promotion.champion_version,
-        "promoted": promotion.promoted,
-        "promotion_reason": promotion.reason,
-    })
-    return dataclasses.asdict(promotion)

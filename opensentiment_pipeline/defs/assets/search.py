@@ -10,8 +10,7 @@ import numpy as np
 import pandas as pd
 from pydantic import Field
 
-from opensentiment_pipeline.defs.assets.vectors import adapter_dir_of
-from opensentiment_pipeline.defs.assets.model import adapter_version
+from opensentiment_pipeline.defs.adapters import adapter_dir_of, adapter_version
 from opensentiment_pipeline.defs.partitions import PARTITION_COLUMN, SINGLE_RUN
 from opensentiment_pipeline.defs.resources import ArtifactStore, MlflowTracking
 

@@ -6,7 +6,7 @@ import dagster as dg
 import pandas as pd
 from pydantic import Field
 
-from opensentiment_pipeline.defs.assets.model import adapter_version
+from opensentiment_pipeline.defs.adapters import adapter_version
 from opensentiment_pipeline.defs.partitions import DAILY, DAY_BACKFILL, PARTITION_COLUMN
 from opensentiment_pipeline.defs.resources import ArtifactStore, MlflowTracking
 
@@ -62,27 +62,10 @@ def embedding_adapter_dir(context: dg.AssetExecutionContext, config: ArticleEmbe
     return str(path)
 
 
-def adapter_dir_of(version: str, sentiment_adapter: str, mlflow_tracking: MlflowTracking,
-                   artifacts: ArtifactStore) -> str | None:
-    """The folder of the adapter that embedded vectors of `version`: the sentiment adapter, or the student
-    champion when article_embeddings embedded with it; None when it is neither (stale vectors)."""
-    if version == adapter_version(sentiment_adapter):
-        return sentiment_adapter
-    from opensentiment_pipeline.defs import registry
-
-    try:
-        student = registry.champion_adapter_dir(mlflow_tracking.client(),
-                                                model_name=f"{mlflow_tracking.registered_model}-student",
-                                                cache_root=f"{artifacts.root}/registry", how_to_fix="")
-    except LookupError:
-        return None
-    return str(student) if adapter_version(str(student)) == version else None
-
-
 def article_texts(articles: pd.DataFrame, include_title: bool) -> list[str]:
-    if not include_title:
-        return articles["text"].tolist()
-    return [f"{t}. {x}" if isinstance(t, str) and t.strip() else x for t, x in zip(articles["title"], articles["text"])]
+    from opensentiment_pipeline.core.schema import title_and_text
+
+    return title_and_text(articles) if include_title else articles["text"].tolist()
 
 
 EMBEDDING_FRAME_COLUMNS = ("article_id", "model_version", "embedding", "sentiment_embedding", "sentiment",
