@@ -15,7 +15,7 @@ from dash import dcc, html
 from opensentiment_pipeline.dashboard.store import MissingAsset, OutdatedTable, ResultsStore, StoreBusy
 
 logger = logging.getLogger(__name__)
-MAX_TABLE_ROWS = 200
+MAX_TABLE_ROWS = 50  # each cell is a React component: thousands of them take the browser seconds
 
 
 @dataclass(frozen=True)
@@ -98,14 +98,6 @@ def _cell(row: pd.Series, column: str, links: dict) -> object:
     text = "" if value is None or (isinstance(value, float) and pd.isna(value)) else (
         f"{value:.3f}" if isinstance(value, float) else str(value))
     return html.A(text, href=links[column](row), target="_blank") if column in links else text
-
-
-def date_range(store: ResultsStore, component_id: str, source: str = "raw_articles r") -> dcc.DatePickerRange:
-    """A date picker spanning the publish days of `source` (a FROM clause whose articles table is `r`)."""
-    bounds = store.query(f"SELECT min(r.published_at)::DATE AS first, max(r.published_at)::DATE AS last FROM {source}")
-    first, last = bounds.iloc[0]["first"], bounds.iloc[0]["last"]
-    return dcc.DatePickerRange(id=component_id, min_date_allowed=first, max_date_allowed=last, start_date=first,
-                               end_date=last, display_format="YYYY-MM-DD", clearable=True)
 
 
 def date_filter(start: str | None, end: str | None, column: str = "published_at") -> tuple[str, list]:

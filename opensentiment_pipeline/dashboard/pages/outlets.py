@@ -14,7 +14,7 @@ PATH = "/outlets"
 TITLE = "Outlets"
 LEANING_COLUMNS = ["outlet", "n_articles", "score", "score_low", "score_high", "label", "reference_leaning"]
 POINT_COLUMNS = ["article_id", "outlet", "x", "y", "cluster", "title", "sentiment"]
-MAX_MAP_POINTS = 20_000  # a browser draws more, but the page's first render then grows past a few seconds
+MAX_MAP_POINTS = 10_000  # a browser draws more, but the page's first render then grows past a few seconds
 COLOR_BY = ("outlet", "leaning", "sentiment", "cluster")
 MAX_LEGEND_GROUPS = 25  # more colour groups than this share one trace without a legend
 # The articles the outlet analysis read: the embedded ones (sentence-level sources are ingested but not embedded).
@@ -26,11 +26,16 @@ def layout(ctx: DashboardContext) -> html.Div:
     store = ctx.store
     store.require("raw_articles", asset="raw_articles", columns=["article_id", "outlet", "published_at", "source"])
     store.require("article_embeddings", asset="article_embeddings", columns=["article_id", "sentiment"])
-    choices = store.query(f"SELECT DISTINCT r.source, r.outlet FROM {ANALYSED} ORDER BY r.source, r.outlet")
+    # One scan gives the filters' choices and the date picker's bounds.
+    choices = store.query(f"SELECT r.source, r.outlet, min(r.published_at)::DATE AS first, "
+                          f"max(r.published_at)::DATE AS last FROM {ANALYSED} GROUP BY r.source, r.outlet")
     return html.Div([
         html.H2(TITLE),
         html.Div(className="filters", children=[
-            html.Label(["Published", ui.date_range(store, "outlets-dates", ANALYSED)]),
+            html.Label(["Published", dcc.DatePickerRange(
+                id="outlets-dates", min_date_allowed=choices["first"].min(), max_date_allowed=choices["last"].max(),
+                start_date=choices["first"].min(), end_date=choices["last"].max(), display_format="YYYY-MM-DD",
+                clearable=True)]),
             html.Label(["Source", dcc.Dropdown(id="outlets-source", multi=True, placeholder="all sources",
                                                options=sorted(choices["source"].dropna().unique()))]),
             html.Label(["Outlet", dcc.Dropdown(id="outlets-outlet", multi=True, placeholder="all outlets",
@@ -134,16 +139,14 @@ def map_view(ctx: DashboardContext, start, end, sources, outlets, color: str) ->
     store = ctx.store
     store.require("outlet_clusters", asset="outlet_clusters", columns=POINT_COLUMNS)
     condition, params = _article_filter(start, end, sources, outlets)
-    count = int(store.query("SELECT count(*) AS n FROM outlet_clusters c JOIN raw_articles r USING (article_id)"
-                            + (f" WHERE {condition}" if condition else ""), params).iloc[0]["n"])
+    points = store.query("SELECT c.article_id, c.outlet, c.x, c.y, c.cluster, c.title, c.sentiment "
+                         "FROM outlet_clusters c JOIN raw_articles r USING (article_id)"
+                         + (f" WHERE {condition}" if condition else ""), params)
+    count = len(points)
     if count == 0:
         raise UserFacingError("no mapped article matches these filters; widen the date range or clear the filters")
-    # A fixed-seed sample keeps the page quick on large stores; the count says how many are shown.
-    sample = f" USING SAMPLE {MAX_MAP_POINTS} ROWS (reservoir, 7)" if count > MAX_MAP_POINTS else ""
-    points = store.query(
-        "SELECT * FROM (SELECT c.article_id, c.outlet, c.x, c.y, c.cluster, c.title, c.sentiment "
-        "FROM outlet_clusters c JOIN raw_articles r USING (article_id)"
-        + (f" WHERE {condition}" if condition else "") + f"){sample}", params)
+    if count > MAX_MAP_POINTS:  # a fixed-seed sample keeps the page quick on large stores; the note says so
+        points = points.sample(MAX_MAP_POINTS, random_state=7).reset_index(drop=True)
     if color == "leaning":
         if not store.has("outlet_leaning"):
             raise UserFacingError("colouring by leaning needs outlet_leaning: "
