@@ -51,6 +51,7 @@ def write_home(home: Path, articles: pd.DataFrame, vectors: np.ndarray, *, base_
         run / "outlets.csv", index=False)
     _write_index(home / "index", articles, vectors, sentiment, base_model)
     tables = {**results_tables.evaluation_tables(_report()), "model_champion": _champion()}
+    tables["model_evaluation"] = tables["model_evaluation"].assign(mlflow_experiment_id="1")
     with duckdb.connect(str(home / "results.duckdb")) as conn:
         results_tables.write_results_db(conn, parquet_dir=assets, csv_dirs={"outlet_clusters": run}, tables=tables,
                                         refreshed_at="2026-11-30T00:00:00+00:00", run_id=RUN_ID)

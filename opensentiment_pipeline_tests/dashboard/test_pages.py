@@ -9,7 +9,7 @@ import pytest
 
 from opensentiment_pipeline.dashboard import app as dashboard_app
 from opensentiment_pipeline.dashboard.components import UserFacingError
-from opensentiment_pipeline.dashboard.pages import outlets, stories
+from opensentiment_pipeline.dashboard.pages import model, outlets, stories
 from opensentiment_pipeline.dashboard.store import MissingAsset, OutdatedTable, ResultsStore
 
 
@@ -68,3 +68,23 @@ def test_outlet_table_counts_the_filtered_articles(demo_home):
                                "WHERE published_at::DATE = ?::DATE", [day]).iloc[0]["n"])
     shown = _text(outlets.outlet_table(dashboard_app.context_for(demo_home), day, day, None, None))
     assert shown.startswith(f"{expected} articles from ")
+
+
+def _links(component) -> list[str]:
+    """Every href inside a Dash component tree."""
+    if isinstance(component, (list, tuple)):
+        return [h for c in component for h in _links(c)]
+    if not hasattr(component, "children"):
+        return []
+    own = [component.href] if getattr(component, "href", None) else []
+    return own + _links(component.children)
+
+
+def test_model_page_links_to_its_mlflow_run_and_dagster_asset(demo_home):
+    ctx = dashboard_app.context_for(demo_home, dagster_url="http://dagster:3000", mlflow_url="http://mlflow:5000")
+    store = ResultsStore.at_home(demo_home)
+    run = store.query("SELECT evaluation_run_id, mlflow_experiment_id FROM model_evaluation").iloc[0]
+    links = _links(model.layout(ctx))
+    assert f"http://mlflow:5000/#/experiments/{run['mlflow_experiment_id']}/runs/{run['evaluation_run_id']}" in links
+    assert "http://dagster:3000/assets/evaluation_report" in links
+    assert "macro-F1" in _text(model.layout(ctx))

@@ -14,13 +14,14 @@ TITLE = "Model"
 EVALUATION_COLUMNS = ["adapter_version", "evaluation_run_id", "n", "macro_f1", "macro_f1_ci95_low",
                       "macro_f1_ci95_high", "accuracy", "ece"]
 CHAMPION_COLUMNS = ["registered_model", "champion_version", "registered_version", "promoted", "promotion_reason",
-                    "evaluation_run_id", "mlflow_experiment_id"]
+                    "adapter_version", "evaluation_run_id", "mlflow_experiment_id"]
 
 
 @ui.page_guard
 def layout(ctx: DashboardContext) -> html.Div:
     store = ctx.store
-    evaluation = store.table("model_evaluation", asset="evaluation_report", columns=EVALUATION_COLUMNS).iloc[0]
+    columns = EVALUATION_COLUMNS + [c for c in ("mlflow_experiment_id",) if c in store.columns("model_evaluation")]
+    evaluation = store.table("model_evaluation", asset="evaluation_report", columns=columns).iloc[0]
     per_class = store.table("model_per_class", asset="evaluation_report",
                             columns=["label", "precision", "recall", "f1", "support"])
     baselines = store.table("model_baselines", asset="evaluation_report", columns=["model", "macro_f1", "accuracy"])
@@ -35,9 +36,8 @@ def layout(ctx: DashboardContext) -> html.Div:
             f" (95 % interval {evaluation['macro_f1_ci95_low']:.3f}–{evaluation['macro_f1_ci95_high']:.3f}), "
             f"accuracy {evaluation['accuracy']:.3f}, calibration error {evaluation['ece']:.3f}, "
             f"on {int(evaluation['n'])} held-out items. ",
-            html.A("MLflow run", href=ctx.mlflow_run_url(_experiment(store), evaluation["evaluation_run_id"]),
-                   target="_blank", id="model-mlflow-link"),
-            " · ", html.A("Dagster asset", href=ctx.dagster_asset_url("evaluation_report"), target="_blank")]),
+            *_run_link(ctx, evaluation),
+            html.A("Dagster asset", href=ctx.dagster_asset_url("evaluation_report"), target="_blank")]),
         html.H4("Against the baselines (same test rows)"), ui.table(baselines, table_id="model-baselines"),
         html.H4("Per class"), ui.table(per_class, table_id="model-per-class"),
         html.H4("Confusion matrix (rows: true label)"),
@@ -53,16 +53,20 @@ def champion_block(ctx: DashboardContext) -> html.Div:
     evaluated = (f"The evaluation below is of registry version {champion['registered_version']}"
                  + (", the champion." if champion["registered_version"] == champion["champion_version"]
                     else f"; the champion stays version {champion['champion_version']}."))
+    adapter_run = html.A("the adapter's MLflow run", target="_blank",
+                         href=ctx.mlflow_run_url(champion["mlflow_experiment_id"], champion["adapter_version"]))
     return html.Div(id="model-champion", children=[
         html.P([html.Strong(f"Champion: {champion['registered_model']} version {champion['champion_version']}"),
-                f". {evaluated} Promotion: {champion['promotion_reason']}."])])
+                f". {evaluated} Promotion: {champion['promotion_reason']}. Training: ", adapter_run, "."])])
 
 
-def _experiment(store) -> str | None:
-    if not store.has("model_champion"):
-        return None
-    return store.table("model_champion", asset="adapter_promotion", columns=CHAMPION_COLUMNS).iloc[0][
-        "mlflow_experiment_id"]
+def _run_link(ctx: DashboardContext, evaluation) -> list:
+    """A link to the evaluation's MLflow run, when the store knows it (older stores do not)."""
+    run_id = evaluation.get("evaluation_run_id")
+    if not isinstance(run_id, str) or not run_id:
+        return []
+    return [html.A("MLflow run", href=ctx.mlflow_run_url(evaluation.get("mlflow_experiment_id"), run_id),
+                   target="_blank", id="model-mlflow-link"), " · "]
 
 
 def confusion_figure(confusion) -> go.Figure:

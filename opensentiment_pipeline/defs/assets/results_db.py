@@ -105,12 +105,15 @@ def _model_tables(context: dg.AssetExecutionContext, artifacts: ArtifactStore,
     if folder is None or not (folder / "report.json").exists():
         return {}
     report = json.loads((folder / "report.json").read_text())
+    # report.json is written before its MLflow run starts; the run id is in the materialization's metadata.
+    run_id = report.get("evaluation_run_id") or _metadata(context, "evaluation_report").get("mlflow_run_id")
+    report["evaluation_run_id"] = run_id
     tables = results_tables.evaluation_tables(report)
+    experiment_id = mlflow_tracking.client().get_run(run_id).info.experiment_id if run_id else None
+    tables["model_evaluation"] = tables["model_evaluation"].assign(mlflow_experiment_id=experiment_id)
     event = context.instance.get_latest_materialization_event(dg.AssetKey("adapter_promotion"))
     if event is not None and event.asset_materialization is not None:
         meta = {k: v.value for k, v in event.asset_materialization.metadata.items()}
-        run_id = report.get("evaluation_run_id")
-        experiment_id = mlflow_tracking.client().get_run(run_id).info.experiment_id if run_id else None
         tables["model_champion"] = pd.DataFrame([{
             "registered_model": meta.get("registered_model"), "champion_version": str(meta.get("champion_version")),
             "registered_version": str(meta.get("registered_version")), "promoted": bool(meta.get("promoted")),
@@ -118,3 +121,11 @@ def _model_tables(context: dg.AssetExecutionContext, artifacts: ArtifactStore,
             "evaluation_run_id": run_id, "mlflow_experiment_id": experiment_id,
             "tracking_uri": mlflow_tracking.tracking_uri, "dagster_run_id": event.run_id}])
     return tables
+
+
+def _metadata(context: dg.AssetExecutionContext, asset: str) -> dict:
+    """The metadata values of `asset`'s latest materialization ({} when there is none)."""
+    event = context.instance.get_latest_materialization_event(dg.AssetKey(asset))
+    if event is None or event.asset_materialization is None:
+        return {}
+    return {k: v.value for k, v in event.asset_materialization.metadata.items()}
