@@ -117,7 +117,8 @@ def run_dashboard(args: argparse.Namespace) -> int:
     from opensentiment_pipeline.dashboard.app import serve
 
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    home = _home(args.home)
+    # Not resolved: the dashboard shows the home as given (e.g. .opensentiment/results.duckdb), links and all.
+    home = Path(args.home or os.environ.get("OPENSENTIMENT_HOME", ".opensentiment")).expanduser().absolute()
     print(f"opensentiment dashboard: http://{args.host}:{args.port}  (results in {home}; Ctrl-C stops it)",
           file=sys.stderr)
     serve(home, host=args.host, port=args.port, dagster_url=args.dagster_url, mlflow_url=args.mlflow_url)

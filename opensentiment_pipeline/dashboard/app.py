@@ -29,7 +29,7 @@ def context_for(home: str | os.PathLike, *, dagster_url: str | None = None,
                 mlflow_url: str | None = None) -> DashboardContext:
     """The dashboard's view of a project home: results.duckdb and index/, and where the other UIs run
     (`$DAGSTER_UI_URL`, `$MLFLOW_UI_URL`, else their local defaults)."""
-    home = Path(home).expanduser().resolve()
+    home = Path(home).expanduser().absolute()
     return DashboardContext(store=ResultsStore.at_home(home), index_dir=home / "index",
                             dagster_url=dagster_url or os.environ.get("DAGSTER_UI_URL", DEFAULT_DAGSTER_URL),
                             mlflow_url=mlflow_url or os.environ.get("MLFLOW_UI_URL", DEFAULT_MLFLOW_URL))
@@ -73,15 +73,22 @@ def overview(ctx: DashboardContext) -> html.Div:
     """Every table in the results database, with its asset and row count, and how to query it with SQL."""
     catalog = ctx.store.catalog()
     refreshed = catalog["refreshed_at"].iloc[0] if len(catalog) else "never"
+    path = shown_path(ctx.store.path)
     return html.Div([
         html.H2("Overview"),
-        html.P(["The results database ", html.Code(str(ctx.store.path)), f" was refreshed at {refreshed}. "
+        html.P(["The results database ", html.Code(path), f" was refreshed at {refreshed}. "
                 "Query it with any DuckDB client opened read-only, e.g. ",
-                html.Code(f"python -c \"import duckdb; print(duckdb.connect('{ctx.store.path}', read_only=True)"
+                html.Code(f"python -c \"import duckdb; print(duckdb.connect('{path}', read_only=True)"
                           f".sql('SELECT * FROM results_db_tables'))\""), "."]),
         ui.table(catalog[["table_name", "asset", "kind", "rows"]], table_id="overview-tables",
                  links={"asset": lambda row: ctx.dagster_asset_url(row["asset"])}),
     ])
+
+
+def shown_path(path: Path) -> str:
+    """`path` relative to the working directory when it lies inside it (as `make dashboard` runs), else absolute."""
+    relative = os.path.relpath(path)
+    return relative if not relative.startswith("..") else str(path)
 
 
 def serve(home: str | os.PathLike, *, host: str, port: int, dagster_url: str | None = None,

@@ -34,7 +34,8 @@ def free_port() -> int:
 
 @contextmanager
 def running_dashboard(home: str | os.PathLike, *, port: int | None = None, log_path: str | os.PathLike | None = None,
-                      env: dict | None = None, started: list | None = None) -> Iterator[str]:
+                      env: dict | None = None, started: list | None = None,
+                      cwd: str | os.PathLike | None = None) -> Iterator[str]:
     """Start `opensentiment dashboard` over `home` on 127.0.0.1 and yield its base URL; stop it on exit.
     `started`, when given, receives the server's Popen (the benchmark reads its memory)."""
     port = port or free_port()
@@ -43,7 +44,7 @@ def running_dashboard(home: str | os.PathLike, *, port: int | None = None, log_p
     log = open(log_path, "ab") if log_path else subprocess.DEVNULL
     child_env = {**os.environ, "HF_HUB_OFFLINE": "1", **(env or {})}
     proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                            start_new_session=True, env=child_env)
+                            start_new_session=True, env=child_env, cwd=cwd)
     url = f"http://127.0.0.1:{port}"
     if started is not None:
         started.append(proc)

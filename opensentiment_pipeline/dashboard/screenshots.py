@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import sys
+import tempfile
 from pathlib import Path
 
 from opensentiment_pipeline.dashboard.browser import launch_chromium, offline_page, running_dashboard, wait_rendered
@@ -25,7 +27,10 @@ def take_screenshots(home: Path, out: Path, *, query: str = SEARCH_QUERY) -> lis
 
     out.mkdir(parents=True, exist_ok=True)
     written = []
-    with running_dashboard(home, log_path=out.parent / ".screenshots-dashboard.log") as url, \
+    # The server runs beside a link named .opensentiment, so the pages show that path, not where the home lies.
+    stage = Path(tempfile.mkdtemp(prefix="screenshots-"))
+    (stage / ".opensentiment").symlink_to(Path(home).absolute(), target_is_directory=True)
+    with running_dashboard(".opensentiment", cwd=stage, log_path=out.parent / ".screenshots-dashboard.log") as url, \
             sync_playwright() as playwright:
         browser = launch_chromium(playwright)
         page = offline_page(browser, url)
@@ -43,6 +48,7 @@ def take_screenshots(home: Path, out: Path, *, query: str = SEARCH_QUERY) -> lis
         errors, external = list(page.console_errors), list(page.external_requests)
         browser.close()
     (out.parent / ".screenshots-dashboard.log").unlink(missing_ok=True)
+    shutil.rmtree(stage)
     if errors or external:
         raise RuntimeError(f"the pages logged console errors {errors[:5]} or requested {external[:5]} outside the "
                            "dashboard; screenshots were written, but fix that first")
