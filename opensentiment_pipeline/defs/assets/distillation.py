@@ -55,34 +55,27 @@ def student_adapter(context: dg.AssetExecutionContext, config: StudentAdapterCon
     from opensentiment_pipeline.core.model import distillation, modeling, training
 
     device = str(modeling.resolve_device(config.device))
-    manifest, tokenizer, teacher = modeling.load_adapter(sentiment_adapter, device=device)
-    train_rows = sentiment_examples[sentiment_examples["split"] == "train"]
-    pool = distillation.unlabelled_pool(raw_articles, sentiment_examples, limit=config.unlabelled_limit, seed=config.seed)
-    teach = dict(manifest=manifest, temperature=config.temperature, batch_size=config.teacher_batch_size, device=device)
-    context.log.info("teacher labels %d train rows and %d unlabelled articles", len(train_rows), len(pool))
-    train_soft = distillation.teacher_probabilities(teacher, tokenizer, train_rows, progress="teacher: train rows",
-                                                    **teach)
-    pool_soft = distillation.teacher_probabilities(teacher, tokenizer, pool, progress="teacher: unlabelled", **teach)
-    frame = distillation.student_examples(sentiment_examples, train_soft, pool, pool_soft, labels=SENTIMENT_LABELS)
-    del teacher
+    taught = distillation.distillation_set(sentiment_adapter, sentiment_examples, raw_articles,
+                                           temperature=config.temperature, batch_size=config.teacher_batch_size,
+                                           unlabelled_limit=config.unlabelled_limit, seed=config.seed, device=device)
     out_dir = artifacts.run_dir(context, "student_adapter")
     teacher_version = adapter_version(sentiment_adapter)
     with mlflow_tracking.run(context, params={**config.model_dump(), "teacher_version": teacher_version}) as run:
-        result = training.train_adapter(frame, out_dir=out_dir, labels=SENTIMENT_LABELS, progress=True,
+        result = training.train_adapter(taught.examples, out_dir=out_dir, labels=SENTIMENT_LABELS, progress=True,
                                         distill_hard_weight=config.hard_weight,
                                         log_metrics=lambda m, step: mlflow.log_metrics(dict(m), step=step),
                                         **{k: getattr(config, k) for k in TRAINING_FIELDS})
         (out_dir / ADAPTER_RUN_FILE).write_text(json.dumps({"run_id": run.info.run_id, "teacher": teacher_version}))
-        mlflow.log_metrics({"best_val_macro_f1": result.best_val_macro_f1, "unlabelled_rows": len(pool),
+        mlflow.log_metrics({"best_val_macro_f1": result.best_val_macro_f1, "unlabelled_rows": taught.unlabelled_rows,
                             "train_seconds": result.train_seconds, "trainable_params": result.trainable_params})
         mlflow.set_tag("teacher_version", teacher_version)
         mlflow.log_artifacts(str(out_dir), artifact_path="adapter")
     context.add_output_metadata({
         **mlflow_tracking.run_metadata(run),
         "teacher_version": teacher_version,
-        "teacher_base_model": manifest.base_model,
+        "teacher_base_model": taught.teacher_base_model,
         "student_base_model": config.base_model,
-        "unlabelled_rows": len(pool),
+        "unlabelled_rows": taught.unlabelled_rows,
         "best_val_macro_f1": result.best_val_macro_f1,
         "total_params": result.total_params,
         "train_seconds": round(result.train_seconds, 1),
