@@ -7,7 +7,9 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_NO_ADVISORY_WARNINGS := 1
 export DAGSTER_HOME := $(CURDIR)
 
-.PHONY: demo test test-all mpnet shared-data shared-data-full shared-data-quality reembed ui mlflow-ui clean team-install team-up test-team
+PORT ?= 8050
+
+.PHONY: dashboard screenshots demo test test-all mpnet shared-data shared-data-full shared-data-quality reembed ui mlflow-ui clean team-install team-up test-team
 
 $(BIN)/dagster: pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON) on PATH (or run: make PYTHON=/path/to/python3.11 ...)"; exit 1; }
@@ -28,6 +30,7 @@ demo: $(BIN)/dagster
 	@echo
 	@echo "Done. Look at the results:"
 	@echo "  Dagster UI : DAGSTER_HOME=$(CURDIR) $(BIN)/dagster dev      (then open http://127.0.0.1:3000)"
+	@echo "  Dashboard  : make dashboard      (then open http://127.0.0.1:$(PORT))"
 	@echo "  MLflow runs: $(BIN)/mlflow ui --backend-store-uri sqlite:///$(CURDIR)/.opensentiment/mlflow.db   (http://127.0.0.1:5000)"
 
 test: $(BIN)/dagster
@@ -55,10 +58,26 @@ shared-data-quality: mpnet
 reembed: $(BIN)/dagster
 	$(BIN)/dagster asset materialize --select 'article_embeddings+' --partition-range $(DAYS) -m opensentiment_pipeline.definitions
 
+# The results dashboard on http://127.0.0.1:$(PORT) (after `make demo` or `make shared-data`)
+dashboard: $(BIN)/dagster
+	$(BIN)/opensentiment dashboard --port $(PORT)
+
+# docs/screenshots/*.png: each dashboard page on the current results, in Debian's chromium
+screenshots: $(BIN)/dagster
+	$(BIN)/python -m opensentiment_pipeline.dashboard.screenshots --out docs/screenshots
+
 ui: $(BIN)/dagster
 	$(BIN)/dagster dev
 
-mlflow-ui: $(BIN)/dagster
+mlflow-# The results dashboard on http://127.0.0.1:$(PORT) (after `make demo` or `make shared-data`)
+dashboard: $(BIN)/dagster
+	$(BIN)/opensentiment dashboard --port $(PORT)
+
+# docs/screenshots/*.png: each dashboard page on the current results, in Debian's chromium
+screenshots: $(BIN)/dagster
+	$(BIN)/python -m opensentiment_pipeline.dashboard.screenshots --out docs/screenshots
+
+ui: $(BIN)/dagster
 	$(BIN)/mlflow ui --backend-store-uri sqlite:///$(CURDIR)/.opensentiment/mlflow.db
 
 clean:

@@ -1,7 +1,8 @@
-"""The `opensentiment` command: search the article index, and compare MLflow runs side by side.
+"""The `opensentiment` command: search the article index, compare MLflow runs side by side, serve the dashboard.
 
     opensentiment search "central bank raises rates" --k 5 --outlet "daily ledger" --sentiment negative
     opensentiment runs --last 5 --asset sentiment_adapter
+    opensentiment dashboard --port 8050
     dagster asset materialize --select '*' --partition-range "$(opensentiment days)"
 
 Heavy libraries (pandas, faiss, torch, transformers) are imported inside the functions that need them, so
@@ -56,6 +57,19 @@ def build_parser() -> argparse.ArgumentParser:
     days.add_argument("--last", type=_positive_int, help="only the last N days, ending today")
     days.add_argument("--until", metavar="YYYY-MM-DD", help="end the range on this day instead of today (e.g. the "
                       "demo corpus's last publish day, so a demo run covers the same days whatever the date)")
+    board = commands.add_parser(
+        "dashboard", help="serve the results dashboard (outlets, stories, over time, search, model)",
+        description="Serve the dashboard over the results database (<home>/results.duckdb, made by the results_db "
+                    "asset) and the search index, until Ctrl-C. It listens on 127.0.0.1 only unless --host says "
+                    "otherwise.")
+    board.add_argument("--port", type=_positive_int, default=8050, help="port (default: 8050)")
+    board.add_argument("--host", default="127.0.0.1",
+                       help="address to bind (default: 127.0.0.1; 0.0.0.0 serves every network interface)")
+    board.add_argument("--home", help="project home (default: $OPENSENTIMENT_HOME, else ./.opensentiment)")
+    board.add_argument("--dagster-url", help="Dagster UI the pages link to (default: $DAGSTER_UI_URL, else "
+                       "http://127.0.0.1:3000)")
+    board.add_argument("--mlflow-url", help="MLflow UI the pages link to (default: $MLFLOW_UI_URL, else "
+                       "http://127.0.0.1:5000)")
     return parser
 
 
@@ -66,7 +80,8 @@ def main(argv: list[str] | None = None) -> int:
     except SystemExit as exit_:  # argparse exits on --help and on usage errors; report the code instead
         return int(exit_.code or 0)
     try:
-        return {"search": run_search, "runs": run_runs, "days": run_days}[args.command](args)
+        return {"search": run_search, "runs": run_runs, "days": run_days,
+                "dashboard": run_dashboard}[args.command](args)
     except CliError as err:
         print(f"opensentiment: error: {err}", file=sys.stderr)
         return 1
@@ -92,6 +107,21 @@ def run_days(args: argparse.Namespace) -> int:
     if args.last:
         first = keys[max(0, len(keys) - args.last)]
     print(f"{first}...{last}")
+    return 0
+
+
+def run_dashboard(args: argparse.Namespace) -> int:
+    """Serve the dashboard until interrupted."""
+    import logging
+
+    from opensentiment_pipeline.dashboard.app import serve
+
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    # Not resolved: the dashboard shows the home as given (e.g. .opensentiment/results.duckdb), links and all.
+    home = Path(args.home or os.environ.get("OPENSENTIMENT_HOME", ".opensentiment")).expanduser().absolute()
+    print(f"opensentiment dashboard: http://{args.host}:{args.port}  (results in {home}; Ctrl-C stops it)",
+          file=sys.stderr)
+    serve(home, host=args.host, port=args.port, dagster_url=args.dagster_url, mlflow_url=args.mlflow_url)
     return 0
 
 

@@ -11,16 +11,22 @@ import os
 
 import dagster as dg
 
+from dagster_duckdb import DuckDBResource
+
+from opensentiment_pipeline.core.results_tables import RESULTS_DB_FILE
 from opensentiment_pipeline.defs.assets import (analysis, distillation, ingest, labels, leaning, model, search, sentiment,
-                                               vectors)
+                                                stories, vectors)
+from opensentiment_pipeline.defs.assets.results_db import build_results_db
 from opensentiment_pipeline.defs.jobs import nightly_reembedding, reembedding_job
 from opensentiment_pipeline.defs.partitions import DEPLOYMENTS
 from opensentiment_pipeline.defs.sweep import adapter_sweep_job
 from opensentiment_pipeline.defs.resources import (AtomicPickleIOManager, ArtifactStore, MlflowTracking, ParquetIOManager,
                                                    project_home)
 
-ASSET_MODULES = (ingest, labels, model, distillation, vectors, search, analysis, leaning, sentiment)
-ASSETS = dg.load_assets_from_modules(ASSET_MODULES)
+ASSET_MODULES = (ingest, labels, model, distillation, vectors, search, analysis, leaning, sentiment, stories)
+# results_db comes last: it runs after every Parquet asset above, so one added to ASSET_MODULES lands in it too.
+ASSETS = [*dg.load_assets_from_modules(ASSET_MODULES)]
+ASSETS.append(build_results_db(ASSETS))
 ASSET_CHECKS = dg.load_asset_checks_from_modules(ASSET_MODULES)
 
 
@@ -36,6 +42,7 @@ def resources_for(home: str | os.PathLike | None = None, tracking_uri: str | Non
         "artifacts": ArtifactStore(root=os.path.join(root, "artifacts")),
         "mlflow_tracking": MlflowTracking(tracking_uri=uri,
                                           artifact_location=None if served else os.path.join(root, "mlartifacts")),
+        "duckdb": DuckDBResource(database=os.path.join(root, RESULTS_DB_FILE)),  # results_db's file
     }
 
 

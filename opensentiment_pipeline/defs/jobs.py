@@ -26,7 +26,8 @@ from opensentiment_pipeline.defs.partitions import DAILY
 NIGHTLY_HOUR_UTC = 2
 KIND_TAG = "opensentiment/kind"  # run tag the team instance's queue limits by (training | embedding)
 NIGHTLY_ASSETS = ("raw_articles", "article_embeddings", "article_index", "outlet_clusters", "outlet_leaning",
-                  "entity_mentions", "entity_sentiment", "sentiment_trends")
+                  "entity_mentions", "entity_sentiment", "sentiment_trends", "stories", "outlet_agreement",
+                  "results_db")
 
 
 def nightly_config(path: str | None = None) -> dict | None:
