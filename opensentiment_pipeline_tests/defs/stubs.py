@@ -8,28 +8,23 @@ import dagster as dg
 import pandas as pd
 
 
+def stub_asset(name: str, value, *, parquet: bool = True, deps: list[str] | None = None) -> dg.AssetsDefinition:
+    """An asset called `name` that returns `value` (stored as Parquet when `parquet`, else pickled)."""
+
+    @dg.asset(name=name, io_manager_key="parquet_io_manager" if parquet else "io_manager", deps=deps)
+    def _stub():
+        return value
+
+    return _stub
+
+
 def upstream_stubs(raw: pd.DataFrame, embedded: pd.DataFrame, adapter_dir: Path,
                    points: pd.DataFrame | None = None) -> list[dg.AssetsDefinition]:
     """`raw_articles`, `article_embeddings` and `sentiment_adapter` assets that return the given values, and with
     `points` an `outlet_clusters` (the map: article_id, outlet, x, y, cluster) that returns them."""
 
-    @dg.asset(name="raw_articles", io_manager_key="parquet_io_manager")
-    def raw_stub() -> pd.DataFrame:
-        return raw
-
-    @dg.asset(name="article_embeddings", io_manager_key="parquet_io_manager")
-    def embeddings_stub() -> pd.DataFrame:
-        return embedded
-
-    @dg.asset(name="sentiment_adapter")
-    def adapter_stub() -> str:
-        return str(adapter_dir)
-
-    stubs = [raw_stub, embeddings_stub, adapter_stub]
+    stubs = [stub_asset("raw_articles", raw), stub_asset("article_embeddings", embedded),
+             stub_asset("sentiment_adapter", str(adapter_dir), parquet=False)]
     if points is not None:
-        @dg.asset(name="outlet_clusters", io_manager_key="parquet_io_manager")
-        def map_stub() -> pd.DataFrame:
-            return points
-
-        stubs.append(map_stub)
+        stubs.append(stub_asset("outlet_clusters", points))
     return stubs

@@ -17,6 +17,7 @@ from opensentiment_pipeline.core.model import modeling, training
 from opensentiment_pipeline.core.schema import SENTIMENT_LABELS
 from opensentiment_pipeline.defs import partitions
 from opensentiment_pipeline.defs.assets import sentiment, vectors
+from opensentiment_pipeline_tests.defs.stubs import stub_asset
 
 NO_STOP = "Acme Corp shares slid all week as its board met"  # no sentence-ending punctuation
 ARTICLES = [  # article_id, outlet, day, title, text
@@ -46,13 +47,8 @@ def run(tmp_path_factory):
     raw = pd.DataFrame(ARTICLES, columns=["article_id", "outlet", partitions.PARTITION_COLUMN, "title", "text"]).assign(
         source="stub")
 
-    @dg.asset(name="raw_articles", io_manager_key="parquet_io_manager")
-    def raw_stub() -> pd.DataFrame:
-        return raw
-
-    @dg.asset(name="sentiment_adapter")
-    def adapter_stub() -> str:
-        return str(adapter_dir)
+    raw_stub, adapter_stub = stub_asset("raw_articles", raw), stub_asset("sentiment_adapter", str(adapter_dir),
+                                                                          parquet=False)
 
     @dg.asset(name="outlet_clusters", io_manager_key="parquet_io_manager", deps=["article_embeddings"])
     def map_stub() -> pd.DataFrame:  # a0 and a1 share topic 0; a2 is noise

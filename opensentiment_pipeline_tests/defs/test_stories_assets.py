@@ -11,6 +11,7 @@ import pytest
 from opensentiment_pipeline import definitions
 from opensentiment_pipeline.core.analysis import stories as core_stories
 from opensentiment_pipeline.defs.assets import stories as story_assets
+from opensentiment_pipeline_tests.defs.stubs import stub_asset
 
 # (article_id, outlet, published_at, title, direction of its topic vector, sentiment)
 NIGHT_1 = [
@@ -44,20 +45,13 @@ def tables(rows) -> tuple[pd.DataFrame, pd.DataFrame]:
 def materialize(home, rows, config: dict | None = None):
     raw, embedded = tables(rows)
 
-    @dg.asset(name="raw_articles", io_manager_key="parquet_io_manager")
-    def raw_stub() -> pd.DataFrame:
-        return raw
-
-    @dg.asset(name="article_embeddings", io_manager_key="parquet_io_manager")
-    def embeddings_stub() -> pd.DataFrame:
-        return embedded
-
-    @dg.asset(name="outlet_leaning", io_manager_key="parquet_io_manager")
-    def leaning_stub() -> pd.DataFrame:  # labels the bias axis would give; unused while the sources rate outlets
-        return pd.DataFrame({"outlet": list(LEANINGS), "label": ["right"] * len(LEANINGS)})
+    # the labels the bias axis would give; unused while the sources rate outlets
+    leaning = pd.DataFrame({"outlet": list(LEANINGS), "label": ["right"] * len(LEANINGS)})
+    stubs = [stub_asset("raw_articles", raw), stub_asset("article_embeddings", embedded),
+             stub_asset("outlet_leaning", leaning)]
 
     result = dg.materialize(
-        [raw_stub, embeddings_stub, leaning_stub, story_assets.stories, story_assets.outlet_agreement],
+        [*stubs, story_assets.stories, story_assets.outlet_agreement],
         resources=definitions.resources_for(home, tracking_uri=f"sqlite:///{home}/mlflow.db"),
         run_config={"ops": {"stories": {"config": {"n_bootstrap": 50, **(config or {})}}}},
         instance=dg.DagsterInstance.ephemeral())
