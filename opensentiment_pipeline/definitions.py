@@ -14,7 +14,8 @@ import dagster as dg
 from dagster_duckdb import DuckDBResource
 
 from opensentiment_pipeline.core.results_tables import RESULTS_DB_FILE
-from opensentiment_pipeline.defs.assets import analysis, distillation, ingest, labels, leaning, model, search, vectors
+from opensentiment_pipeline.defs.assets import (analysis, distillation, ingest, labels, leaning, model, search, sentiment,
+                                                stories, vectors)
 from opensentiment_pipeline.defs.assets.results_db import build_results_db
 from opensentiment_pipeline.defs.jobs import nightly_reembedding, reembedding_job
 from opensentiment_pipeline.defs.partitions import DEPLOYMENTS
@@ -22,7 +23,7 @@ from opensentiment_pipeline.defs.sweep import adapter_sweep_job
 from opensentiment_pipeline.defs.resources import (AtomicPickleIOManager, ArtifactStore, MlflowTracking, ParquetIOManager,
                                                    project_home)
 
-ASSET_MODULES = (ingest, labels, model, distillation, vectors, search, analysis, leaning)
+ASSET_MODULES = (ingest, labels, model, distillation, vectors, search, analysis, leaning, sentiment, stories)
 # results_db comes last: it runs after every Parquet asset above, so one added to ASSET_MODULES lands in it too.
 ASSETS = [*dg.load_assets_from_modules(ASSET_MODULES)]
 ASSETS.append(build_results_db(ASSETS))

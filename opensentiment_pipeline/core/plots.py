@@ -89,6 +89,31 @@ def leaning_map_png(points: pd.DataFrame, *, score: str = "leaning_score", max_l
     return _to_png(fig)
 
 
+def leaning_png(outlets: pd.DataFrame, *, title: str, max_outlets: int = 40) -> bytes:
+    """Outlets on the bias axis (a `leaning.LEANING_COLUMNS` frame) as dots with interval bars, coloured by
+    reference rating (blue / grey / red, black for unrated).
+
+    Only the `max_outlets` outlets with the most articles are drawn, so the labels stay readable.
+    """
+    _check_columns(outlets, ["outlet", "n_articles", "score", "score_low", "score_high", "reference_leaning"],
+                   where="leaning_png")
+    shown = outlets.nlargest(max_outlets, "n_articles", keep="first").sort_values("score", kind="stable")
+    height = max(FIGSIZE[1], 0.16 * len(shown) + 1.0)  # ~0.16 in per outlet label
+    fig = Figure(figsize=(FIGSIZE[0], height), dpi=DPI, layout="constrained")
+    ax = fig.subplots()
+    colours = {"left": "tab:blue", "center": "tab:gray", "right": "tab:red", None: "black"}
+    for reference, group in shown.groupby(shown["reference_leaning"].fillna("unrated"), sort=True):
+        y = [list(shown["outlet"]).index(o) for o in group["outlet"]]
+        errors = [group["score"] - group["score_low"], group["score_high"] - group["score"]]
+        ax.errorbar(group["score"], y, xerr=np.clip(errors, 0, None), fmt="o", ms=3, capsize=2, lw=0.8,
+                    color=colours.get(None if reference == "unrated" else reference, "black"), label=reference)
+    ax.set_yticks(range(len(shown)), shown["outlet"].tolist(), fontsize=6)
+    ax.axvline(0.0, color=GREY, lw=0.8)
+    ax.set(xlim=(-1.05, 1.05), title=title)
+    ax.legend(fontsize=6, loc="lower right")
+    return _to_png(fig)
+
+
 def similarity_heatmap_png(similarity: pd.DataFrame, order: Sequence[str] | None = None) -> bytes:
     """A square outlet x outlet similarity frame (e.g. `ClusterResult.outlet_similarity`) as a PNG heatmap.
 
@@ -110,6 +135,54 @@ def similarity_heatmap_png(similarity: pd.DataFrame, order: Sequence[str] | None
     if len(values) <= MAX_ANNOTATED_CELLS:
         _annotate(ax, image, values, fmt="{:.2f}")
     ax.set_title("Outlet similarity (mean embeddings)")
+    return _to_png(fig)
+
+
+def matrix_heatmap_png(matrix: pd.DataFrame, *, title: str, colorbar_label: str) -> bytes:
+    """A labelled square frame (e.g. outlet x outlet story overlap) as a PNG heatmap on a 0..1 scale; NaN cells
+    (too few shared stories) stay blank."""
+    values = matrix.to_numpy(dtype=float)
+    fig, ax = _figure()
+    image = ax.imshow(values, cmap="viridis", vmin=0.0, vmax=1.0)
+    fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04, label=colorbar_label)
+    _label_axes(ax, list(matrix.index), list(matrix.columns))
+    if len(values) <= MAX_ANNOTATED_CELLS:
+        _annotate(ax, image, np.nan_to_num(values, nan=0.0), fmt="{:.2f}")
+    ax.set_title(title)
+    return _to_png(fig)
+
+
+def coverage_bars_png(stories: pd.DataFrame, *, title: str) -> bytes:
+    """One horizontal bar per story (columns headline, share_left, share_center, share_right): its outlets'
+    shares by leaning, left blue, center grey, right red."""
+    fig, ax = _figure()
+    labels = [str(h)[:48] for h in stories["headline"]]
+    left = np.zeros(len(stories))
+    for side in ("left", "center", "right"):
+        share = stories[f"share_{side}"].fillna(0.0).to_numpy(dtype=float)
+        ax.barh(range(len(stories)), share, left=left, color=FIXED_COLOURS[side], label=side)
+        left += share
+    ax.set_yticks(range(len(stories)), labels, fontsize=6)
+    ax.invert_yaxis()
+    ax.set_xlim(0, 1)
+    ax.set_xlabel("share of the story's rated outlets")
+    ax.legend(fontsize=7, loc="lower right")
+    ax.set_title(title)
+    return _to_png(fig)
+
+
+def histogram_png(values: Sequence[float], *, title: str, xlabel: str, log_y: bool) -> bytes:
+    """A histogram with integer-width bins (e.g. story sizes in articles)."""
+    values = np.asarray(values, dtype=float)
+    fig, ax = _figure()
+    top = int(values.max()) if len(values) else 1
+    step = max(1, top // 40)
+    ax.hist(values, bins=np.arange(0.5, top + 0.5 + step, step), color="#1f77b4")  # the last edge above the max
+    if log_y:
+        ax.set_yscale("log")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("count")
+    ax.set_title(title)
     return _to_png(fig)
 
 
@@ -258,3 +331,36 @@ def _check_columns(frame: pd.DataFrame, columns: list[str], *, where: str) -> No
     missing = [c for c in columns if c not in frame.columns]
     if missing:
         raise ValueError(f"{where}: missing columns {missing}; got {list(frame.columns)}")
+
+
+def trends_png(table: pd.DataFrame, *, top_k: int) -> bytes:
+    """Net sentiment per week of the `top_k` entities and topics with the most volume in a `trends.WEEKLY_COLUMNS`
+    table (all outlets pooled), one panel per kind; marker area grows with the week's volume."""
+    from opensentiment_pipeline.core.analysis import trends
+
+    kinds = [k for k in ("entity", "topic") if len(table) and (table["kind"] == k).any()]
+    fig = Figure(figsize=(9, 3.6 * max(len(kinds), 1)))
+    axes = fig.subplots(max(len(kinds), 1), 1, squeeze=False)[:, 0]
+    if not kinds:
+        axes[0].text(0.5, 0.5, "no entity mentions or topics yet", ha="center", va="center")
+        axes[0].set_axis_off()
+        return _to_png(fig)
+    for ax, kind in zip(axes, kinds):
+        keys = trends.top_keys(table, kind=kind, k=top_k)
+        pooled = trends.pooled_weekly(table, keys, kind=kind)
+        weeks = sorted(pooled["week"].unique())
+        for key in keys:
+            part = pooled[pooled["key"].astype(str) == key].set_index("week").reindex(weeks)
+            x = np.arange(len(weeks))
+            (line,) = ax.plot(x, part["net_sentiment"].to_numpy(dtype=float), label=f"{kind} {key}")
+            ax.scatter(x, part["net_sentiment"].to_numpy(dtype=float), color=line.get_color(),
+                       s=10 + 90 * part["volume"].fillna(0).to_numpy(dtype=float) / max(pooled["volume"].max(), 1))
+        ax.axhline(0, color="grey", linewidth=0.8)
+        ax.set_xticks(np.arange(len(weeks)), weeks, rotation=45, ha="right", fontsize=7)
+        ax.set_ylim(-1.05, 1.05)
+        ax.set_ylabel("net sentiment")
+        plural = {"entity": "entities", "topic": "topics (map clusters)"}[kind]
+        ax.set_title(f"Top {len(keys)} {plural} by volume: net sentiment per week (marker size: volume)")
+        ax.legend(fontsize=7, loc="best")
+    fig.tight_layout()
+    return _to_png(fig)

@@ -1,7 +1,9 @@
 """The nightly job and its schedule.
 
 Each night ingests yesterday's articles (one day partition of raw_articles), embeds only them (the same day of
-article_embeddings), then rebuilds what reads every day: the search index, the outlet map and the bias axis.
+article_embeddings and article_sentences) and scores that day's entity mentions (entity_mentions), then rebuilds
+what reads every day: the search index, the outlet map, the bias axis and the weekly tables (entity_sentiment from
+the stored daily mentions, sentiment_trends).
 Other days' stored rows and vectors are not touched. After a new adapter, re-embed every day with one run:
 `dagster asset materialize --select 'article_embeddings+' --partition-range <first>...<today>` (`make reembed`).
 
@@ -24,6 +26,7 @@ from opensentiment_pipeline.defs.partitions import DAILY
 NIGHTLY_HOUR_UTC = 2
 KIND_TAG = "opensentiment/kind"  # run tag the team instance's queue limits by (training | embedding)
 NIGHTLY_ASSETS = ("raw_articles", "article_embeddings", "article_index", "outlet_clusters", "outlet_leaning",
+                  "entity_mentions", "entity_sentiment", "sentiment_trends", "stories", "outlet_agreement",
                   "results_db")
 
 
@@ -45,12 +48,13 @@ def nightly_config(path: str | None = None) -> dict | None:
 
 reembedding_job = dg.define_asset_job(
     "reembedding_job",
-    selection=dg.AssetSelection.assets("raw_articles", "rejected_rows", "article_embeddings")
-    | dg.AssetSelection.assets("article_embeddings").downstream(),
+    selection=dg.AssetSelection.assets("raw_articles", "rejected_rows", "article_embeddings", "article_sentences")
+    | dg.AssetSelection.assets("article_embeddings", "article_sentences").downstream(),
     partitions_def=DAILY,
     config=nightly_config(),
     tags={KIND_TAG: "embedding"},  # deploy/dagster.yaml limits how many embedding runs share the workers
-    description="Ingest and embed one day of articles, then refresh the index, outlet map and bias axis",
+    description="Ingest and embed one day of articles (vectors and sentences), score its entity mentions, then "
+                "refresh the index, outlet map, bias axis and the weekly sentiment tables",
 )
 
 

@@ -71,7 +71,7 @@ def test_a_probe_cannot_win_by_recognising_sister_outlets_boilerplate():
     settings = dict(reference=None, n_folds=4, regularization=10.0, min_articles=5)
     raw = leaning.tfidf_reference(articles["text"].tolist(), articles, **settings)
     stripped_texts = boilerplate.strip_boilerplate(articles["text"].tolist(), articles["outlet"].tolist(),
-                                                   **leaning.STRIP_DEFAULTS)
+                                                   min_share=0.1, min_count=3)
     stripped = leaning.tfidf_reference(stripped_texts, articles, **settings)
     assert raw["tfidf_outlet_cv_macro_f1"] == 1.0
     assert not any("Copyright" in t or "Staff Writer" in t for t in stripped_texts)

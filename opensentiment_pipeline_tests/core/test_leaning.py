@@ -7,9 +7,18 @@ import pandas as pd
 import pytest
 from scipy.stats import spearmanr
 
+from opensentiment_pipeline.core import plots
 from opensentiment_pipeline.core.analysis import leaning
 
 SETTINGS = dict(n_folds=5, regularization=1.0, n_axes=3, min_articles=2, n_bootstrap=200, seed=0)
+# place_outlets takes every result-changing setting without a default; these tests read the plain embedding
+# probe unless they say otherwise.
+PLAIN = dict(topic_clusters=0, covariates=None, outlet_directions=0, standardize=False, texts=None,
+             lexical_weight=0.0, tfidf_regularization=10.0, topic_free_share=0.0)
+
+
+def place(articles, vectors, **settings):
+    return leaning.place_outlets(articles, vectors, **{**PLAIN, **settings})
 
 
 def _articles(positions: dict[str, float], *, per_outlet: int = 40, seed: int = 0) -> tuple[pd.DataFrame, np.ndarray]:
@@ -29,7 +38,7 @@ REFERENCE = {"Left-A": "left", "left b": "left", "Center A": "center", "center_b
 
 def test_probe_orders_unrated_outlets_and_validates_outlet_disjoint():
     articles, vectors = _articles({**RATED, **UNRATED})
-    result = leaning.place_outlets(articles, vectors, reference=REFERENCE, **SETTINGS)
+    result = place(articles, vectors, reference=REFERENCE, **SETTINGS)
     table = result.outlets.set_index("outlet")
     assert result.method == "probe"
     assert list(result.outlets.columns) == list(leaning.LEANING_COLUMNS)
@@ -60,7 +69,7 @@ def test_cv_spearman_is_one_when_mixed_article_labels_give_distinct_outlet_refer
     positions = {o: sum(leaning.LEANING_SCORE[k] * n for k, n in mix.items()) / 10 for o, mix in mixes.items()}
     articles, vectors = _articles(positions, per_outlet=40)
     articles["leaning"] = [label for mix in mixes.values() for label, n in mix.items() for _ in range(4 * n)]
-    result = leaning.place_outlets(articles, vectors, reference=None, **SETTINGS)
+    result = place(articles, vectors, reference=None, **SETTINGS)
     assert result.metrics["outlet_cv_spearman"] == pytest.approx(1.0)
     assert result.outlets.set_index("outlet").loc["o2", "reference_leaning"] == "left"  # mean -0.6 -> nearest
 
@@ -68,7 +77,7 @@ def test_cv_spearman_is_one_when_mixed_article_labels_give_distinct_outlet_refer
 def test_unrated_articles_of_a_rated_outlet_take_its_label_and_are_scored_held_out():
     articles, vectors = _articles({"a": -1.0, "b": -0.9, "c": 0.9, "d": 1.0}, per_outlet=10)
     articles["leaning"] = ["left"] * 5 + [None] * 5 + ["left"] * 10 + ["right"] * 5 + [""] * 5 + ["right"] * 10
-    result = leaning.place_outlets(articles, vectors, reference=None, **SETTINGS)
+    result = place(articles, vectors, reference=None, **SETTINGS)
     assert result.outlets["fitted_on"].all()
     assert result.outlets["reference_leaning"].tolist() == ["left", "left", "right", "right"]
 
@@ -76,7 +85,7 @@ def test_unrated_articles_of_a_rated_outlet_take_its_label_and_are_scored_held_o
 def test_without_references_the_principal_axis_ends_are_the_extreme_outlets():
     positions = {"p1": -1.0, "p2": -0.7, "p3": -0.3, "p4": 0.3, "p5": 0.7, "p6": 1.0}
     articles, vectors = _articles(positions, per_outlet=60)
-    result = leaning.place_outlets(articles, vectors, reference=None, **SETTINGS)
+    result = place(articles, vectors, reference=None, **SETTINGS)
     assert result.method == "principal_axes"
     first = result.axes.iloc[0]
     assert first["explained_variance_ratio"] > 0.5
@@ -94,7 +103,7 @@ def test_without_references_the_principal_axis_ends_are_the_extreme_outlets():
 def test_an_outlet_with_one_article_spans_the_whole_scale_and_does_not_define_axes():
     articles, vectors = _articles({"p1": -1.0, "p2": 0.0, "p3": 1.0}, per_outlet=20)
     lone = pd.DataFrame({"outlet": ["lone"]})
-    result = leaning.place_outlets(pd.concat([articles, lone], ignore_index=True),
+    result = place(pd.concat([articles, lone], ignore_index=True),
                                    np.vstack([vectors, np.ones((1, 8))]), reference=None, **SETTINGS)
     row = result.outlets.set_index("outlet").loc["lone"]
     assert (row["n_articles"], row["score_low"], row["score_high"]) == (1, -1.0, 1.0)
@@ -103,8 +112,8 @@ def test_an_outlet_with_one_article_spans_the_whole_scale_and_does_not_define_ax
 
 def test_same_seed_gives_the_same_table():
     articles, vectors = _articles({**RATED, **UNRATED})
-    first = leaning.place_outlets(articles, vectors, reference=REFERENCE, **SETTINGS)
-    second = leaning.place_outlets(articles, vectors, reference=REFERENCE, **SETTINGS)
+    first = place(articles, vectors, reference=REFERENCE, **SETTINGS)
+    second = place(articles, vectors, reference=REFERENCE, **SETTINGS)
     pd.testing.assert_frame_equal(first.outlets, second.outlets)
 
 
@@ -122,13 +131,13 @@ def test_bad_references_are_named(reference, leanings, match):
     if leanings is not None:
         articles["leaning"] = leanings
     with pytest.raises(ValueError, match=match):
-        leaning.place_outlets(articles, vectors, reference=reference, **SETTINGS)
+        place(articles, vectors, reference=reference, **SETTINGS)
 
 
 def test_vectors_must_align_with_articles():
     articles, vectors = _articles({"a": 0.0, "b": 1.0})
     with pytest.raises(ValueError, match=r"n_articles=80; got shape \(79, 8\)"):
-        leaning.place_outlets(articles, vectors[1:], reference=None, **SETTINGS)
+        place(articles, vectors[1:], reference=None, **SETTINGS)
 
 
 def test_read_reference_csv_normalises_outlet_names(tmp_path):
@@ -143,17 +152,32 @@ def test_read_reference_csv_normalises_outlet_names(tmp_path):
         leaning.read_reference_csv(path)
 
 
-def test_leaning_png_is_a_png():
+def test_leaning_png_draws_left_outlets_blue_center_grey_and_right_red():
+    import io
+
+    from matplotlib.colors import to_rgb
+    from matplotlib.image import imread
+
     articles, vectors = _articles({**RATED, **UNRATED})
-    result = leaning.place_outlets(articles, vectors, reference=REFERENCE, **SETTINGS)
-    assert leaning.leaning_png(result.outlets, title="t").startswith(b"\x89PNG\r\n\x1a\n")
+    result = place(articles, vectors, reference=REFERENCE, **SETTINGS)
+    png = plots.leaning_png(result.outlets, title="t")
+    assert png.startswith(b"\x89PNG\r\n\x1a\n")
+    pixels = imread(io.BytesIO(png))[..., :3]
+
+    def near(colour: str) -> int:
+        return int((np.abs(pixels - np.array(to_rgb(colour))).max(axis=-1) < 0.08).sum())
+
+    assert near("tab:blue") > 20 and near("tab:red") > 20 and near("tab:gray") > 20
+    only_left = result.outlets.assign(reference_leaning="left")
+    assert near("tab:red") > 5 * max(1, int((np.abs(imread(io.BytesIO(plots.leaning_png(only_left, title="t")))[..., :3]
+                                                    - np.array(to_rgb("tab:red"))).max(axis=-1) < 0.08).sum()))
 
 
 def test_calibrated_scores_put_partisan_outlets_near_the_ends_and_label_them():
     articles, vectors = _articles({**RATED, **UNRATED})
-    result = leaning.place_outlets(articles, vectors, reference=REFERENCE, **SETTINGS)
+    result = place(articles, vectors, reference=REFERENCE, **SETTINGS)
     table = result.outlets.set_index("outlet")
-    # The raw P(right) - P(left) means crowd towards 0; calibration sends each class's median to -1 / 0 / +1.
+    # The raw P(right) - P(left) means crowd towards 0; calibration spreads them to the expected rating.
     assert table.loc[["left a", "left b"], "score"].max() <= -0.5
     assert table.loc[["right a", "right b"], "score"].min() >= 0.5
     assert table.loc[["center a", "center b"], "score"].abs().max() < 0.5
@@ -161,23 +185,50 @@ def test_calibrated_scores_put_partisan_outlets_near_the_ends_and_label_them():
     assert table.loc["unrated west", "label"] == "left" and table.loc["unrated east", "label"] == "right"
     assert result.metrics["outlet_label_macro_f1"] == 1.0
     assert result.metrics["threshold_low"] < 0 < result.metrics["threshold_high"]
-    assert result.metrics["median_score_left"] < -0.9 and result.metrics["median_score_right"] > 0.9
+    assert result.metrics["median_score_left"] < -0.85 and result.metrics["median_score_right"] > 0.85
     assert ((table["score_low"] <= table["score"]) & (table["score"] <= table["score_high"])).all()
     # Calibration is monotone: the raw order is kept.
     assert table["raw_score"].rank().equals(table["score"].rank())
 
 
-def test_fit_calibration_maps_class_medians_to_minus_one_zero_one():
+def test_fit_calibration_keeps_the_order_everywhere_with_no_flat_end():
     raw = np.array([-0.3, -0.1, 0.0, 0.1, 0.3, 0.5])
     calibration = leaning.fit_calibration(raw, np.array([-1, -1, 0, 0, 1, 1]))
-    assert calibration.knots == pytest.approx((-0.2, 0.05, 0.4))
-    assert calibration(np.array([-0.2, -0.075, 0.05, 0.225, 0.4, 2.0])).tolist() == pytest.approx(
-        [-1.0, -0.5, 0.0, 0.5, 1.0, 1.0])
+    assert calibration.slope > 0 and calibration.note is None
+    grid = np.linspace(-1.0, 1.0, 201)  # the whole raw range, far beyond the rated outlets
+    calibrated = calibration(grid)
+    assert np.all(np.diff(calibrated) > 0) and np.all(np.abs(calibrated) < 1)
+    # The classes keep their order: the rated outlets' expected ratings rise left < center < right.
+    left, centre, right = calibration(np.array([-0.2, 0.05, 0.4]))
+    assert left < -0.5 < centre < 0.5 < right
 
 
-def test_fit_calibration_falls_back_to_a_symmetric_spread_when_medians_are_out_of_order():
+def test_fit_calibration_falls_back_to_a_fixed_map_and_says_why_when_scores_fall_with_the_rating():
     calibration = leaning.fit_calibration(np.array([0.2, 0.0, -0.2]), np.array([-1, 0, 1]))
-    assert calibration.knots == pytest.approx((-0.2, 0.0, 0.2))  # 90th percentile of |raw - median|
+    assert (calibration.slope, calibration.cuts) == (1.0, (-1.0, 1.0))
+    assert "the raw scores do not rise with the rating" in calibration.note and "fitted slope -" in calibration.note
+
+
+def test_no_two_outlets_with_different_raw_scores_share_a_calibrated_score():
+    # Unrated outlets far beyond the rated ends: a clipping calibration put them all on -1 or +1.
+    beyond = {"far west": -2.5, "farther west": -3.5, "far east": 2.5, "farther east": 3.5}
+    articles, vectors = _articles({**RATED, **UNRATED, **beyond})
+    table = place(articles, vectors, reference=REFERENCE, **SETTINGS).outlets.set_index("outlet")
+    assert table["raw_score"].nunique() == len(table)
+    assert table["score"].nunique() == len(table) and (table["score"].abs() < 1).all()
+    assert table["raw_score"].rank().equals(table["score"].rank())
+    assert table.loc["farther west", "score"] < table.loc["far west", "score"] < table.loc["left a", "score"]
+    # Every interval, the ends' too, keeps a width: the calibration is refitted on resampled outlets.
+    assert ((table["score_high"] - table["score_low"]) > 1e-4).all()
+
+
+def test_a_fold_whose_training_outlets_have_one_rating_says_what_it_substituted():
+    metrics, calibration, _, notes = leaning.calibrate_in_cv(np.array([-0.5, -0.4, 0.4, 0.5]), np.array([-1, -1, 1, 1]),
+                                                             np.array([0, 0, 1, 1]))
+    assert notes[0].startswith("fold 0: its training outlets carry one rating class only (['right'])")
+    assert "its 2 held-out outlets are scored 0 and labelled center" in notes[0]
+    assert metrics["outlet_label_macro_f1"] == 0.0  # every outlet labelled center: neither left nor right found
+    assert calibration.slope > 0  # the final calibration sees both classes
 
 
 def test_choose_thresholds_maximises_outlet_macro_f1():
@@ -219,8 +270,8 @@ def test_removing_topic_and_format_directions_leaves_the_ideological_axis():
             covariates.append([style])
             rows.append(outlet)
     articles = pd.DataFrame({"outlet": rows})
-    plain = leaning.place_outlets(articles, np.array(vectors), reference=None, **SETTINGS)
-    cleaned = leaning.place_outlets(articles, np.array(vectors), reference=None, **{**SETTINGS, "n_axes": 2},
+    plain = place(articles, np.array(vectors), reference=None, **SETTINGS)
+    cleaned = place(articles, np.array(vectors), reference=None, **{**SETTINGS, "n_axes": 2},
                                     topic_clusters=2, covariates=np.array(covariates))
     truth = list(positions.values())
     plain_rho = spearmanr(plain.outlets.set_index("outlet").loc[list(positions), "score"], truth).statistic
@@ -258,7 +309,7 @@ def test_outlet_identity_directions_are_those_separating_outlets_of_one_leaning(
 
 def test_when_no_outlet_has_min_articles_the_scores_stay_raw_and_label_metrics_are_nan(caplog):
     articles, vectors = _articles({**RATED, **UNRATED}, per_outlet=1)
-    result = leaning.place_outlets(articles, vectors, reference=REFERENCE, **{**SETTINGS, "min_articles": 5})
+    result = place(articles, vectors, reference=REFERENCE, **{**SETTINGS, "min_articles": 5})
     assert np.isnan(result.metrics["outlet_label_macro_f1"]) and np.isnan(result.metrics["outlet_cv_spearman"])
     assert result.outlets["score"].between(-1, 1).all() and len(result.outlets) == len(RATED) + len(UNRATED)
     assert "lower min_articles or add articles" in caplog.text
@@ -284,9 +335,9 @@ def _words_and_vectors(*, words_carry_leaning: bool, vectors_carry_leaning: bool
 def test_lexical_blend_reports_both_probes_and_recovers_what_only_the_words_carry():
     articles, vectors, texts = _words_and_vectors(words_carry_leaning=True, vectors_carry_leaning=False)
     settings = {**SETTINGS, "n_folds": 4, "min_articles": 5}
-    alone = leaning.place_outlets(articles, vectors, reference=None, **settings, texts=texts, lexical_weight=0.0)
-    blended = leaning.place_outlets(articles, vectors, reference=None, **settings, texts=texts, lexical_weight=0.5)
-    words = leaning.place_outlets(articles, vectors, reference=None, **settings, texts=texts, lexical_weight=1.0)
+    alone = place(articles, vectors, reference=None, **settings, texts=texts, lexical_weight=0.0)
+    blended = place(articles, vectors, reference=None, **settings, texts=texts, lexical_weight=0.5)
+    words = place(articles, vectors, reference=None, **settings, texts=texts, lexical_weight=1.0)
     best = spearmanr(range(8), [-1] * 4 + [1] * 4).statistic
     # Weight 0: the axis is the embedding probe, and the TF-IDF probe is still reported beside it.
     assert alone.metrics["outlet_cv_spearman"] == alone.metrics["embedding_outlet_cv_spearman"]
@@ -307,7 +358,7 @@ def test_lexical_blend_scores_unrated_outlets_with_both_probes_fitted_on_every_r
     newcomer = pd.DataFrame({"outlet": ["newcomer"] * 6, "leaning": None,
                              "text": ["liberty taxpayers and more liberty"] * 6})
     vectors = np.vstack([vectors, np.zeros((6, vectors.shape[1])) + 0.1])
-    result = leaning.place_outlets(pd.concat([articles, newcomer], ignore_index=True), vectors, reference=None,
+    result = place(pd.concat([articles, newcomer], ignore_index=True), vectors, reference=None,
                                    **{**SETTINGS, "n_folds": 4}, texts=[*texts, *newcomer["text"]],
                                    lexical_weight=0.5)
     table = result.outlets.set_index("outlet")
@@ -316,15 +367,15 @@ def test_lexical_blend_scores_unrated_outlets_with_both_probes_fitted_on_every_r
 
 def test_standardised_probe_and_blend_settings_are_checked():
     articles, vectors, texts = _words_and_vectors(words_carry_leaning=False, vectors_carry_leaning=True)
-    scaled = leaning.place_outlets(articles, vectors, reference=None,
+    scaled = place(articles, vectors, reference=None,
                                    **{**SETTINGS, "n_folds": 4, "regularization": 0.1}, standardize=True)
     assert scaled.metrics["outlet_cv_macro_f1"] > 0.9
     with pytest.raises(ValueError, match="lexical_weight > 0 blends in the TF-IDF probe, which needs the articles"):
-        leaning.place_outlets(articles, vectors, reference=None, **SETTINGS, lexical_weight=0.5)
+        place(articles, vectors, reference=None, **SETTINGS, lexical_weight=0.5)
     with pytest.raises(ValueError, match=r"lexical_weight must be in \[0, 1\]; got 1.5"):
-        leaning.place_outlets(articles, vectors, reference=None, **SETTINGS, texts=texts, lexical_weight=1.5)
+        place(articles, vectors, reference=None, **SETTINGS, texts=texts, lexical_weight=1.5)
     with pytest.raises(ValueError, match="texts must align with articles; got 95 texts for 96 articles"):
-        leaning.place_outlets(articles, vectors, reference=None, **SETTINGS, texts=texts[1:])
+        place(articles, vectors, reference=None, **SETTINGS, texts=texts[1:])
 
 
 def test_leaning_by_topic_ranks_the_topics_that_divide_outlets_first():
@@ -365,18 +416,18 @@ def test_topic_free_view_places_an_outlet_by_how_it_writes_not_by_what_it_covers
     reference = {o: ("left" if lean < 0 else "right" if lean > 0 else "center")
                  for o, (lean, _) in plan.items() if o != "newcomer"}
     settings = {**SETTINGS, "n_folds": 3, "topic_clusters": 2}
-    plain = leaning.place_outlets(articles, np.array(vectors), reference=reference, **settings)
-    free = leaning.place_outlets(articles, np.array(vectors), reference=reference, **settings, topic_free_share=1.0)
+    plain = place(articles, np.array(vectors), reference=reference, **settings)
+    free = place(articles, np.array(vectors), reference=reference, **settings, topic_free_share=1.0)
     raw = {name: r.outlets.set_index("outlet").loc["newcomer", "raw_score"] for name, r in (("plain", plain), ("free", free))}
     assert raw["free"] < raw["plain"] and raw["free"] < 0
     assert "topic_free_outlet_cv_spearman" in free.metrics and "topic_free_outlet_cv_spearman" not in plain.metrics
     # With nothing to subtract (fewer than two topics) there is no topic-free view, and no figures claim one.
-    same = leaning.place_outlets(articles, np.array(vectors), reference=reference, **{**settings, "topic_clusters": 1},
+    same = place(articles, np.array(vectors), reference=reference, **{**settings, "topic_clusters": 1},
                                  topic_free_share=0.5)
     assert "topic_free_outlet_cv_spearman" not in same.metrics
     assert same.metrics["embedding_outlet_cv_spearman"] == pytest.approx(plain.metrics["embedding_outlet_cv_spearman"])
     with pytest.raises(ValueError, match=r"topic_free_share must be in \[0, 1\]; got -0.1"):
-        leaning.place_outlets(articles, np.array(vectors), reference=reference, **settings, topic_free_share=-0.1)
+        place(articles, np.array(vectors), reference=reference, **settings, topic_free_share=-0.1)
 
 
 def test_topic_outlet_leaning_gives_each_outlets_mean_score_per_topic_left_first():
@@ -395,9 +446,17 @@ def test_topic_outlet_leaning_gives_each_outlets_mean_score_per_topic_left_first
 
 def test_probe_path_returns_each_articles_held_out_score():
     articles, vectors = _articles({**RATED, **UNRATED})
-    result = leaning.place_outlets(articles, vectors, reference=REFERENCE, **SETTINGS)
+    result = place(articles, vectors, reference=REFERENCE, **SETTINGS)
     assert result.article_scores.shape == (len(articles),)
     assert np.all(np.abs(result.article_scores) <= 1)
     means = pd.Series(result.article_scores).groupby(articles["outlet"]).mean()
     assert means.loc["unrated west"] < 0 < means.loc["unrated east"]
-    assert leaning.place_outlets(articles, vectors, reference=None, **SETTINGS).article_scores is None
+    assert place(articles, vectors, reference=None, **SETTINGS).article_scores is None
+
+
+def test_axis_texts_strip_each_outlets_recurring_lines_from_the_body_and_keep_the_title():
+    footer = "The Morning Edition team reports daily"
+    articles = pd.DataFrame({"outlet": ["a"] * 3 + ["b"], "title": ["One", None, "Three", "Four"],
+                             "text": [f"Body {i}.\n{footer}" for i in range(3)] + [f"Body b.\n{footer}"]})
+    texts = leaning.axis_texts(articles, strip_min_share=0.5, strip_min_count=3)
+    assert texts == ["One. Body 0.", "Body 1.", "Three. Body 2.", f"Four. Body b.\n{footer}"]  # once in b: kept

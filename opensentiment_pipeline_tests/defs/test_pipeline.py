@@ -24,7 +24,8 @@ def test_definitions_load_with_every_asset_and_the_nightly_job_embeds_and_refres
     job_assets = {k.to_user_string() for k in definitions.defs.resolve_job_def("reembedding_job")
                   .asset_layer.executable_asset_keys}
     assert job_assets == {"raw_articles", "rejected_rows", "article_embeddings", "outlet_clusters", "article_index",
-                          "outlet_leaning", "results_db"}
+                          "outlet_leaning", "article_sentences", "entity_mentions", "entity_sentiment",
+                          "sentiment_trends", "stories", "outlet_agreement", "results_db"}
 
 
 @pytest.fixture(scope="module")

@@ -300,18 +300,34 @@ def embed_and_predict(model, tokenizer, texts: Sequence[str], *, labels: Sequenc
     Returns:
         (vectors `(n, hidden)` L2-normalised, probabilities `(n, len(labels))`), in the order of `texts`.
     """
+    pooled, proba = pool_and_predict(model, tokenizer, texts, labels=labels, batch_size=batch_size,
+                                     max_length=max_length, device=device, max_chunks=max_chunks,
+                                     show_progress=show_progress, encoder=encoder)
+    vectors = pooled / np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12)
+    return vectors.astype(np.float32), proba
+
+
+def pool_and_predict(model, tokenizer, texts: Sequence[str], *, labels: Sequence[str], batch_size: int,
+                     max_length: int, device: str, max_chunks: int = 1, show_progress: bool = False,
+                     encoder=None) -> tuple[np.ndarray, np.ndarray]:
+    """`embed_and_predict` before normalisation: the mean-pooled vectors `(n, hidden)` the head read, and its
+    probabilities `(n, len(labels))`.
+
+    With `max_chunks` 1 the probabilities equal `training.predict_proba`'s for the same texts without a target
+    (the evaluation's scorer, `test_sentence_scores_match_the_evaluation`), which is how `sentences` scores
+    each sentence; the unnormalised vectors let sentence vectors average into an article's vector
+    (`combine_chunks`) as window vectors do.
+    """
     dev = resolve_device(device)
     encoder = modeling.encoder_of(model) if encoder is None else encoder
-    pooled = encode_texts(encoder, tokenizer, texts, batch_size=batch_size,
-                                     max_length=max_length, device=dev, normalize=False, max_chunks=max_chunks,
-                                     show_progress=show_progress)
+    pooled = encode_texts(encoder, tokenizer, texts, batch_size=batch_size, max_length=max_length, device=dev,
+                          normalize=False, max_chunks=max_chunks, show_progress=show_progress)
     head = modeling.classifier_head(model)
     with torch.inference_mode():
         logits = head(torch.from_numpy(pooled).to(dev)).float().cpu()
     if logits.shape[1] != len(labels):
         raise ValueError(f"the adapter's head has {logits.shape[1]} outputs but {len(labels)} labels were given")
-    vectors = pooled / np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12)
-    return vectors.astype(np.float32), torch.softmax(logits, dim=1).numpy()
+    return pooled, torch.softmax(logits, dim=1).numpy()
 
 
 @dataclass(frozen=True)
@@ -320,7 +336,7 @@ class ArticleVectors:
 
     topic: np.ndarray  # (n, hidden) float32, L2-normalised: frozen base encoder
     sentiment: np.ndarray  # (n, hidden) float32, L2-normalised: encoder with the sentiment adapter
-    proba: np.ndarray  # (n, n_labels) float32 softmax of the sentiment head
+    proba: np.ndarray | None  # (n, n_labels) float32 softmax of the sentiment head; None when not run
 
 
 def embed_articles(model: Any, tokenizer: Any, texts: Sequence[str], *, labels: Sequence[str], batch_size: int,

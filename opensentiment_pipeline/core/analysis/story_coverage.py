@@ -1,0 +1,204 @@
+"""What each story says about the outlets: coverage by leaning, blindspots, per-outlet sentiment and words, and
+how much outlets agree over the stories they share.
+
+A story table has one row per (story, outlet that covered it): the story's own columns repeat on each of its rows
+(`STORY_COLUMNS`), so the outlets' columns (`OUTLET_COLUMNS`) sit beside them and one frame serves both the story
+pages and the outlet-pair table. `stories.drop_duplicates("story_id")` is the one-row-per-story view.
+
+Blindspot: a story is a blindspot for one side when at least `blindspot_min_outlets` outlets with a leaning covered
+it and the other side's outlets make up at least `blindspot_share` of its left and right outlets (center outlets
+count for neither): "right" coverage with (almost) no "left" outlets is a blindspot for the left.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+
+from opensentiment_pipeline.core.analysis import story_words
+
+LEANINGS: tuple[str, ...] = ("left", "center", "right")
+STORY_COLUMNS: tuple[str, ...] = (
+    "story_id", "headline", "keywords", "first_day", "last_day", "n_articles", "n_outlets", "outlets",
+    "share_left", "share_center", "share_right",  # of the story's outlets that have a leaning; NaN when none has
+    "n_unrated_outlets", "leaning_source", "blindspot",  # blindspot: "" or the side that barely covered it
+)
+OUTLET_COLUMNS: tuple[str, ...] = (
+    "outlet", "outlet_leaning", "outlet_articles",
+    "sentiment", "sentiment_low", "sentiment_high",  # mean article score (-1 .. +1) and its bootstrap 95 % interval
+    "outlet_words",  # the words that set this outlet's telling apart (Monroe et al. log-odds), comma-separated
+)
+AGREEMENT_COLUMNS: tuple[str, ...] = (
+    "outlet_a", "outlet_b", "stories_a", "stories_b", "shared_stories",
+    "coverage_jaccard",  # shared / stories either covered
+    "sentiment_gap",  # mean |sentiment_a - sentiment_b| over shared stories (0 .. 2); NaN below min_shared
+    "sentiment_closeness",  # 1 - gap / 2 (0 .. 1)
+)
+SENTIMENT_SCORES = {"negative": -1.0, "neutral": 0.0, "positive": 1.0}
+
+
+def sentiment_scores(labels: pd.Series) -> pd.Series:
+    """One number per article for its sentiment: -1 negative, 0 neutral, +1 positive (the article-level label of
+    article_embeddings). The one place that says where a story's sentiment comes from, so another source (e.g.
+    sentiment toward the story's entities) can replace it."""
+    unknown = sorted(set(labels.dropna().astype(str)) - set(SENTIMENT_SCORES))
+    if unknown:
+        raise ValueError(f"unknown sentiment labels {unknown[:5]}; expected {list(SENTIMENT_SCORES)}")
+    return labels.map(SENTIMENT_SCORES).astype(float)
+
+
+def summarise_stories(members: pd.DataFrame, vectors: np.ndarray, *, leaning_source: str, blindspot_share: float,
+                      blindspot_min_outlets: int, n_bootstrap: int, top_k_words: int, prior_strength: float,
+                      min_z: float, seed: int) -> pd.DataFrame:
+    """The story table (STORY_COLUMNS + OUTLET_COLUMNS) of the stories in `members`.
+
+    Args:
+        members: one row per article: article_id, story_id, day, outlet, title, text, sentiment (-1 .. +1, NaN
+            when unknown) and leaning (left / center / right / None) of its outlet.
+        vectors: `(len(members), dim)` unit topic vectors; the headline is the title nearest the story's mean.
+        leaning_source: where the leanings come from, written into each row (e.g. "source ratings").
+        blindspot_share, blindspot_min_outlets: the blindspot rule (module docstring).
+        n_bootstrap: resamples of an outlet's articles in a story for its sentiment interval.
+        top_k_words, prior_strength, min_z: keywords and outlet words (story_words.log_odds_z); the prior is the
+            pooled counts of every article in `members`.
+        seed: seeds the bootstrap.
+    """
+    missing = {"article_id", "story_id", "day", "outlet", "title", "text", "sentiment", "leaning"} - set(members)
+    if missing:
+        raise ValueError(f"members lack columns {sorted(missing)}; got {list(members.columns)}")
+    if len(vectors) != len(members):
+        raise ValueError(f"vectors has {len(vectors)} rows for {len(members)} members")
+    if not 0.5 < blindspot_share <= 1.0:
+        raise ValueError(f"blindspot_share must be in (0.5, 1]; got {blindspot_share}")
+    if members.empty:
+        return pd.DataFrame({c: pd.Series(dtype=object) for c in (*STORY_COLUMNS, *OUTLET_COLUMNS)})
+    members = members.reset_index(drop=True)
+    texts = (members["title"].fillna("") + "\n" + members["text"].fillna("")).tolist()
+    try:
+        vectorizer, counts = story_words.word_counter(texts)
+        vocabulary = vectorizer.get_feature_names_out()
+    except ValueError:  # no word of 3+ letters outside the stop words in any article
+        counts, vocabulary = None, np.array([], dtype=str)
+    counts = counts.tocsr() if counts is not None else None  # row slices per story
+    background = np.asarray(counts.sum(axis=0)).ravel() if counts is not None else None
+    rng = np.random.default_rng(seed)
+    order = np.lexsort((members["outlet"].astype(str).to_numpy(), members["story_id"].astype(str).to_numpy()))
+    members, vectors = members.iloc[order].reset_index(drop=True), vectors[order]
+    counts = counts[order] if counts is not None else None
+    story_ids = members["story_id"].astype(str).to_numpy()
+    outlets = members["outlet"].astype(str).to_numpy()
+    sentiment = members["sentiment"].to_numpy(dtype=float)
+    titles = members["title"].fillna("").astype(str).to_numpy()
+    days = members["day"].to_numpy()
+    leanings = members["leaning"].to_numpy(dtype=object)
+    bounds = np.flatnonzero(np.r_[True, story_ids[1:] != story_ids[:-1], True])
+    rows: list[dict] = []
+    for start, stop in itertools.pairwise(bounds):
+        story_row = _story_columns(story_ids[start], titles[start:stop], days[start:stop], outlets[start:stop],
+                                   leanings[start:stop], vectors[start:stop], leaning_source=leaning_source,
+                                   blindspot_share=blindspot_share, blindspot_min_outlets=blindspot_min_outlets)
+        words = {}
+        if counts is not None:
+            story_row["keywords"] = ", ".join(story_words.top_words(
+                counts[start:stop], vocabulary, background, top_k=top_k_words, prior_strength=prior_strength))
+            words = story_words.group_words(counts[start:stop], outlets[start:stop], vocabulary, background,
+                                            top_k=top_k_words, prior_strength=prior_strength, min_z=min_z)
+        cuts = start + np.flatnonzero(np.r_[True, outlets[start + 1:stop] != outlets[start:stop - 1], True])
+        for a, b in itertools.pairwise(cuts):
+            mean, low, high = _bootstrap_mean(sentiment[a:b], n_bootstrap, rng)
+            rows.append({**story_row, "outlet": outlets[a], "outlet_leaning": leanings[a],
+                         "outlet_articles": int(b - a), "sentiment": mean, "sentiment_low": low,
+                         "sentiment_high": high, "outlet_words": ", ".join(words.get(outlets[a], []))})
+    table = pd.DataFrame(rows, columns=[*STORY_COLUMNS, *OUTLET_COLUMNS])
+    return table.sort_values(["first_day", "story_id", "outlet"], kind="stable").reset_index(drop=True)
+
+
+def outlet_agreement(stories: pd.DataFrame, *, min_shared: int) -> pd.DataFrame:
+    """Per pair of outlets (AGREEMENT_COLUMNS): how many stories each covered, how many both did, the Jaccard
+    overlap of their stories, and the mean gap of their sentiment over shared stories (NaN with fewer than
+    `min_shared` shared stories or no sentiment)."""
+    missing = {"story_id", "outlet", "sentiment"} - set(stories.columns)
+    if missing:
+        raise ValueError(f"stories lack columns {sorted(missing)}; got {list(stories.columns)}")
+    cells = stories.groupby(["outlet", "story_id"])["sentiment"].mean().unstack("outlet")  # story x outlet
+    outlets = sorted(cells.columns)
+    covered = cells.notna() | stories.groupby(["outlet", "story_id"]).size().unstack("outlet").notna()
+    rows = []
+    for i, a in enumerate(outlets):
+        for b in outlets[i + 1:]:
+            both = covered[a] & covered[b]
+            either = covered[a] | covered[b]
+            gaps = (cells.loc[both, a] - cells.loc[both, b]).abs().dropna()
+            gap = float(gaps.mean()) if len(gaps) >= max(1, min_shared) else np.nan
+            rows.append({"outlet_a": a, "outlet_b": b, "stories_a": int(covered[a].sum()),
+                         "stories_b": int(covered[b].sum()), "shared_stories": int(both.sum()),
+                         "coverage_jaccard": float(both.sum() / either.sum()) if either.any() else np.nan,
+                         "sentiment_gap": gap, "sentiment_closeness": 1.0 - gap / 2.0})
+    return pd.DataFrame(rows, columns=list(AGREEMENT_COLUMNS))
+
+
+def agreement_matrix(agreement: pd.DataFrame, column: str) -> pd.DataFrame:
+    """The square outlet x outlet frame of one AGREEMENT_COLUMNS column (diagonal 1 for Jaccard and closeness)."""
+    outlets = sorted(set(agreement["outlet_a"]) | set(agreement["outlet_b"]))
+    matrix = pd.DataFrame(np.nan, index=outlets, columns=outlets)
+    for row in agreement.itertuples(index=False):
+        matrix.loc[row.outlet_a, row.outlet_b] = matrix.loc[row.outlet_b, row.outlet_a] = getattr(row, column)
+    if column in ("coverage_jaccard", "sentiment_closeness"):
+        np.fill_diagonal(matrix.values, 1.0)
+    return matrix
+
+
+def outlet_leanings(outlets: Sequence[str], *, source_ratings: pd.Series, axis_labels: pd.Series | None
+                    ) -> tuple[dict[str, str | None], str]:
+    """Each outlet's leaning and where it came from: the sources' ratings (`source_ratings`, outlet -> label, the
+    most common one per outlet) when any outlet has one, else the bias axis's labels (`axis_labels`), else none."""
+    rated = source_ratings.dropna()
+    rated = rated[rated.isin(LEANINGS)]
+    if len(rated):
+        majority = rated.groupby(level=0).agg(lambda s: s.value_counts().index[0])
+        return {o: majority.get(o) for o in outlets}, "source ratings"
+    if axis_labels is not None and axis_labels.dropna().isin(LEANINGS).any():
+        return {o: axis_labels.get(o) if axis_labels.get(o) in LEANINGS else None for o in outlets}, "bias axis labels"
+    return {o: None for o in outlets}, "none"
+
+
+def _story_columns(story_id: str, titles: np.ndarray, days: np.ndarray, outlets: np.ndarray, leanings: np.ndarray,
+                   vectors: np.ndarray, *, leaning_source: str, blindspot_share: float,
+                   blindspot_min_outlets: int) -> dict:
+    """One story's own columns from its articles' arrays (sorted by outlet); plain numpy, as it runs per story."""
+    titled = np.fromiter((len(t) > 0 for t in titles), bool, len(titles))
+    similarity = np.where(titled, vectors @ vectors.mean(axis=0), -np.inf)
+    headline = str(titles[int(np.argmax(similarity))]) if titled.any() else ""
+    names, first = np.unique(outlets, return_index=True)
+    per_outlet = leanings[first]
+    rated = np.array([v for v in per_outlet if v in LEANINGS], dtype=object)
+    counts = {side: int((rated == side).sum()) for side in LEANINGS}
+    shares = {side: counts[side] / len(rated) if len(rated) else np.nan for side in LEANINGS}
+    blindspot = ""
+    sides = counts["left"] + counts["right"]
+    if len(rated) >= blindspot_min_outlets and sides > 0:
+        if counts["right"] / sides >= blindspot_share:
+            blindspot = "left"
+        elif counts["left"] / sides >= blindspot_share:
+            blindspot = "right"
+    return {"story_id": story_id, "headline": headline, "keywords": "", "first_day": days.min(),
+            "last_day": days.max(), "n_articles": len(titles), "n_outlets": len(names),
+            "outlets": ", ".join(map(str, names)), **{f"share_{side}": value for side, value in shares.items()},
+            "n_unrated_outlets": int(len(names) - len(rated)), "leaning_source": leaning_source,
+            "blindspot": blindspot}
+
+
+def _bootstrap_mean(values: np.ndarray, n_bootstrap: int, rng: np.random.Generator) -> tuple[float, float, float]:
+    """Mean and percentile-bootstrap 95 % interval; NaN without values, the value itself for one."""
+    values = values[np.isfinite(values)]
+    if len(values) == 0:
+        return np.nan, np.nan, np.nan
+    mean = float(values.mean())
+    if len(values) == 1 or n_bootstrap < 1:
+        return mean, mean, mean
+    means = values[rng.integers(0, len(values), size=(n_bootstrap, len(values)))].mean(axis=1)
+    low, high = np.quantile(means, [0.025, 0.975])
+    return mean, float(low), float(high)
