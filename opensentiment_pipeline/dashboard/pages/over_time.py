@@ -4,6 +4,7 @@ page says how."""
 
 from __future__ import annotations
 
+import plotly.colors
 import plotly.graph_objects as go
 from dash import Input, Output, dcc, html
 from plotly.subplots import make_subplots
@@ -65,14 +66,16 @@ def register(app, ctx: DashboardContext) -> None:
 
 def trend_figure(rows) -> go.Figure:
     fig = make_subplots(rows=2, cols=1, shared_xaxes=True, row_heights=[0.7, 0.3], vertical_spacing=0.06)
-    for outlet, part in rows.groupby("outlet", sort=True):
+    palette = plotly.colors.qualitative.Plotly
+    for n, (outlet, part) in enumerate(rows.groupby("outlet", sort=True)):
+        color = palette[n % len(palette)]  # the outlet's line and its volume bars share one colour
         fig.add_trace(go.Scatter(x=part["week"], y=part["net_sentiment"], mode="lines+markers", name=str(outlet),
-                                 legendgroup=str(outlet),
+                                 legendgroup=str(outlet), line={"color": color},
                                  error_y={"type": "data", "symmetric": False,
                                           "array": part["net_high"] - part["net_sentiment"],
                                           "arrayminus": part["net_sentiment"] - part["net_low"]}), row=1, col=1)
         fig.add_trace(go.Bar(x=part["week"], y=part["volume"], name=str(outlet), legendgroup=str(outlet),
-                             showlegend=False), row=2, col=1)
+                             marker={"color": color}, showlegend=False), row=2, col=1)
     fig.update_layout(height=560, barmode="stack", margin={"t": 30})
     fig.update_yaxes(title_text="net sentiment", range=[-1.05, 1.05], row=1, col=1)
     fig.update_yaxes(title_text="volume", row=2, col=1)

@@ -34,7 +34,10 @@ def layout(ctx: DashboardContext) -> html.Div:
         html.P(f"{len(stories)} stories; coverage shares are of the outlets with a leaning.", className="note"),
         html.H3("Newest"), ui.table(newest[columns], table_id="stories-newest"),
         html.H3("Biggest"), ui.table(biggest[columns], table_id="stories-biggest"),
-        dcc.Graph(figure=coverage_figure(biggest), config={"displaylogo": False}),
+        dcc.Graph(figure=coverage_figure(biggest), config={"displaylogo": False})
+        if biggest[["share_left", "share_center", "share_right"]].notna().any().any()
+        else html.P("no covering outlet has a leaning (a rating or the bias axis' label), so there is no coverage "
+                    "by leaning", className="note"),
         html.H3("Blindspots (one side barely covered it)"),
         ui.table(blind[columns], table_id="stories-blindspots", max_rows=20) if len(blind)
         else html.P("no story has a blindspot", className="note"),
@@ -60,8 +63,9 @@ def register(app, ctx: DashboardContext) -> None:
 
 def story_rows(ctx: DashboardContext):
     """One row per story (the story columns repeat on each of its outlets' rows)."""
-    frame = ctx.store.table("stories", asset="stories", columns=STORY_COLUMNS)
-    return frame.drop_duplicates("story_id")
+    frame = ctx.store.table("stories", asset="stories", columns=STORY_COLUMNS).drop_duplicates("story_id")
+    return frame.assign(first_day=frame["first_day"].astype(str).str.slice(0, 10),
+                        last_day=frame["last_day"].astype(str).str.slice(0, 10))
 
 
 def coverage_figure(stories) -> go.Figure:
