@@ -69,15 +69,7 @@ screenshots: $(BIN)/dagster
 ui: $(BIN)/dagster
 	$(BIN)/dagster dev
 
-mlflow-# The results dashboard on http://127.0.0.1:$(PORT) (after `make demo` or `make shared-data`)
-dashboard: $(BIN)/dagster
-	$(BIN)/opensentiment dashboard --port $(PORT)
-
-# docs/screenshots/*.png: each dashboard page on the current results, in Debian's chromium
-screenshots: $(BIN)/dagster
-	$(BIN)/python -m opensentiment_pipeline.dashboard.screenshots --out docs/screenshots
-
-ui: $(BIN)/dagster
+mlflow-ui: $(BIN)/dagster
 	$(BIN)/mlflow ui --backend-store-uri sqlite:///$(CURDIR)/.opensentiment/mlflow.db
 
 clean:

@@ -40,7 +40,7 @@ class StoryState:
     stories.iloc[i]); `center` `(dim,)` is subtracted from every topic vector before it is compared (zeros: none).
 
     Sentence-encoder vectors share a common direction (all-MiniLM-L6-v2 news vectors have cosine ~0.5 to their
-    mean), so a growing story's centroid drifts towards it and draws in everything; comparing the vectors minus
+    mean), so a growing story's centroid drifts towards it and can draw in everything; comparing the vectors minus
     their mean removes that direction (Mu & Viswanath 2018, "All-but-the-Top"). The center is fixed when the
     stories are first built and kept from night to night, so nights stay comparable."""
 

@@ -45,7 +45,7 @@ class ArticleEmbeddingsConfig(dg.Config):
                                 "PhraseBank validation sentences (benchmarks/article_sentiment_quality.py); re-run "
                                 "its validation stage after training a different adapter")
     max_sentences: int = Field(default=64, ge=1, description="sentences scored per article (title first); 64 "
-                               "covers the whole of ~98 % of news articles")
+                               "covers the whole of 98 % of the 300 BASIL news articles (median 28 sentences)")
 
     @model_validator(mode="after")
     def _band_only_with_sentences(self):

@@ -82,12 +82,15 @@ from opensentiment_pipeline.core.analysis.leaning.topics import (
     leaning_by_topic,
     topic_outlet_leaning,
 )
+from opensentiment_pipeline.core.ingest.articles import (
+    normalise_outlet,  # the one outlet normaliser
+)
 
 __all__ = [
     "ARTICLES_PER_TOPIC", "AXIS_COLUMNS", "LEANINGS", "LEANING_COLUMNS", "LEANING_SCORE", "TOPIC_LEANING_COLUMNS",
     "TOPIC_OUTLET_LEANING_COLUMNS", "Calibration", "LeaningReport", "LeaningResult", "apply_calibration",
     "article_labels", "axis_texts", "calibrate_in_cv", "calibrated_intervals", "choose_thresholds", "cv_metrics", "fit_calibration",
-    "fit_tfidf_probe", "format_features", "join_articles", "leaning_by_topic", "map_points",
+    "fit_tfidf_probe", "format_features", "join_articles", "leaning_by_topic", "map_points", "normalise_outlet",
     "outlet_identity_directions", "outlet_leaning_report", "outlet_table", "place_outlets", "predict_proba",
     "probe_model", "project_out", "rated_folds", "read_reference_csv", "remove_directions", "tfidf_held_out",
     "tfidf_reference", "topic_kmeans_size", "topic_outlet_leaning", "vector_proba",
