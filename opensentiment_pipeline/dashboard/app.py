@@ -64,6 +64,8 @@ def create_app(ctx: DashboardContext) -> Dash:
         return build(ctx)
 
     outlets.register(app, ctx)
+    stories.register(app, ctx)
+    over_time.register(app, ctx)
     search.register(app, ctx, engine)
     return app
 

@@ -44,6 +44,9 @@ def write_home(home: Path, articles: pd.DataFrame, vectors: np.ndarray, *, base_
                            "title": articles["title"], "sentiment": sentiment})
     points.to_parquet(assets / "outlet_clusters.parquet", index=False)
     _leaning(outlets).to_parquet(assets / "outlet_leaning.parquet", index=False)
+    _stories(articles, outlets).to_parquet(assets / "stories.parquet", index=False)
+    _agreement(outlets).to_parquet(assets / "outlet_agreement.parquet", index=False)
+    _trends(articles, sentiment).to_parquet(assets / "sentiment_trends.parquet", index=False)
     run = home / "artifacts" / "runs" / RUN_ID / "outlet_clusters"
     run.mkdir(parents=True, exist_ok=True)
     _similarity(articles["outlet"], vectors).to_csv(run / "outlet_similarity.csv")
@@ -92,6 +95,40 @@ def _leaning(outlets: list[str]) -> pd.DataFrame:
                          "score_high": score + 0.1, "reference_leaning": [l if i % 2 == 0 else None
                                                                          for i, l in enumerate(label)],
                          "fitted_on": True, "label": label, "raw_score": score})
+
+
+def _stories(articles: pd.DataFrame, outlets: list[str]) -> pd.DataFrame:
+    """Three stories, each covered by every outlet (the stories asset's columns, one row per story and outlet)."""
+    day = pd.to_datetime(articles["published_at"], utc=True).dt.date
+    rows = []
+    for n in range(3):
+        for i, outlet in enumerate(outlets):
+            rows.append({"story_id": n, "headline": str(articles["title"].iloc[n]), "keywords": "rate, council",
+                         "first_day": day.min(), "last_day": day.max(), "n_articles": 10 * (n + 1),
+                         "n_outlets": len(outlets), "outlets": ", ".join(outlets), "share_left": 0.5,
+                         "share_center": 0.25, "share_right": 0.25, "n_unrated_outlets": 0,
+                         "leaning_source": "fixture", "blindspot": "right" if n == 2 else "", "outlet": outlet,
+                         "outlet_leaning": LEANINGS[i % 3], "outlet_articles": 2, "sentiment": 0.1 * i - 0.2,
+                         "sentiment_low": 0.1 * i - 0.4, "sentiment_high": 0.1 * i, "outlet_words": "rate, hold"})
+    return pd.DataFrame(rows)
+
+
+def _agreement(outlets: list[str]) -> pd.DataFrame:
+    pairs = [(a, b) for i, a in enumerate(outlets) for b in outlets[i + 1:]]
+    return pd.DataFrame({"outlet_a": [a for a, _ in pairs], "outlet_b": [b for _, b in pairs], "stories_a": 3,
+                         "stories_b": 3, "shared_stories": 3, "coverage_jaccard": 1.0, "sentiment_gap": 0.2,
+                         "sentiment_closeness": 0.9})
+
+
+def _trends(articles: pd.DataFrame, sentiment: list[str]) -> pd.DataFrame:
+    """Weekly topic rows per outlet (the sentiment_trends columns the dashboard reads)."""
+    frame = pd.DataFrame({"outlet": articles["outlet"].to_numpy(), "sentiment": sentiment,
+                          "week": pd.to_datetime(articles["published_at"], utc=True).dt.tz_localize(None)
+                          .dt.to_period("W").dt.start_time})
+    frame["net"] = frame["sentiment"].map({"negative": -1.0, "neutral": 0.0, "positive": 1.0})
+    weekly = frame.groupby(["outlet", "week"], as_index=False).agg(volume=("net", "size"), net_sentiment=("net", "mean"))
+    return weekly.assign(kind="topic", key="0", net_low=weekly["net_sentiment"] - 0.2,
+                         net_high=weekly["net_sentiment"] + 0.2)
 
 
 def _similarity(outlets: pd.Series, vectors: np.ndarray) -> pd.DataFrame:

@@ -82,3 +82,15 @@ def test_missing_asset_shows_which_and_the_command(chromium, home_without_leanin
         assert page.locator(".notice.missing").get_attribute("data-asset") == "article_index"
         assert page.console_errors == []
         page.close()
+
+
+def test_stories_and_over_time_draw_their_tables(page, dashboard, demo_home):
+    store = ResultsStore.at_home(demo_home)
+    if not (store.has("stories") and store.has("sentiment_trends")):
+        pytest.skip("this home has no stories or sentiment_trends table (their pages show a hint instead)")
+    _open(page, dashboard + "/stories")
+    page.wait_for_selector("#stories-outlet-table", timeout=30_000)
+    assert page.locator("#stories-biggest tbody tr").count() >= 1
+    _open(page, dashboard + "/over-time")
+    page.wait_for_selector("#trends-graph", timeout=30_000)
+    assert page.console_errors == []

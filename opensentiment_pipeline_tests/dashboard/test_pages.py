@@ -31,12 +31,16 @@ def test_no_results_database_names_results_db_and_its_command(tmp_path):
     assert "--select '*results_db'" in shown
 
 
-def test_a_table_missing_from_the_store_raises_its_asset(demo_home):
-    store = ResultsStore.at_home(demo_home)
+def test_a_table_missing_from_the_store_raises_its_asset(demo_home, tmp_path):
+    shutil.copy(demo_home / "results.duckdb", tmp_path / "results.duckdb")
+    with duckdb.connect(str(tmp_path / "results.duckdb")) as conn:
+        conn.execute("DROP VIEW IF EXISTS stories")
+        conn.execute("DELETE FROM results_db_tables WHERE table_name = 'stories'")
+    store = ResultsStore.at_home(tmp_path)
     with pytest.raises(MissingAsset, match=r"asset stories has not been materialized: run `dagster asset "
                                            r"materialize --select '\*stories,results_db'"):
         store.require("stories", asset="stories", columns=["story_id"])
-    assert "asset stories has not been materialized" in _text(stories.layout(dashboard_app.context_for(demo_home)))
+    assert "asset stories has not been materialized" in _text(stories.layout(dashboard_app.context_for(tmp_path)))
 
 
 def test_a_store_from_an_older_version_names_the_missing_columns(demo_home, tmp_path):
