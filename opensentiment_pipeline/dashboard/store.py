@@ -68,6 +68,7 @@ class ResultsStore:
         for attempt in range(LOCK_RETRIES):
             try:
                 with duckdb.connect(str(self.path), read_only=True) as conn:
+                    conn.execute("SET TimeZone = 'UTC'")  # days are UTC days everywhere else (partitions, stories)
                     return conn.execute(sql, list(params or [])).df()
             except duckdb.IOException as err:
                 if "lock" not in str(err).lower():

@@ -1,5 +1,5 @@
 """stories and outlet_agreement through Dagster on hand-built upstream tables: two nights keep their story ids,
-equal a rebuild, and report what the issue asks for in metadata."""
+equal a rebuild, and report the story counts, undated articles and blindspots in metadata."""
 
 from __future__ import annotations
 

@@ -4,8 +4,10 @@ The streaming method follows Miranda et al. (2018, "Multilingual Clustering of S
 keeps the sum of its articles' unit topic vectors; an article joins the open story whose centroid is most similar
 to it once a time penalty is taken off, if that score reaches `threshold`, and opens a new story otherwise. A story
 is open for an article when the article's day is within `window_days` of the story's days. Articles are taken day
-by day, oldest first, and within a day in (published_at, article_id) order, so the result does not depend on how
-the days were split into nights: one night at a time or a rebuild over every day give the same stories.
+by day, oldest first, and within a day in (published_at, article_id) order, so the assignment does not depend on
+how the days were split into nights, with two exceptions: a rebuild re-centres the vectors on the whole archive's
+mean (a nightly run keeps the centre fixed on its first night), and an article that arrives after its day was
+processed is assigned after newer ones. Keywords and words are weighed against the night's touched stories.
 
 The state a night needs (`StoryState`) is the open stories only: per story its centroid, size and first and last
 day. Stories whose last day is more than `window_days` before the newest day seen are closed and leave the state,
