@@ -161,32 +161,13 @@ def run_search(args: argparse.Namespace) -> int:
 
 
 def embed_query(manifest: dict, text: str):
-    """`(dimensions,)` vector of `text` from the encoder named in the index manifest.
+    """`(dimensions,)` vector of `text` from the encoder named in the index manifest (`search.query_encoder`)."""
+    from opensentiment_pipeline.core.vectors import search
 
-    The manifest names either `adapter_dir` (a fine-tuned adapter, as article_index writes) or `base_model`
-    (a model spec such as packaged:all-MiniLM-L6-v2, for an index built from a base encoder).
-    """
-    from transformers.utils import logging as hf_logging
-
-    from opensentiment_pipeline.core.model import modeling
-    from opensentiment_pipeline.core.vectors import encoding
-
-    hf_logging.disable_progress_bar()  # a "Loading weights" bar on every search is noise
-    if manifest.get("adapter_dir"):
-        adapter_dir = Path(manifest["adapter_dir"])
-        if not adapter_dir.is_dir():
-            raise CliError(f"the index was built with the adapter in {adapter_dir}, which no longer exists; "
-                           "re-materialize article_index with the current sentiment_adapter")
-        _, tokenizer, model = modeling.load_adapter(adapter_dir)
-        encoder = modeling.encoder_of(model)
-    elif manifest.get("base_model"):
-        encoder = modeling.load_encoder(manifest["base_model"], num_layers=manifest.get("num_layers"))
-        tokenizer = modeling.load_tokenizer(manifest["base_model"])
-    else:
-        raise CliError(f"the index manifest names no encoder (adapter_dir or base_model); got keys {sorted(manifest)}")
-    vectors = encoding.encode_texts(encoder, tokenizer, [text], batch_size=1,
-                                      max_length=int(manifest.get("query_max_length", 256)), device="cpu")
-    return vectors[0]
+    try:
+        return search.query_encoder(manifest).embed(text)
+    except ValueError as err:
+        raise CliError(str(err)) from None
 
 
 def _allowed_ids(articles, *, outlet: str | None, sentiment: str | None) -> list[str] | None:

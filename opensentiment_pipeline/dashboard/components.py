@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
-from dash import dcc, html
+from dash import html
 
 from opensentiment_pipeline.dashboard.store import MissingAsset, OutdatedTable, ResultsStore, StoreBusy
 

@@ -51,22 +51,15 @@ class SearchEngine:
 
     def embed(self, text: str) -> np.ndarray:
         """`(dimensions,)` vector of `text` from the encoder named in the manifest (loaded on first use)."""
-        from opensentiment_pipeline.core.model import modeling
-        from opensentiment_pipeline.core.vectors import encoding
+        from opensentiment_pipeline.core.vectors import search
 
         manifest = self.loaded().manifest
-        spec = manifest.get("base_model")
-        if not spec:
-            raise ValueError(f"the index manifest in {self.index_dir} names no base_model; got keys "
-                             f"{sorted(manifest)}. Re-materialize article_index")
+        key = json.dumps({k: manifest.get(k) for k in ("adapter_dir", "base_model", "num_layers", "query_max_length")},
+                         sort_keys=True)
         with self._lock:
-            key = f"{spec}:{manifest.get('num_layers')}"
             if self._encoder is None or self._encoder[0] != key:
-                encoder = modeling.load_encoder(spec, num_layers=manifest.get("num_layers"))
-                self._encoder = (key, encoder, modeling.load_tokenizer(spec))
-            _, encoder, tokenizer = self._encoder
-            return encoding.encode_texts(encoder, tokenizer, [text], batch_size=1,
-                                         max_length=int(manifest.get("query_max_length", 256)), device="cpu")[0]
+                self._encoder = (key, search.query_encoder(manifest))
+            return self._encoder[1].embed(text)
 
     def vector_of(self, article_id: str) -> np.ndarray:
         loaded = self.loaded()

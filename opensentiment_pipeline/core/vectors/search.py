@@ -285,3 +285,43 @@ def _unit_rows(values: np.ndarray, *, name: str) -> np.ndarray:
         raise ValueError(f"{name} has {int((norms == 0).sum())} all-zero rows, which have no direction to compare")
     # FAISS wants C-contiguous float32.
     return np.ascontiguousarray(matrix / norms, dtype=np.float32)
+
+
+@dataclass(frozen=True)
+class QueryEncoder:
+    """The encoder an index manifest names, ready to embed queries into the index's space."""
+
+    encoder: Any
+    tokenizer: Any
+    max_length: int
+
+    def embed(self, text: str) -> np.ndarray:
+        """`(dimensions,)` unit vector of `text`, embedded as the articles were."""
+        from opensentiment_pipeline.core.vectors import encoding
+
+        return encoding.encode_texts(self.encoder, self.tokenizer, [text], batch_size=1, max_length=self.max_length,
+                                     device="cpu")[0]
+
+
+def query_encoder(manifest: dict) -> QueryEncoder:
+    """Load the encoder an index manifest names: `adapter_dir` (a fine-tuned adapter) or `base_model` (a model spec
+    such as packaged:all-MiniLM-L6-v2, as article_index writes). The one way the CLI and the dashboard embed a query.
+    """
+    from transformers.utils import logging as hf_logging
+
+    from opensentiment_pipeline.core.model import modeling
+
+    hf_logging.disable_progress_bar()  # a "Loading weights" bar on every search is noise
+    max_length = int(manifest.get("query_max_length", 256))
+    if manifest.get("adapter_dir"):
+        adapter_dir = Path(manifest["adapter_dir"])
+        if not adapter_dir.is_dir():
+            raise ValueError(f"the index was built with the adapter in {adapter_dir}, which no longer exists; "
+                             "re-materialize article_index with the current sentiment_adapter")
+        _, tokenizer, model = modeling.load_adapter(adapter_dir)
+        return QueryEncoder(modeling.encoder_of(model), tokenizer, max_length)
+    if manifest.get("base_model"):
+        encoder = modeling.load_encoder(manifest["base_model"], num_layers=manifest.get("num_layers"))
+        return QueryEncoder(encoder, modeling.load_tokenizer(manifest["base_model"]), max_length)
+    raise ValueError(f"the index manifest names no encoder (adapter_dir or base_model); got keys {sorted(manifest)}. "
+                     "Re-materialize article_index")
