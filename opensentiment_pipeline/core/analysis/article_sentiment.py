@@ -14,9 +14,11 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
+from opensentiment_pipeline.core.schema import SENTIMENT_LABELS
+
 ARTICLE_SENTIMENT_COLUMNS: tuple[str, ...] = ("article_id", "n_sentences", "negative_share", "positive_share",
                                               "net_sentiment", "sentiment", "sentiment_confidence")
-_LABELS = ("negative", "neutral", "positive")
+_LABELS = SENTIMENT_LABELS
 
 
 def band_labels(net: np.ndarray, *, neutral_band: float) -> np.ndarray:

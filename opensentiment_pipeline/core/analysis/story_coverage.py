@@ -20,8 +20,8 @@ import numpy as np
 import pandas as pd
 
 from opensentiment_pipeline.core.analysis import story_words
+from opensentiment_pipeline.core.analysis.leaning.references import LEANINGS
 
-LEANINGS: tuple[str, ...] = ("left", "center", "right")
 STORY_COLUMNS: tuple[str, ...] = (
     "story_id", "headline", "keywords", "first_day", "last_day", "n_articles", "n_outlets", "outlets",
     "share_left", "share_center", "share_right",  # of the story's outlets that have a leaning; NaN when none has

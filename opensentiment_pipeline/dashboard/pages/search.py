@@ -6,13 +6,14 @@ from __future__ import annotations
 import pandas as pd
 from dash import ALL, Input, Output, State, callback_context, dcc, html, no_update
 
+from opensentiment_pipeline.core.schema import SENTIMENT_LABELS
 from opensentiment_pipeline.dashboard import components as ui
 from opensentiment_pipeline.dashboard.components import DashboardContext, UserFacingError
 from opensentiment_pipeline.dashboard.search_engine import SearchEngine
 
 PATH = "/search"
 TITLE = "Search"
-SENTIMENTS = ("negative", "neutral", "positive")
+SENTIMENTS = SENTIMENT_LABELS
 K_CHOICES = (5, 10, 20, 50)
 
 
