@@ -11,6 +11,8 @@ import dagster as dg
 import pandas as pd
 from pydantic import Field
 
+from opensentiment_pipeline.defs.stored_days import StoredDays
+
 
 def project_home() -> Path:
     """The project's home folder: `$OPENSENTIMENT_HOME`, else `.opensentiment` under the working directory."""
@@ -50,6 +52,8 @@ class ParquetIOManager(dg.ConfigurableIOManager):
     """
 
     base_dir: str = Field(description="Folder holding one Parquet file (or folder of days) per asset")
+    read_log: str | None = Field(default=None, description="JSON-lines file that gets one line (run id, reading "
+                                 "asset, asset, day) per stored day read; None = no log")
 
     def _path(self, context: dg.OutputContext | dg.InputContext) -> Path:
         # An op input (e.g. the sweep job's) carries no asset key here: it is looked up by its input name,
@@ -96,9 +100,12 @@ class ParquetIOManager(dg.ConfigurableIOManager):
                                      "rows_per_day": dg.MetadataValue.json(
                                          {day: len(part) for day, part in sorted(days.items())})})
 
-    def load_input(self, context: dg.InputContext) -> pd.DataFrame:
+    def load_input(self, context: dg.InputContext) -> "pd.DataFrame | StoredDays":
         if context.has_asset_key and context.has_asset_partitions:
-            return self._read_days(context)
+            days = self._stored_days(context)
+            if _wants_stored_days(context):  # the asset reads the days it needs itself
+                return days
+            return self._read_days(context, days)
         path = self._path(context)
         if not path.exists():
             raise FileNotFoundError(f"{path} does not exist: materialize {path.stem} "
@@ -106,19 +113,27 @@ class ParquetIOManager(dg.ConfigurableIOManager):
         with _locked(path.parent / f".{path.stem}.lock", exclusive=False):
             return pd.read_parquet(path)
 
-    def _read_days(self, context: dg.InputContext) -> pd.DataFrame:
-        keys = list(context.asset_partition_keys)
-        folder = self._folder(context)
-        files = [folder / f"{key}.parquet" for key in keys if (folder / f"{key}.parquet").exists()]
-        if not files:
+    def _stored_days(self, context: dg.InputContext) -> StoredDays:
+        step = context._step_context  # None when the context was built by hand (build_input_context)
+        return StoredDays(asset=context.asset_key.to_user_string(), folder=self._folder(context),
+                          keys=tuple(context.asset_partition_keys), reader=step.op_def.name if step else "",
+                          read_log=Path(self.read_log) if self.read_log else None, run_id=step.run_id if step else "")
+
+    def _read_days(self, context: dg.InputContext, days: StoredDays) -> pd.DataFrame:
+        keys = days.keys
+        stored = days.days()
+        if not stored:
             raise FileNotFoundError(
-                f"no day of {context.asset_key.to_user_string()} between {keys[0]} and {keys[-1]} is stored in "
-                f"{folder}: materialize it first, e.g. dagster asset materialize --select "
-                f"{context.asset_key.to_user_string()} --partition-range {keys[0]}...{keys[-1]}")
-        with _locked(folder / LOCK_FILE, exclusive=False):
-            frames = [pd.read_parquet(f) for f in files]
-        non_empty = [f for f in frames if len(f)] or frames[:1]  # concat of empty frames warns and loses dtypes
-        return pd.concat(non_empty, ignore_index=True)
+                f"no day of {days.asset} between {keys[0]} and {keys[-1]} is stored in "
+                f"{days.folder}: materialize it first, e.g. dagster asset materialize --select "
+                f"{days.asset} --partition-range {keys[0]}...{keys[-1]}")
+        return days.read(stored)
+
+
+def _wants_stored_days(context: dg.InputContext) -> bool:
+    """True when the reading asset annotates this input as StoredDays (a hand-built context has no type)."""
+    dagster_type = context._dagster_type  # noqa: SLF001  (the public property raises when it is missing)
+    return dagster_type is not None and dagster_type.typing_type is StoredDays
 
 
 class AtomicPickleIOManager(dg.ConfigurableIOManagerFactory):
