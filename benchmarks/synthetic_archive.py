@@ -14,6 +14,7 @@ Used by benchmarks/archive_scale.py.
 
 from __future__ import annotations
 
+import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +29,7 @@ MIN_BODY_CHARS = 1200  # shorter bodies would give (near-)identical leads on eve
 NOISE = 0.35  # norm of the noise added to a real vector before normalising (cosine to it ~0.94)
 NEUTRAL_BAND = 0.45  # article_embeddings' default (ArticleEmbeddingsConfig.neutral_band)
 MAX_SENTENCES = 64  # ArticleEmbeddingsConfig.max_sentences
+_SENTENCE = re.compile(r"[^.!?\s][^.!?]*[.!?]*")  # a run up to its end marks ("U.S." makes two: fine here)
 ENTITIES = ({"name": "Donald Trump", "aliases": ["Trump"]}, {"name": "Barack Obama", "aliases": ["Obama"]},
             {"name": "Hillary Clinton", "aliases": ["Clinton"]}, {"name": "Congress", "aliases": []},
             {"name": "Supreme Court", "aliases": []}, {"name": "White House", "aliases": []},
@@ -113,14 +115,13 @@ def derived_tables(raw: pd.DataFrame, rows: np.ndarray, pool: Pool, rng: np.rand
                    model_version: str, text_window: str) -> dict[str, pd.DataFrame]:
     """article_embeddings, article_sentences and entity_mentions for the articles `raw` (drawn from pool `rows`),
     in the columns (and order) the real assets store."""
-    from opensentiment_pipeline.core.analysis import article_sentiment, entities
+    from opensentiment_pipeline.core.analysis import article_sentiment
     from opensentiment_pipeline.core.schema import SENTIMENT_LABELS, title_and_text
-    from opensentiment_pipeline.core.vectors import encoding, sentences
-    from opensentiment_pipeline.defs.assets.sentiment import MENTION_FRAME_COLUMNS
+    from opensentiment_pipeline.core.vectors import encoding
     from opensentiment_pipeline.defs.assets.vectors import EMBEDDING_FRAME_COLUMNS, SENTENCE_FRAME_COLUMNS
 
     day_of = raw["partition_day"].to_numpy()
-    split = sentences.split_sentences(title_and_text(raw), max_sentences=MAX_SENTENCES)
+    split = split_sentences(title_and_text(raw))
     at = split["text_idx"].to_numpy()
     proba = drawn_probabilities(rng, len(split))
     scored = pd.DataFrame({
@@ -143,16 +144,38 @@ def derived_tables(raw: pd.DataFrame, rows: np.ndarray, pool: Pool, rng: np.rand
         frame[column] = by_article[column].to_numpy()
     frame["text_window"] = text_window
     frame["partition_day"] = day_of
-    mentions = entities.find_mentions(scored, entities.parse_entities(ENTITIES))
-    mention_proba = drawn_probabilities(rng, len(mentions))
-    for k, label in enumerate(SENTIMENT_LABELS):
-        mentions[f"p_{label}"] = mention_proba[:, k]
-    mentions["sentiment"] = np.asarray(SENTIMENT_LABELS, dtype=object)[mention_proba.argmax(1)]
-    mentions = mentions.merge(scored[["article_id", "sentence_idx", "outlet", "partition_day"]],
-                              on=["article_id", "sentence_idx"], how="left", validate="many_to_one")
     return {"article_embeddings": frame[list(EMBEDDING_FRAME_COLUMNS)],
             "article_sentences": scored[list(SENTENCE_FRAME_COLUMNS)],
-            "entity_mentions": mentions.assign(model_version=model_version)[list(MENTION_FRAME_COLUMNS)]}
+            "entity_mentions": mention_table(scored, rng, model_version=model_version)}
+
+
+def split_sentences(texts: list[str]) -> pd.DataFrame:
+    """core.vectors.sentences.split_sentences' columns (text_idx, sentence_idx, start, end, sentence) from a
+    regular expression: blingfire, the pipeline's splitter, would take ~35 min of a 1M archive's drawing."""
+    rows = []
+    for i, text in enumerate(texts):
+        for n, match in enumerate(_SENTENCE.finditer(text)):
+            if n == MAX_SENTENCES:
+                break
+            rows.append((i, n, match.start(), match.end(), match.group()))
+    return pd.DataFrame(rows, columns=["text_idx", "sentence_idx", "start", "end", "sentence"]).astype(
+        {"text_idx": "int64", "sentence_idx": "int64", "start": "int64", "end": "int64", "sentence": "object"})
+
+
+def mention_table(article_sentences: pd.DataFrame, rng: np.random.Generator, *, model_version: str) -> pd.DataFrame:
+    """entity_mentions for `article_sentences`: ENTITIES found by the pipeline's matcher, probabilities drawn."""
+    from opensentiment_pipeline.core.analysis import entities
+    from opensentiment_pipeline.core.schema import SENTIMENT_LABELS
+    from opensentiment_pipeline.defs.assets.sentiment import MENTION_FRAME_COLUMNS
+
+    mentions = entities.find_mentions(article_sentences, entities.parse_entities(ENTITIES))
+    proba = drawn_probabilities(rng, len(mentions))
+    for k, label in enumerate(SENTIMENT_LABELS):
+        mentions[f"p_{label}"] = proba[:, k]
+    mentions["sentiment"] = np.asarray(SENTIMENT_LABELS, dtype=object)[proba.argmax(1)]
+    mentions = mentions.merge(article_sentences[["article_id", "sentence_idx", "outlet", "partition_day"]],
+                              on=["article_id", "sentence_idx"], how="left", validate="many_to_one")
+    return mentions.assign(model_version=model_version)[list(MENTION_FRAME_COLUMNS)]
 
 
 def drawn_probabilities(rng: np.random.Generator, n: int) -> np.ndarray:

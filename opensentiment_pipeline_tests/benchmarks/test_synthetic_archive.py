@@ -80,8 +80,8 @@ def test_ids_are_unique_and_shared_across_tables(archive):
     assert set(stored(home, "article_sentences").read()["article_id"]) == set(raw["article_id"])
 
 
-def test_vectors_are_unit_rows_near_their_real_article(archive):
-    home, outlets, _ = archive
+def test_vectors_are_float32_unit_rows(archive):
+    home, _, _ = archive
     embeddings = stored(home, "article_embeddings").read()
     for column in ("embedding", "sentiment_embedding"):
         matrix = encoding.frame_to_matrix(embeddings, column)
