@@ -10,7 +10,7 @@ instance per size, each in its own process so one phase's memory does not count 
   outlet_leaning, entity_sentiment, sentiment_trends, stories, outlet_agreement, results_db), one run, from empty
   state folders, with `rebuild: true` where an asset has it;
 - **night**: `reembedding_job` for the next day, as the schedule launches it, ingesting `--new` articles from a
-  CSV. Its model steps (article_embeddings / article_sentences, entity_mentions) are stubbed: they write the new
+  Parquet file. Its model steps (article_embeddings / article_sentences, entity_mentions) are stubbed: they write the new
   day's vectors, sentences and mentions from the same generator, because their cost is the model's. The real
   embedding is timed apart (**embed**: `--embed-n` articles through the pipeline's embedding path, per 10,000);
 - **drift**: a rebuild over the archive and the new day, compared with what the night left: the top 10 of 100
@@ -23,8 +23,6 @@ the step's window). The stored days each step read come from the IO manager's re
     OMP_NUM_THREADS=1 HF_HUB_OFFLINE=1 nice -n 10 .venv/bin/python benchmarks/archive_scale.py \\
         --sizes 10000 100000 1000000 --out archive_scale.json
 """
-
-from __future__ import annotations
 
 import argparse
 import datetime as dt
@@ -65,6 +63,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--cache", default="/work/cache/archive_scale", help="real vectors and the tiny adapter")
     parser.add_argument("--work", default=None, help="folder for the archives (default: a new temporary one)")
     parser.add_argument("--keep", action="store_true", help="keep each size's archive after measuring it")
+    parser.add_argument("--resume", action="store_true", help="with --work and --keep: skip the phases whose "
+                        "figures are already in --work (after a failed phase)")
     parser.add_argument("--out", default="archive_scale.json", help="JSON of every figure")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--phase", choices=PHASES, help=argparse.SUPPRESS)  # one phase of one size (a child)
@@ -88,6 +88,10 @@ def main() -> int:
         for phase in phases:
             if phase == "embed" and size != args.sizes[0]:
                 continue  # the model's cost does not depend on the archive
+            done = work / str(size) / f"{phase}.json"
+            if args.resume and done.exists():
+                result[phase] = json.loads(done.read_text())
+                continue
             start = time.perf_counter()
             command = [sys.executable, __file__, *sys.argv[1:], "--phase", phase, "--size", str(size),
                        "--work", str(work)]
@@ -261,11 +265,11 @@ def measured_run(home: Path, launch) -> dict:
     reads = [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
     steps = {}
     for s in stats:
-        read = [r for r in reads if r["reader"] == s.step_key]
+        read = {(r["asset"], r["day"]) for r in reads if r["reader"] == s.step_key}
         steps[s.step_key] = {"seconds": round((s.end_time or 0) - (s.start_time or 0), 2),
                              "peak_rss_mb": round(sampler.peak(s.start_time, s.end_time) / 2**20),
-                             "stored_days_read": len({(r["asset"], r["day"]) for r in read}),
-                             "days": sorted({r["day"] for r in read})}
+                             "stored_days_read": len(read),  # (asset, day) pairs
+                             "other_days_read": len({day for _, day in read if day != NEW_DAY})}
     return {"wall_seconds": round(wall, 2), "baseline_rss_mb": round(baseline / 2**20),
             "peak_rss_mb": round(max(rss for _, rss in sampler.samples) / 2**20), "steps": steps,
             "run_id": result.run_id}
@@ -304,8 +308,6 @@ def phase_night(args, home: Path, days: list[str]) -> dict:
                                                                      run_config=run_config))
     figures["ingested"] = len(pd.read_parquet(home / "assets" / "raw_articles" / f"{NEW_DAY}.parquet",
                                               columns=["article_id"]))
-    figures["other_days_read"] = {step: [d for d in s["days"] if d != NEW_DAY] for step, s in figures["steps"].items()
-                                  if any(d != NEW_DAY for d in s["days"])}
     snapshot = home / "after_night"
     shutil.rmtree(snapshot, ignore_errors=True)
     snapshot.mkdir()
@@ -318,13 +320,14 @@ def phase_night(args, home: Path, days: list[str]) -> dict:
 
 
 def new_day_source(args, home: Path, pool, outlets) -> tuple[dict, dict[str, int]]:
-    """A CSV of the night's articles (as a feed export delivers them) and the pool row of each article id."""
+    """A Parquet file of the night's articles (a feed export; multi-line leads make CSV fragile) and the pool
+    row of each article id."""
     from synthetic_archive import SOURCE_NAME, synthetic_articles
 
     raw, rows = synthetic_articles(NEW_DAY, args.new, pool, outlets, np.random.default_rng([args.seed, 10**6]))
-    path = home / "new_day.csv"
+    path = home / "new_day.parquet"
     raw.assign(id=raw["article_id"].str.split(":", n=1).str[1], published_at=raw["published_at"].map(
-        lambda t: t.isoformat()))[["id", "title", "text", "outlet", "published_at", "leaning", "topic"]].to_csv(
+        lambda t: t.isoformat()))[["id", "title", "text", "outlet", "published_at", "leaning", "topic"]].to_parquet(
         path, index=False)
     columns = {c: c for c in ("id", "title", "text", "outlet", "published_at", "leaning", "topic")}
     return {"name": SOURCE_NAME, "path": str(path), "columns": columns}, dict(zip(raw["article_id"], rows))
@@ -415,7 +418,7 @@ def report_size(size: int, result: dict) -> None:
         "rebuild peak RSS MB": [cell(rebuild, s, "peak_rss_mb") for s in steps],
         "night s": [cell(night, s, "seconds") for s in steps],
         "night peak RSS MB": [cell(night, s, "peak_rss_mb") for s in steps],
-        "night: stored days read": [cell(night, s, "stored_days_read") for s in steps]})
+        "night: other days read": [cell(night, s, "other_days_read") for s in steps]})
     archive = result["archive"]
     print(f"\n## {size:,} stored articles + one night of {night['ingested']:,} ingested | {machine()}")
     print(f"archive written directly: {archive['rows']} rows, draw {archive['draw_seconds']} s, write "
@@ -428,8 +431,8 @@ def report_size(size: int, result: dict) -> None:
           f"peak RSS {night['peak_rss_mb']} MB")
     print(f"night (model excluded) / rebuild = {excl:.1f} / {rebuild['wall_seconds']} = "
           f"{excl / rebuild['wall_seconds']:.3f}")
-    print(f"stored days other than {NEW_DAY} the night read: "
-          f"{ {k: len(v) for k, v in night['other_days_read'].items()} or 'none'}")
+    other = {step: s["other_days_read"] for step, s in night["steps"].items() if s["other_days_read"]}
+    print(f"stored days other than the new one ({NEW_DAY}) the night read, per step: {other or 'none'}")
     if "embed" in result:
         embed = result["embed"]
         print(f"model (apart): {embed['articles']} articles embedded in {embed['seconds']} s ({embed['backend']}) "

@@ -1,7 +1,7 @@
 """A synthetic archive of stored days, written as the pipeline's own assets would have stored them.
 
-Texts are resampled from real articles (title + a lead window of 300-600 characters cut at a random place in
-the body, so resamples of one article differ), and each topic vector is drawn around the real vector of the
+Texts are resampled from real articles (title + a lead of 300-600 characters cut from one of the body's
+600-character slots, distinct within a day), and each topic vector is drawn around the real vector of the
 article its text came from: normalise(real_vector + noise). Outlets are renamed `outlet 017` (the form ingestion normalises outlet names to) and each is given
 one real outlet's leaning rating and articles, so the bias axis has ratings and signal. Per day it writes the
 four day-partitioned assets a night leaves behind (raw_articles, article_embeddings, article_sentences,
@@ -55,7 +55,9 @@ class Outlets:
     names: list[str]
     leanings: list[str]
     rows: list[np.ndarray]  # pool rows each outlet's articles are drawn from
-    weights: np.ndarray  # share of the day's articles (a long tail, as in real news)
+    weights: np.ndarray  # share of the articles (a long tail, as in real news) among outlets of one real outlet
+    leads: np.ndarray  # (m, 2) every (pool row, lead slot) an article can be cut from
+    row_outlets: list[np.ndarray]  # per pool row, the outlets that stand for its real outlet
 
 
 def make_outlets(pool: Pool, n_outlets: int) -> Outlets:
@@ -63,8 +65,13 @@ def make_outlets(pool: Pool, n_outlets: int) -> Outlets:
     real = sorted(set(pool.outlets))
     rows = [np.flatnonzero(pool.outlets == real[k % len(real)]) for k in range(n_outlets)]
     weights = 1.0 / (np.arange(n_outlets) + 10.0)
+    row_outlets = [np.flatnonzero([pool.outlets[row] == real[k % len(real)] for k in range(n_outlets)])
+                   for row in range(len(pool.bodies))]
+    leads = np.array([(row, slot) for row, ks in enumerate(row_outlets) if len(ks)
+                      for slot in range(max(1, len(pool.bodies[row]) // LEAD_CHARS[1]))], dtype=np.int64)
     return Outlets(names=[f"outlet {k:03d}" for k in range(n_outlets)],
-                   leanings=[str(pool.leanings[r[0]]) for r in rows], rows=rows, weights=weights / weights.sum())
+                   leanings=[str(pool.leanings[r[0]]) for r in rows], rows=rows, weights=weights,
+                   leads=leads.reshape(-1, 2), row_outlets=row_outlets)
 
 
 def day_sizes(total: int, n_days: int) -> list[int]:
@@ -78,14 +85,20 @@ def synthetic_articles(day: str, n: int, pool: Pool, outlets: Outlets, rng: np.r
     """`n` articles published on `day` (raw_articles' columns and dtypes) and the pool row each was drawn from."""
     from opensentiment_pipeline.core.schema import ARTICLE_COLUMNS
 
-    which = rng.choice(len(outlets.names), size=n, p=outlets.weights)
-    rows = np.array([outlets.rows[k][rng.integers(len(outlets.rows[k]))] for k in which], dtype=np.int64)
+    # Distinct lead slots within a day while the pool has enough: slots do not overlap, so ingestion's
+    # near-duplicate filter keeps a day's articles, as it keeps real ones.
+    picks = rng.choice(len(outlets.leads), size=n, replace=n > len(outlets.leads))
+    rows, slots = outlets.leads[picks, 0], outlets.leads[picks, 1]
+    which = np.empty(n, dtype=np.int64)
+    for i, row in enumerate(rows):
+        ks = outlets.row_outlets[row]
+        which[i] = ks[0] if len(ks) == 1 else rng.choice(ks, p=outlets.weights[ks] / outlets.weights[ks].sum())
     lengths = rng.integers(*LEAD_CHARS, size=n, endpoint=True)
-    starts = rng.random(n)
+    jitter = rng.random(n)
     texts = []
-    for row, length, start in zip(rows, lengths, starts):
+    for row, slot, length, start in zip(rows, slots, lengths, jitter):
         body = pool.bodies[row]
-        offset = int(start * max(len(body) - length, 0))
+        offset = slot * LEAD_CHARS[1] + int(start * (LEAD_CHARS[1] - length))
         if offset:  # begin at a word, as a lead would
             offset = body.find(" ", offset) + 1 or offset
         texts.append(body[offset:offset + length].strip())

@@ -71,6 +71,14 @@ def test_raw_articles_match_what_ingestion_stores(archive, tmp_path):
     pd.testing.assert_frame_equal(ours.drop(columns="votes"), ingested.drop(columns="votes"), check_exact=False)
 
 
+def test_leads_of_a_day_are_distinct_so_ingestion_keeps_them(archive):
+    home, _, _ = archive
+    raw = stored(home, "raw_articles").read()
+    for _, day in raw.groupby("partition_day"):
+        assert day["text"].is_unique
+        assert day.groupby("outlet")["leaning"].nunique().max() == 1
+
+
 def test_ids_are_unique_and_shared_across_tables(archive):
     home, _, _ = archive
     raw = stored(home, "raw_articles").read()
@@ -97,4 +105,5 @@ def test_outlets_are_renamed_and_keep_their_real_leaning():
     assert outlets.names == ["outlet 000", "outlet 001", "outlet 002"]
     assert outlets.leanings == ["left", "right", "left"]
     assert [r.tolist() for r in outlets.rows] == [[0], [1], [0]]
-    assert outlets.weights.sum() == pytest.approx(1.0)
+    assert [r.tolist() for r in outlets.row_outlets] == [[0, 2], [1]]
+    assert outlets.leads.tolist() == [[0, 0], [1, 0]]  # one lead slot in a body shorter than a slot
