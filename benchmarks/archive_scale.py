@@ -10,9 +10,10 @@ instance per size, each in its own process so one phase's memory does not count 
   outlet_leaning, entity_sentiment, sentiment_trends, stories, outlet_agreement, results_db), one run, from empty
   state folders, with `rebuild: true` where an asset has it;
 - **night**: `reembedding_job` for the next day, as the schedule launches it, ingesting `--new` articles from a
-  Parquet file. Its model steps (article_embeddings / article_sentences, entity_mentions) are stubbed: they write the new
-  day's vectors, sentences and mentions from the same generator, because their cost is the model's. The real
-  embedding is timed apart (**embed**: `--embed-n` articles through the pipeline's embedding path, per 10,000);
+  Parquet file. Its model steps (article_embeddings / article_sentences, entity_mentions) are stubbed: they
+  write the new day's vectors, sentences and mentions from the same generator, because their cost is the
+  model's. The real embedding is timed apart (**embed**: `--embed-n` articles through the pipeline's embedding
+  path, per 10,000);
 - **drift**: a rebuild over the archive and the new day, compared with what the night left: the top 10 of 100
   stored vectors in the night's index vs the rebuilt one, the new day's map clusters vs a refit's (refit clusters
   mapped to the night's by majority overlap), the outlet table (outlet_leaning) max abs difference.
@@ -28,7 +29,6 @@ import argparse
 import datetime as dt
 import json
 import os
-import platform
 import shutil
 import subprocess
 import sys
@@ -39,8 +39,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-NEW_DAY = "2026-12-01"
-MODEL_STEPS = ("article_embeddings", "entity_mentions")  # stubbed in the night: the model's cost, timed apart
+from archive_report import NEW_DAY, machine, report_growth, report_size
 REBUILD_ASSETS = ("article_index", "outlet_clusters", "outlet_leaning", "entity_sentiment", "sentiment_trends",
                   "stories", "outlet_agreement", "results_db")
 STATE_FOLDER_FIELDS = ("state_dir", "index_dir")  # Config fields naming an incremental asset's state folder
@@ -106,10 +105,6 @@ def main() -> int:
     Path(args.out).write_text(json.dumps(figures, indent=1))
     print(f"\nfigures: {args.out}")
     return 0
-
-
-def machine() -> str:
-    return f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, python {sys.version.split()[0]}"
 
 
 # ---- one phase of one size, in its own process ----------------------------------------------------------------
@@ -266,7 +261,7 @@ def measured_run(home: Path, launch) -> dict:
     steps = {}
     for s in stats:
         read = {(r["asset"], r["day"]) for r in reads if r["reader"] == s.step_key}
-        steps[s.step_key] = {"seconds": round((s.end_time or 0) - (s.start_time or 0), 2),
+        steps[s.step_key] = {"start": s.start_time, "seconds": round((s.end_time or 0) - (s.start_time or 0), 2),
                              "peak_rss_mb": round(sampler.peak(s.start_time, s.end_time) / 2**20),
                              "stored_days_read": len(read),  # (asset, day) pairs
                              "other_days_read": len({day for _, day in read if day != NEW_DAY})}
@@ -400,66 +395,6 @@ def phase_embed(args, home: Path, days: list[str]) -> dict:
     seconds = time.perf_counter() - start
     return {"articles": args.embed_n, "backend": backend, "seconds": round(seconds, 2),
             "seconds_per_10k": round(seconds / args.embed_n * 10_000, 1)}
-
-
-# ---- report ---------------------------------------------------------------------------------------------------
-
-def night_excluding_model(night: dict) -> float:
-    return sum(s["seconds"] for step, s in night["steps"].items() if step not in MODEL_STEPS)
-
-
-def report_size(size: int, result: dict) -> None:
-    rebuild, night = result["rebuild"], result["night"]
-    steps = sorted(set(rebuild["steps"]) | set(night["steps"]))
-    cell = lambda run, step, key: run["steps"].get(step, {}).get(key)
-    table = pd.DataFrame({
-        "step": [f"{s} (stub: model)" if s in MODEL_STEPS else s for s in steps],
-        "rebuild s": [cell(rebuild, s, "seconds") for s in steps],
-        "rebuild peak RSS MB": [cell(rebuild, s, "peak_rss_mb") for s in steps],
-        "night s": [cell(night, s, "seconds") for s in steps],
-        "night peak RSS MB": [cell(night, s, "peak_rss_mb") for s in steps],
-        "night: other days read": [cell(night, s, "other_days_read") for s in steps]})
-    archive = result["archive"]
-    print(f"\n## {size:,} stored articles + one night of {night['ingested']:,} ingested | {machine()}")
-    print(f"archive written directly: {archive['rows']} rows, draw {archive['draw_seconds']} s, write "
-          f"{archive['write_seconds']} s, {archive['bytes_on_disk'] / 2**20:.0f} MB on disk")
-    print(table.to_markdown(index=False))
-    excl = night_excluding_model(night)
-    print(f"rebuild: {rebuild['wall_seconds']} s wall, peak RSS {rebuild['peak_rss_mb']} MB "
-          f"(imports alone {rebuild['baseline_rss_mb']} MB)")
-    print(f"night: {night['wall_seconds']} s wall, {excl:.1f} s in steps other than the stubbed model steps, "
-          f"peak RSS {night['peak_rss_mb']} MB")
-    print(f"night (model excluded) / rebuild = {excl:.1f} / {rebuild['wall_seconds']} = "
-          f"{excl / rebuild['wall_seconds']:.3f}")
-    other = {step: s["other_days_read"] for step, s in night["steps"].items() if s["other_days_read"]}
-    print(f"stored days other than the new one ({NEW_DAY}) the night read, per step: {other or 'none'}")
-    if "embed" in result:
-        embed = result["embed"]
-        print(f"model (apart): {embed['articles']} articles embedded in {embed['seconds']} s ({embed['backend']}) "
-              f"= {embed['seconds_per_10k']} s per 10,000")
-    if "drift" in result:
-        drift = result["drift"]
-        print(f"rebuild after the night: {drift['wall_seconds']} s wall, peak RSS {drift['peak_rss_mb']} MB")
-        for name, value in drift["checks"].items():
-            print(f"drift: {name}: {value}")
-
-
-def report_growth(figures: dict) -> None:
-    sizes = list(figures["sizes"])
-    if not sizes:
-        return
-    first = night_excluding_model(figures["sizes"][sizes[0]]["night"])
-    print("\n## growth of the night (model steps excluded) with the archive")
-    rows = []
-    for size in sizes:
-        result = figures["sizes"][size]
-        excl = night_excluding_model(result["night"])
-        rows.append({"stored": int(size), "night s": round(excl, 1), f"x vs {int(sizes[0]):,}": round(excl / first, 2),
-                     "night peak RSS MB": result["night"]["peak_rss_mb"],
-                     "rebuild s": result["rebuild"]["wall_seconds"],
-                     "rebuild peak RSS MB": result["rebuild"]["peak_rss_mb"],
-                     "night / rebuild": round(excl / result["rebuild"]["wall_seconds"], 3)})
-    print(pd.DataFrame(rows).to_markdown(index=False))
 
 
 if __name__ == "__main__":

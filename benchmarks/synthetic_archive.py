@@ -2,12 +2,13 @@
 
 Texts are resampled from real articles (title + a lead of 300-600 characters cut from one of the body's
 600-character slots, distinct within a day), and each topic vector is drawn around the real vector of the
-article its text came from: normalise(real_vector + noise). Outlets are renamed `outlet 017` (the form ingestion normalises outlet names to) and each is given
-one real outlet's leaning rating and articles, so the bias axis has ratings and signal. Per day it writes the
-four day-partitioned assets a night leaves behind (raw_articles, article_embeddings, article_sentences,
-entity_mentions) as `<assets>/<asset>/<day>.parquet`, the files ParquetIOManager writes and reads, with the
-columns the real assets write. No model runs: sentence probabilities are drawn, the article's sentiment is
-aggregated from them by the pipeline's own rule, entity mentions are found by the pipeline's matcher.
+article its text came from: normalise(real_vector + noise). Outlets are renamed `outlet 017` (the form
+ingestion normalises outlet names to) and each is given one real outlet's leaning rating and articles, so the
+bias axis has ratings and signal. Per day it writes the four day-partitioned assets a night leaves behind
+(raw_articles, article_embeddings, article_sentences, entity_mentions) as `<assets>/<asset>/<day>.parquet`, the
+files ParquetIOManager writes and reads, with the columns the real assets write. No model runs: sentence
+probabilities are drawn, the article's sentiment is aggregated from them by the pipeline's own rule, entity
+mentions are found by the pipeline's matcher.
 
 Used by benchmarks/archive_scale.py.
 """

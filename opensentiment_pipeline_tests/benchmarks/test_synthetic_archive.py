@@ -99,7 +99,8 @@ def test_vectors_are_float32_unit_rows(archive):
 
 def test_outlets_are_renamed_and_keep_their_real_leaning():
     pool = Pool(titles=["a", "b"], bodies=["x", "y"], outlets=np.array(["Real One", "Real Two"]),
-                leanings=np.array(["left", "right"]), topics=np.array([None, None]), vectors=np.eye(2, dtype=np.float32))
+                leanings=np.array(["left", "right"]), topics=np.array([None, None]),
+                vectors=np.eye(2, dtype=np.float32))
     outlets = make_outlets(pool, 3)
     assert isinstance(outlets, Outlets)
     assert outlets.names == ["outlet 000", "outlet 001", "outlet 002"]
