@@ -116,3 +116,11 @@ def test_new_leanings_relabel_a_stored_table_as_a_fresh_summary_would():
 def test_unknown_sentiment_label_is_named():
     with pytest.raises(ValueError, match=r"unknown sentiment labels \['joyful'\]"):
         story_coverage.sentiment_scores(pd.Series(["positive", "joyful"]))
+
+
+def test_outlet_pairs_without_a_shared_story_are_listed_with_no_gap():
+    table = pd.DataFrame({"story_id": ["s1", "s1", "s2"], "outlet": ["a", "b", "c"], "sentiment": [1.0, np.nan, 0.0]})
+    agreement = story_coverage.outlet_agreement(table, min_shared=1).set_index(["outlet_a", "outlet_b"])
+    assert agreement["shared_stories"].to_dict() == {("a", "b"): 1, ("a", "c"): 0, ("b", "c"): 0}
+    assert agreement["coverage_jaccard"].to_dict() == {("a", "b"): 1.0, ("a", "c"): 0.0, ("b", "c"): 0.0}
+    assert agreement["sentiment_gap"].isna().all()  # b's sentiment is unknown, c shares no story

@@ -153,36 +153,47 @@ def label_leanings(table: pd.DataFrame, leanings: dict[str, str | None], *, lean
 def outlet_agreement(stories: pd.DataFrame, *, min_shared: int) -> pd.DataFrame:
     """Per pair of outlets (AGREEMENT_COLUMNS): how many stories each covered, how many both did, the Jaccard
     overlap of their stories, and the mean gap of their sentiment over shared stories (NaN with fewer than
-    `min_shared` shared stories or no sentiment)."""
+    `min_shared` shared stories or no sentiment).
+
+    Pairs are counted from each story's own outlets (a join of the table with itself on story_id), so the cost
+    grows with the sum over stories of their outlets squared, not with stories x outlets."""
     missing = {"story_id", "outlet", "sentiment"} - set(stories.columns)
     if missing:
         raise ValueError(f"stories lack columns {sorted(missing)}; got {list(stories.columns)}")
-    cells = stories.groupby(["outlet", "story_id"])["sentiment"].mean().unstack("outlet")  # story x outlet
-    outlets = sorted(cells.columns)
-    covered = cells.notna() | stories.groupby(["outlet", "story_id"]).size().unstack("outlet").notna()
-    rows = []
-    for i, a in enumerate(outlets):
-        for b in outlets[i + 1:]:
-            both = covered[a] & covered[b]
-            either = covered[a] | covered[b]
-            gaps = (cells.loc[both, a] - cells.loc[both, b]).abs().dropna()
-            gap = float(gaps.mean()) if len(gaps) >= max(1, min_shared) else np.nan
-            rows.append({"outlet_a": a, "outlet_b": b, "stories_a": int(covered[a].sum()),
-                         "stories_b": int(covered[b].sum()), "shared_stories": int(both.sum()),
-                         "coverage_jaccard": float(both.sum() / either.sum()) if either.any() else np.nan,
-                         "sentiment_gap": gap, "sentiment_closeness": 1.0 - gap / 2.0})
-    return pd.DataFrame(rows, columns=list(AGREEMENT_COLUMNS))
+    cells = stories.groupby(["story_id", "outlet"], sort=True)["sentiment"].mean().reset_index()
+    outlets = sorted(cells["outlet"].unique())
+    covered = cells.groupby("outlet").size()
+    both = cells.merge(cells, on="story_id", suffixes=("_a", "_b"))
+    both = both[both["outlet_a"] < both["outlet_b"]]
+    both = both.assign(gap=(both["sentiment_a"] - both["sentiment_b"]).abs())
+    shared = both.groupby(["outlet_a", "outlet_b"]).agg(shared_stories=("story_id", "size"),
+                                                        gaps=("gap", "count"), gap_sum=("gap", "sum"))
+    a, b = np.triu_indices(len(outlets), k=1)
+    names = np.asarray(outlets, dtype=object)
+    table = pd.DataFrame({"outlet_a": names[a], "outlet_b": names[b]})
+    table = table.merge(shared.reset_index(), on=["outlet_a", "outlet_b"], how="left")
+    table["stories_a"] = table["outlet_a"].map(covered).astype(np.int64)
+    table["stories_b"] = table["outlet_b"].map(covered).astype(np.int64)
+    table["shared_stories"] = table["shared_stories"].fillna(0).astype(np.int64)
+    either = table["stories_a"] + table["stories_b"] - table["shared_stories"]
+    table["coverage_jaccard"] = np.where(either > 0, table["shared_stories"] / either.clip(lower=1), np.nan)
+    enough = table["gaps"].fillna(0) >= max(1, min_shared)
+    table["sentiment_gap"] = np.where(enough, table["gap_sum"] / table["gaps"].where(enough), np.nan)
+    table["sentiment_closeness"] = 1.0 - table["sentiment_gap"] / 2.0
+    return table[list(AGREEMENT_COLUMNS)]
 
 
 def agreement_matrix(agreement: pd.DataFrame, column: str) -> pd.DataFrame:
     """The square outlet x outlet frame of one AGREEMENT_COLUMNS column (diagonal 1 for Jaccard and closeness)."""
     outlets = sorted(set(agreement["outlet_a"]) | set(agreement["outlet_b"]))
-    matrix = pd.DataFrame(np.nan, index=outlets, columns=outlets)
-    for row in agreement.itertuples(index=False):
-        matrix.loc[row.outlet_a, row.outlet_b] = matrix.loc[row.outlet_b, row.outlet_a] = getattr(row, column)
+    position = {o: i for i, o in enumerate(outlets)}
+    values = np.full((len(outlets), len(outlets)), np.nan)
+    i = agreement["outlet_a"].map(position).to_numpy(dtype=np.int64)
+    j = agreement["outlet_b"].map(position).to_numpy(dtype=np.int64)
+    values[i, j] = values[j, i] = agreement[column].to_numpy(dtype=float)
     if column in ("coverage_jaccard", "sentiment_closeness"):
-        np.fill_diagonal(matrix.values, 1.0)
-    return matrix
+        np.fill_diagonal(values, 1.0)
+    return pd.DataFrame(values, index=outlets, columns=outlets)
 
 
 def rating_counts(outlets: pd.Series, ratings: pd.Series) -> pd.DataFrame:
