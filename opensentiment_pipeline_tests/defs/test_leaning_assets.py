@@ -12,6 +12,7 @@ import pytest
 from scipy.stats import spearmanr
 
 from opensentiment_pipeline import definitions
+from opensentiment_pipeline.defs import partitions
 from opensentiment_pipeline.core.analysis import leaning
 from opensentiment_pipeline.core.model import modeling
 from opensentiment_pipeline.core.vectors import search
@@ -37,7 +38,8 @@ def _tables(*, with_leaning: bool, model_version: str = "v1") -> tuple[pd.DataFr
         "leaning": [side.get(o) if with_leaning else None for o in outlets],
     })
     embedded = pd.DataFrame({"article_id": ids, "model_version": model_version, "embedding": list(vectors),
-                             "sentiment": "neutral", "sentiment_confidence": 0.5})
+                             "sentiment": "neutral", "sentiment_confidence": 0.5,
+                             "partition_day": "2026-11-01"})  # published before the first day: the archive day
     return raw, embedded
 
 
@@ -61,7 +63,8 @@ def _materialize(home, raw: pd.DataFrame, embedded: pd.DataFrame, run_config: di
         [*upstream_stubs(raw, embedded, adapter_dir, points=_map(embedded, raw)), search_assets.article_index,
          leaning_assets.outlet_leaning],
         resources=definitions.resources_for(home, tracking_uri=f"sqlite:///{home}/mlflow.db"),
-        run_config=run_config or {}, instance=dg.DagsterInstance.ephemeral(), raise_on_error=False)
+        run_config=run_config or {}, instance=dg.DagsterInstance.ephemeral(), raise_on_error=False,
+            tags=partitions.range_tags())
 
 
 def _metadata(result, asset: str) -> dict:

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from opensentiment_pipeline import definitions
+from opensentiment_pipeline.defs import partitions
 from opensentiment_pipeline.defs.assets import analysis, leaning, search
 from opensentiment_pipeline_tests.defs.stubs import upstream_stubs
 
@@ -33,7 +34,8 @@ def test_map_bias_axis_and_index_refuse_vectors_of_two_adapters(tmp_path):
         result = dg.materialize(
             [*upstream_stubs(raw, embedded, adapter_dir, points=points), *assets],
             resources=definitions.resources_for(tmp_path, tracking_uri=f"sqlite:///{tmp_path}/mlflow.db"),
-            instance=dg.DagsterInstance.ephemeral(), raise_on_error=False)
+            instance=dg.DagsterInstance.ephemeral(), raise_on_error=False,
+            tags=partitions.range_tags())
         return {e.step_key: str(e.step_failure_data.error) for e in result.all_events if e.is_step_failure}
 
     points = None
