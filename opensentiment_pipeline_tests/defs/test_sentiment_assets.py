@@ -20,7 +20,7 @@ from opensentiment_pipeline.core.schema import SENTIMENT_LABELS
 from opensentiment_pipeline.defs import partitions
 from opensentiment_pipeline.defs.assets import sentiment, vectors
 from opensentiment_pipeline.defs.resources import ParquetIOManager
-from opensentiment_pipeline_tests.defs.stubs import stub_asset
+from opensentiment_pipeline_tests.defs.stubs import day_stub_asset, stub_asset
 
 NO_STOP = "Acme Corp shares slid all week as its board met"  # no sentence-ending punctuation
 ARTICLES = [  # article_id, outlet, day, published_at, title, text
@@ -66,10 +66,7 @@ def run(tmp_path_factory):
                                           "text"]).assign(source="stub")
     raw["published_at"] = pd.to_datetime(raw["published_at"], utc=True)
 
-    @dg.asset(name="raw_articles", io_manager_key="parquet_io_manager", partitions_def=partitions.DAILY,
-              backfill_policy=partitions.SINGLE_RUN)
-    def raw_stub(context):
-        return raw[raw[partitions.PARTITION_COLUMN].isin(context.partition_keys)].reset_index(drop=True)
+    raw_stub = day_stub_asset("raw_articles", raw)
 
     @dg.asset(name="outlet_clusters", io_manager_key="parquet_io_manager", deps=["article_embeddings"])
     def map_stub() -> pd.DataFrame:

@@ -17,7 +17,7 @@ from opensentiment_pipeline.core.analysis import stories as core_stories
 from opensentiment_pipeline.defs import partitions
 from opensentiment_pipeline.defs.assets import stories as story_assets
 from opensentiment_pipeline.defs.resources import ParquetIOManager
-from opensentiment_pipeline_tests.defs.stubs import stub_asset
+from opensentiment_pipeline_tests.defs.stubs import day_stub_asset, stub_asset
 
 # (article_id, outlet, published_at, title, direction of its topic vector, sentiment)
 NIGHT_1 = [
@@ -34,7 +34,6 @@ NIGHT_2 = [
 ]
 LEANINGS = {"left post": "left", "right daily": "right", "right weekly": "right", "wire": "center"}
 NEW_DAY = "2026-11-25"
-TABLES: dict[str, pd.DataFrame] = {}  # what the day-partitioned stand-ins return on the next run
 
 
 def tables(rows, model_version: str = "v1") -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -53,25 +52,16 @@ def tables(rows, model_version: str = "v1") -> tuple[pd.DataFrame, pd.DataFrame]
     return raw, embedded
 
 
-def day_stub(name: str) -> dg.AssetsDefinition:
-    @dg.asset(name=name, io_manager_key="parquet_io_manager", partitions_def=partitions.DAILY,
-              backfill_policy=partitions.SINGLE_RUN)
-    def _stub(context):
-        frame = TABLES[name]
-        return frame[frame[partitions.PARTITION_COLUMN].isin(context.partition_keys)].reset_index(drop=True)
-
-    return _stub
-
-
 def materialize(home, rows, *, first: str | None = None, last: str | None = None, config: dict | None = None,
                 model_version: str = "v1", selection=None):
-    TABLES["raw_articles"], TABLES["article_embeddings"] = tables(rows, model_version)
+    raw, embedded = tables(rows, model_version)
     # the labels the bias axis would give; unused while the sources rate outlets
     leaning = pd.DataFrame({"outlet": list(LEANINGS), "label": ["right"] * len(LEANINGS)})
     resources = definitions.resources_for(home, tracking_uri=f"sqlite:///{home}/mlflow.db")
     resources["parquet_io_manager"] = ParquetIOManager(base_dir=str(home / "assets"), read_log=str(home / "reads.jsonl"))
     result = dg.materialize(
-        [day_stub("raw_articles"), day_stub("article_embeddings"), stub_asset("outlet_leaning", leaning),
+        [day_stub_asset("raw_articles", raw), day_stub_asset("article_embeddings", embedded),
+         stub_asset("outlet_leaning", leaning),
          story_assets.stories, story_assets.outlet_agreement],
         resources=resources, selection=selection,
         run_config={"ops": {"stories": {"config": {"n_bootstrap": 50, **(config or {})}}}},
@@ -164,7 +154,7 @@ def test_days_re_embedded_by_another_encoder_rebuild_with_a_new_reference(tmp_pa
     materialize(tmp_path, NIGHT_1, first=partitions.FIRST_DAY, last="2026-11-24")
     again = materialize(tmp_path, NIGHT_1, first=partitions.FIRST_DAY, last="2026-11-24", model_version="v2")
     meta = metadata(again, "stories")
-    assert meta["rebuilt"] and "changed" in meta["rebuild_reason"]
+    assert meta["rebuilt"] and "written again" in meta["rebuild_reason"]
     assert (meta["new_reference"], meta["model_version"]) == (True, "v2")
     with pytest.raises(ValueError, match=r"2 adapter versions .* Re-embed them"):  # a new day, another encoder
         materialize(tmp_path, NIGHT_1 + NIGHT_2, first=NEW_DAY, last=NEW_DAY, model_version="v3")

@@ -71,6 +71,7 @@ class TrendConfig(dg.Config):
 
 STATS_FILE, TABLE_FILE, STATE_FILE = "stats.parquet", "table.parquet", "state.json"
 STATE_VERSION = 1  # bump when the files a state folder holds change meaning
+DAYS_PER_BATCH = 30  # days a recount reads at once: a month of mentions in memory, not the archive
 
 
 @dg.asset(io_manager_key="parquet_io_manager", group_name="analysis", backfill_policy=SINGLE_RUN)
@@ -210,25 +211,27 @@ def fold_weekly_state(context: dg.AssetExecutionContext, config: TrendConfig, fo
                       companions: list[StoredDays], items_of, *, kind: str, entity_columns: bool
                       ) -> tuple[pd.DataFrame, dict]:
     """Bring the weekly table kept in `folder` up to date with `primary`'s stored days (`items_of(days)` gives
-    their items and undated count) and store it again; returns (table, metadata)."""
+    their items and undated count; `companions` are read for the same days) and store it again; returns
+    (table, metadata)."""
     from opensentiment_pipeline.core.analysis import trends
-    from opensentiment_pipeline.defs import day_folds
-    from opensentiment_pipeline.defs.stored_days import read_ledger
+    from opensentiment_pipeline.defs.stored_days import plan_fold, read_ledger
 
     stats, table, state = _load(folder)
-    plan = day_folds.plan_fold(primary, companions, read_ledger(folder) if stats is not None else {},
-                               rebuild=config.rebuild)
+    reason = "rebuild: true" if config.rebuild else "no state yet" if stats is None else ""
+    plan = plan_fold({days.asset: days for days in (primary, *companions)},
+                     read_ledger(folder) if stats is not None else {}, rebuild_reason=reason)
+    days = [day for day in plan.days if day in set(primary.days())]  # a companion's day without primary rows
     if plan.rebuild:
-        context.log.info("%s: counting every stored day (%d): %s", kind, len(plan.days), plan.reason)
+        context.log.info("%s: counting every stored day (%d): %s", kind, len(days), plan.reason)
     new_stats, undated = trends.empty_stats(), 0 if plan.rebuild else state.get("undated", 0)
-    for days in day_folds.batches(plan.days):
-        items, left_out = items_of(days)
+    for start in range(0, len(days), DAYS_PER_BATCH):
+        items, left_out = items_of(days[start:start + DAYS_PER_BATCH])
         new_stats = trends.merge_stats(new_stats, trends.weekly_stats(items, examples=entity_columns))
         undated += left_out
     table, stats, recomputed = _fold(config, (stats, table, state), new_stats, rebuild=plan.rebuild, kind=kind,
                                      entity_columns=entity_columns)
-    _save(folder, stats, table, {"settings": _settings(config), "undated": undated}, plan.ledger)
-    return table, {"days_read": len(plan.days), "rebuilt": plan.rebuild, "rebuild_reason": plan.reason,
+    _save(folder, stats, table, {"settings": _settings(config), "undated": undated}, plan.stored)
+    return table, {"days_read": len(days), "rebuilt": plan.rebuild, "rebuild_reason": plan.reason,
                    "weeks_counted": len(new_stats), "all_rows_recomputed": recomputed,
                    f"undated_{'mentions' if entity_columns else 'articles'}_left_out": undated,
                    "state_dir": dg.MetadataValue.path(str(folder))}

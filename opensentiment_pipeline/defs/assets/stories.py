@@ -73,38 +73,72 @@ def stories(context: dg.AssetExecutionContext, config: StoriesConfig, raw_articl
     other settings, another encoder (model_version or text_window, with a warning) or `rebuild: true` re-assign
     every article, reading the days a month at a time."""
     import mlflow
-    import numpy as np
 
     from opensentiment_pipeline.core import plots
     from opensentiment_pipeline.core.analysis import story_state
     from opensentiment_pipeline.core.vectors import search
-    from opensentiment_pipeline.defs import day_folds
-    from opensentiment_pipeline.defs.stored_days import read_ledger, write_ledger
+    from opensentiment_pipeline.defs.stored_days import plan_fold, read_ledger, write_ledger
 
     folder = Path(config.state_dir) if config.state_dir else Path(artifacts.root).parent / "stories"
     stored = story_state.load(folder)
     settings = story_settings(config)
-    changed = "other settings than the stored stories'" if stored is not None and stored.settings != settings else ""
-    plan = day_folds.plan_fold(article_embeddings, [raw_articles], read_ledger(folder) if stored is not None else {},
-                               rebuild=config.rebuild, settings_reason=changed, new_days_last=True)
-    axis = outlet_leaning.set_index("outlet")["label"] if "label" in outlet_leaning else None
+    ledger = read_ledger(folder) if stored is not None else {}
+    inputs = {"article_embeddings": article_embeddings, "raw_articles": raw_articles}
+    plan = plan_fold(inputs, ledger, rebuild_reason=rebuild_reason(config, stored, settings, article_embeddings, ledger))
+    result, plan, counts = fold_stored_days(context, config, plan, stored, inputs, ledger, settings,
+                                            axis=outlet_leaning.set_index("outlet")["label"]
+                                            if "label" in outlet_leaning else None)
+    with search.replacing_folder(folder) as tmp:
+        story_state.save(tmp, result)
+        write_ledger(tmp, plan.stored)
+    table, assignments = result.table, result.assignments
+    metadata, pngs = story_metadata(table, assignments, undated=result.undated, new_articles=counts.pop("new_articles"),
+                                    open_stories=len(result.state.stories), leaning_source=result.leaning_source)
+    metadata.update({**counts, "rebuilt": plan.rebuild, "rebuild_reason": plan.reason,
+                     "model_version": str(result.encoder.get("model_version")),
+                     "open_story_articles": len(result.members)})
+    out_dir = artifacts.run_dir(context, "stories")
+    table.to_csv(out_dir / "stories.csv", index=False)
+    with mlflow_tracking.run(context, params=config.model_dump()) as run:
+        mlflow.log_metrics({k: float(v) for k, v in metadata.items() if isinstance(v, (int, float))})
+        mlflow.log_artifacts(str(out_dir))
+    context.add_output_metadata({
+        **mlflow_tracking.run_metadata(run), **metadata, "state_dir": dg.MetadataValue.path(str(folder)),
+        **{name: dg.MetadataValue.md(plots.png_markdown(png, name.replace("_", " "))) for name, png in pngs.items()},
+    })
+    return table
+
+
+def fold_stored_days(context: dg.AssetExecutionContext, config: StoriesConfig, plan, stored, inputs: dict,
+                     ledger: dict, settings: dict, *, axis: pd.Series | None):
+    """(story folder, the plan it followed, counts for the metadata): the new days folded into `stored`, or every
+    stored day re-assigned a month at a time when the plan (or a new day's encoder) says to rebuild."""
+    import numpy as np
+
+    from opensentiment_pipeline.core.analysis import story_state
+    from opensentiment_pipeline.defs.stored_days import plan_fold
+
+    raw_articles, article_embeddings = inputs["raw_articles"], inputs["article_embeddings"]
+    embedded_days = set(article_embeddings.days())  # a raw day not embedded yet has nothing to assign
     fold = {"axis_labels": axis, **{k: v for k, v in settings.items() if k not in REFERENCE_SETTINGS}}
     result, days_read, new_articles, new_reference = None, 0, 0, stored is None
     if not plan.rebuild:
-        articles, vectors, encoder = read_story_days(raw_articles, article_embeddings, plan.days)
-        days_read = len(plan.days)
+        days = [day for day in plan.days if day in embedded_days]
+        articles, vectors, encoder = read_story_days(raw_articles, article_embeddings, days)
+        days_read = len(days)
         if encoder is not None and encoder != stored.encoder:
             context.log.warning("stories: the new days' vectors come from %s, the stored stories' from %s: "
                                 "re-assigning every article", encoder, stored.encoder)
-            plan = day_folds.plan_fold(article_embeddings, [raw_articles], read_ledger(folder), rebuild=True,
-                                       settings_reason="another encoder")
+            plan = plan_fold(inputs, ledger, rebuild_reason="another encoder")
             stored = replace_encoder(stored)
         else:
             result, update = story_state.fold_articles(stored, articles, vectors, **fold)
             new_articles = len(update.assignments)
     if plan.rebuild:
-        context.log.info("stories: re-assigning every stored day (%d): %s", len(plan.days), plan.reason)
-        for days in day_folds.batches(plan.days):
+        every = [day for day in plan.days if day in embedded_days]
+        context.log.info("stories: re-assigning every stored day (%d): %s", len(every), plan.reason)
+        for start in range(0, len(every), DAYS_PER_BATCH):
+            days = every[start:start + DAYS_PER_BATCH]
             articles, vectors, encoder = read_story_days(raw_articles, article_embeddings, days)
             days_read += len(days)
             if encoder is None:  # no embedded article on these days
@@ -123,28 +157,30 @@ def stories(context: dg.AssetExecutionContext, config: StoriesConfig, raw_articl
         if result is None:  # no embedded article on any day yet: an empty state, replaced once vectors come
             result = start_folder(None, story_state.empty_articles(), np.zeros((0, 0), dtype=np.float32), None,
                                   config, settings)
-    with search.replacing_folder(folder) as tmp:
-        story_state.save(tmp, result)
-        write_ledger(tmp, plan.ledger)
-    table, assignments = result.table, result.assignments
-    metadata, pngs = story_metadata(table, assignments, undated=result.undated, new_articles=new_articles,
-                                    open_stories=len(result.state.stories), leaning_source=result.leaning_source)
-    metadata.update({"days_read": days_read, "rebuilt": plan.rebuild, "rebuild_reason": plan.reason,
-                     "new_reference": bool(new_reference), "model_version": str(result.encoder.get("model_version")),
-                     "open_story_articles": len(result.members)})
-    out_dir = artifacts.run_dir(context, "stories")
-    table.to_csv(out_dir / "stories.csv", index=False)
-    with mlflow_tracking.run(context, params=config.model_dump()) as run:
-        mlflow.log_metrics({k: float(v) for k, v in metadata.items() if isinstance(v, (int, float))})
-        mlflow.log_artifacts(str(out_dir))
-    context.add_output_metadata({
-        **mlflow_tracking.run_metadata(run), **metadata, "state_dir": dg.MetadataValue.path(str(folder)),
-        **{name: dg.MetadataValue.md(plots.png_markdown(png, name.replace("_", " "))) for name, png in pngs.items()},
-    })
-    return table
+    return result, plan, {"days_read": days_read, "new_articles": new_articles, "new_reference": bool(new_reference)}
 
 
 REFERENCE_SETTINGS = ("center_vectors", "reference_articles")  # used when the reference is made, not per fold
+DAYS_PER_BATCH = 30  # days a rebuild reads at once: a month of vectors and texts in memory, not the archive
+
+
+def rebuild_reason(config: StoriesConfig, stored, settings: dict, article_embeddings: StoredDays,
+                   ledger: dict) -> str:
+    """Why this run re-assigns every article ("" when it folds in the new days): the assignment depends on the
+    order of the days, so a new day older than a folded one rebuilds too."""
+    from opensentiment_pipeline.defs.stored_days import changes
+
+    if config.rebuild:
+        return "rebuild: true"
+    if stored is None:
+        return "no state yet"
+    if stored.settings != settings:
+        return "other settings than the stored stories'"
+    folded = ledger.get("article_embeddings", {})
+    new = changes(article_embeddings.fingerprints(), folded).new
+    if new and folded and min(new) < max(folded):
+        return f"day {min(new)} is older than the newest day folded in ({max(folded)})"
+    return ""
 
 
 def story_settings(config: StoriesConfig) -> dict:
@@ -175,6 +211,7 @@ def replace_encoder(stored):
 
 
 EMBEDDING_COLUMNS = ["article_id", "model_version", "text_window", "embedding", "sentiment", PARTITION_COLUMN]
+RAW_COLUMNS = ["article_id", "outlet", "published_at", "title", "text", "leaning"]
 
 
 def read_story_days(raw_articles: StoredDays, article_embeddings: StoredDays, days: list[str]):
@@ -184,23 +221,15 @@ def read_story_days(raw_articles: StoredDays, article_embeddings: StoredDays, da
 
     from opensentiment_pipeline.core.vectors import encoder_versions, encoding
 
-    embedded = article_embeddings.read(days, columns=EMBEDDING_COLUMNS)
-    raw = raw_articles.read(days, columns=raw_columns(raw_articles, days))
+    embedded = article_embeddings.read(days, columns=EMBEDDING_COLUMNS, optional=["text_window"])
+    raw = raw_articles.read(days, columns=RAW_COLUMNS, optional=["leaning"])
     articles = story_articles(raw, embedded)
     if embedded.empty:
         return articles, np.zeros((0, 0), dtype=np.float32), None
     version = encoder_versions.check_one_adapter(embedded, asset="stories", day_column=PARTITION_COLUMN)
+    windows = embedded["text_window"].dropna().unique()
     return articles, encoding.frame_to_matrix(embedded), {"model_version": version,
-                                                          "text_window": str(embedded["text_window"].iloc[0])}
-
-
-def raw_columns(raw_articles: StoredDays, days: list[str]) -> list[str]:
-    """The raw_articles columns stories read; `leaning` only where the days' files have it (a schema read)."""
-    import pyarrow.parquet as pq
-
-    columns = ["article_id", "outlet", "published_at", "title", "text"]
-    names = set(pq.read_schema(raw_articles.folder / f"{days[0]}.parquet").names) if days else set()
-    return columns + (["leaning"] if "leaning" in names else [])
+                                                          "text_window": str(windows[0]) if len(windows) else None}
 
 
 @dg.asset(io_manager_key="parquet_io_manager", group_name="analysis", backfill_policy=SINGLE_RUN)
