@@ -78,7 +78,7 @@ def weekly_stats(items: pd.DataFrame, *, examples: bool) -> pd.DataFrame:
     if items["week"].isna().any():
         raise ValueError(f"{int(items['week'].isna().sum())} items have no week; leave undated items out first")
     if items.empty:
-        return _empty_stats()
+        return empty_stats()
     frame = items.assign(outlet=items["outlet"].astype(str), key=items["key"].astype(str),
                          week=items["week"].astype(str))
     counts = (pd.crosstab([frame["outlet"], frame["key"], frame["week"]], frame["sentiment"])
@@ -125,7 +125,7 @@ def fold_weekly(table: pd.DataFrame, stats: pd.DataFrame, new: pd.DataFrame, *, 
     weeks it fills in; the result equals folding every item at once."""
     _check_settings(n_resamples, level, seed)
     merged = merge_stats(stats, new)
-    cells = affected_cells(stats, new)
+    cells = affected_cells(stats, new, merged=merged)
     rows = weekly_rows(merged, cells, kind=kind, n_resamples=n_resamples, level=level, seed=seed,
                        entity_columns=entity_columns)
     if len(table) and len(cells):
@@ -135,13 +135,18 @@ def fold_weekly(table: pd.DataFrame, stats: pd.DataFrame, new: pd.DataFrame, *, 
     return _typed_table(table.sort_values(CELL, kind="stable").reset_index(drop=True), entity_columns), merged
 
 
-def affected_cells(stats: pd.DataFrame, new: pd.DataFrame) -> pd.DataFrame:
-    """(outlet, key, week) whose row changes when `new` is folded into `stats`: the new weeks, the week after
-    each (when the (outlet, key) has it), and the weeks between its old and new first and last weeks."""
+def affected_cells(stats: pd.DataFrame, new: pd.DataFrame, *, merged: pd.DataFrame | None = None) -> pd.DataFrame:
+    """(outlet, key, week) whose row changes when `new` is folded into `stats` (`merged`: the two merged, when
+    already at hand): the new weeks, the week after each (when the (outlet, key) has it), and the weeks between
+    its old and new first and last weeks."""
     if new.empty:
         return pd.DataFrame({c: pd.Series(dtype=object) for c in CELL})
-    merged_range = merge_stats(stats, new).groupby(["outlet", "key"])["week"].agg(["min", "max"])
-    old_range = stats.groupby(["outlet", "key"])["week"].agg(["min", "max"]) if len(stats) else None
+    merged = merge_stats(stats, new) if merged is None else merged
+    touched_groups = new[["outlet", "key"]].drop_duplicates()
+    merged = merged.merge(touched_groups, on=["outlet", "key"])
+    merged_range = merged.groupby(["outlet", "key"])["week"].agg(["min", "max"])
+    old = stats.merge(touched_groups, on=["outlet", "key"]) if len(stats) else stats
+    old_range = old.groupby(["outlet", "key"])["week"].agg(["min", "max"]) if len(old) else None
     cells = set()
     for (outlet, key), weeks in new.groupby(["outlet", "key"], sort=False)["week"]:
         first, last = merged_range.loc[(outlet, key)]
@@ -274,9 +279,9 @@ def weekly_table(items: pd.DataFrame, *, kind: str, n_resamples: int, level: flo
         raise ValueError(f"items lack columns {sorted(missing)}; got {list(items.columns)}")
     stats = weekly_stats(items.assign(week=week_start(items["day"]) if len(items) else pd.Series(dtype=object)),
                          examples=False)
-    empty = weekly_rows(_empty_stats(), pd.DataFrame(columns=CELL), kind=kind, n_resamples=n_resamples,
+    empty = weekly_rows(empty_stats(), pd.DataFrame(columns=CELL), kind=kind, n_resamples=n_resamples,
                         level=level, seed=seed, entity_columns=False)
-    return fold_weekly(empty, _empty_stats(), stats, kind=kind, n_resamples=n_resamples, level=level, seed=seed,
+    return fold_weekly(empty, empty_stats(), stats, kind=kind, n_resamples=n_resamples, level=level, seed=seed,
                        entity_columns=False)[0]
 
 
@@ -292,24 +297,10 @@ def entity_weekly(mentions: pd.DataFrame, *, n_resamples: int, level: float, see
     items = mentions.rename(columns={"entity": "key"})
     stats = weekly_stats(items.assign(week=week_start(items["day"]) if len(items) else pd.Series(dtype=object)),
                          examples=True)
-    empty = weekly_rows(_empty_stats(), pd.DataFrame(columns=CELL), kind="entity", n_resamples=n_resamples,
+    empty = weekly_rows(empty_stats(), pd.DataFrame(columns=CELL), kind="entity", n_resamples=n_resamples,
                         level=level, seed=seed, entity_columns=True)
-    return fold_weekly(empty, _empty_stats(), stats, kind="entity", n_resamples=n_resamples, level=level, seed=seed,
+    return fold_weekly(empty, empty_stats(), stats, kind="entity", n_resamples=n_resamples, level=level, seed=seed,
                        entity_columns=True)[0]
-
-
-def rows_from_stats(stats: pd.DataFrame, *, kind: str, n_resamples: int, level: float, seed: int,
-                    entity_columns: bool) -> pd.DataFrame:
-    """Every row of the table of `stats` (after new settings, no item needs to be read again)."""
-    empty = weekly_rows(_empty_stats(), pd.DataFrame(columns=CELL), kind=kind, n_resamples=n_resamples,
-                        level=level, seed=seed, entity_columns=entity_columns)
-    return fold_weekly(empty, _empty_stats(), stats, kind=kind, n_resamples=n_resamples, level=level, seed=seed,
-                       entity_columns=entity_columns)[0]
-
-
-def empty_stats() -> pd.DataFrame:
-    """STAT_COLUMNS with no row (the state before the first night)."""
-    return _empty_stats()
 
 
 def top_keys(table: pd.DataFrame, *, kind: str, k: int) -> list[str]:
@@ -368,7 +359,8 @@ _STAT_TYPES = {**{c: object for c in CELL}, **{c: np.int64 for c in (*_COUNTS, "
                **{f"example_{s}_idx": np.float64 for s in ("negative", "positive")}}  # NaN without examples
 
 
-def _empty_stats() -> pd.DataFrame:
+def empty_stats() -> pd.DataFrame:
+    """STAT_COLUMNS with no row (the state before the first night)."""
     return pd.DataFrame({c: pd.Series(dtype=t) for c, t in _STAT_TYPES.items()})
 
 

@@ -85,7 +85,7 @@ def stories(context: dg.AssetExecutionContext, config: StoriesConfig, raw_articl
     ledger = read_ledger(folder) if stored is not None else {}
     inputs = {"article_embeddings": article_embeddings, "raw_articles": raw_articles}
     plan = plan_fold(inputs, ledger, rebuild_reason=rebuild_reason(config, stored, settings, article_embeddings, ledger))
-    result, plan, counts = fold_stored_days(context, config, plan, stored, inputs, ledger, settings,
+    result, plan, counts, touched = fold_stored_days(context, config, plan, stored, inputs, ledger, settings,
                                             axis=outlet_leaning.set_index("outlet")["label"]
                                             if "label" in outlet_leaning else None)
     with search.replacing_folder(folder) as tmp:
@@ -98,7 +98,8 @@ def stories(context: dg.AssetExecutionContext, config: StoriesConfig, raw_articl
                      "model_version": str(result.encoder.get("model_version")),
                      "open_story_articles": len(result.members)})
     out_dir = artifacts.run_dir(context, "stories")
-    table.to_csv(out_dir / "stories.csv", index=False)
+    # the stories this run changed (every story on a rebuild); the whole table is the asset's Parquet file
+    table[table["story_id"].isin(touched)].to_csv(out_dir / "stories_updated.csv", index=False)
     with mlflow_tracking.run(context, params=config.model_dump()) as run:
         mlflow.log_metrics({k: float(v) for k, v in metadata.items() if isinstance(v, (int, float))})
         mlflow.log_artifacts(str(out_dir))
@@ -111,8 +112,9 @@ def stories(context: dg.AssetExecutionContext, config: StoriesConfig, raw_articl
 
 def fold_stored_days(context: dg.AssetExecutionContext, config: StoriesConfig, plan, stored, inputs: dict,
                      ledger: dict, settings: dict, *, axis: pd.Series | None):
-    """(story folder, the plan it followed, counts for the metadata): the new days folded into `stored`, or every
-    stored day re-assigned a month at a time when the plan (or a new day's encoder) says to rebuild."""
+    """(story folder, the plan it followed, counts for the metadata, the ids of the stories it changed): the new
+    days folded into `stored`, or every stored day re-assigned a month at a time when the plan (or a new day's
+    encoder) says to rebuild."""
     import numpy as np
 
     from opensentiment_pipeline.core.analysis import story_state
@@ -121,7 +123,7 @@ def fold_stored_days(context: dg.AssetExecutionContext, config: StoriesConfig, p
     raw_articles, article_embeddings = inputs["raw_articles"], inputs["article_embeddings"]
     embedded_days = set(article_embeddings.days())  # a raw day not embedded yet has nothing to assign
     fold = {"axis_labels": axis, **{k: v for k, v in settings.items() if k not in REFERENCE_SETTINGS}}
-    result, days_read, new_articles, new_reference = None, 0, 0, stored is None
+    result, days_read, new_articles, new_reference, touched = None, 0, 0, stored is None, set()
     if not plan.rebuild:
         days = [day for day in plan.days if day in embedded_days]
         articles, vectors, encoder = read_story_days(raw_articles, article_embeddings, days)
@@ -133,7 +135,7 @@ def fold_stored_days(context: dg.AssetExecutionContext, config: StoriesConfig, p
             stored = replace_encoder(stored)
         else:
             result, update = story_state.fold_articles(stored, articles, vectors, **fold)
-            new_articles = len(update.assignments)
+            new_articles, touched = len(update.assignments), set(update.assignments["story_id"])
     if plan.rebuild:
         every = [day for day in plan.days if day in embedded_days]
         context.log.info("stories: re-assigning every stored day (%d): %s", len(every), plan.reason)
@@ -154,10 +156,13 @@ def fold_stored_days(context: dg.AssetExecutionContext, config: StoriesConfig, p
                                  f"earlier days from {result.encoder}; re-embed every day with one adapter: make reembed")
             result, update = story_state.fold_articles(result, articles, vectors, **fold)
             new_articles += len(update.assignments)
+            touched |= set(update.assignments["story_id"])
         if result is None:  # no embedded article on any day yet: an empty state, replaced once vectors come
             result = start_folder(None, story_state.empty_articles(), np.zeros((0, 0), dtype=np.float32), None,
                                   config, settings)
-    return result, plan, {"days_read": days_read, "new_articles": new_articles, "new_reference": bool(new_reference)}
+    counts = {"days_read": days_read, "new_articles": new_articles, "new_reference": bool(new_reference),
+              "stories_updated": len(touched)}
+    return result, plan, counts, touched
 
 
 REFERENCE_SETTINGS = ("center_vectors", "reference_articles")  # used when the reference is made, not per fold
