@@ -142,26 +142,33 @@ def affected_cells(stats: pd.DataFrame, new: pd.DataFrame, *, merged: pd.DataFra
     if new.empty:
         return pd.DataFrame({c: pd.Series(dtype=object) for c in CELL})
     merged = merge_stats(stats, new) if merged is None else merged
-    touched_groups = new[["outlet", "key"]].drop_duplicates()
-    merged = merged.merge(touched_groups, on=["outlet", "key"])
-    merged_range = merged.groupby(["outlet", "key"])["week"].agg(["min", "max"])
-    old = stats.merge(touched_groups, on=["outlet", "key"]) if len(stats) else stats
-    old_range = old.groupby(["outlet", "key"])["week"].agg(["min", "max"]) if len(old) else None
-    cells = set()
-    for (outlet, key), weeks in new.groupby(["outlet", "key"], sort=False)["week"]:
-        first, last = merged_range.loc[(outlet, key)]
-        touched = set(weeks)
-        touched |= {w for w in (_shift(week, 7) for week in touched) if w <= last}
-        if old_range is not None and (outlet, key) in old_range.index:
-            old_first, old_last = old_range.loc[(outlet, key)]
-            if first < old_first:
-                touched |= set(_weeks(first, old_first))
-            if last > old_last:
-                touched |= set(_weeks(old_last, last))
-        else:
-            touched |= set(_weeks(first, last))
-        cells |= {(outlet, key, week) for week in touched}
-    return pd.DataFrame(sorted(cells), columns=CELL)
+    groups = new[["outlet", "key"]].drop_duplicates()
+
+    def span(frame: pd.DataFrame) -> pd.DataFrame:  # first and last week (as day numbers) of the touched groups
+        part = frame.merge(groups, on=["outlet", "key"])
+        return part.assign(d=_day_numbers(part["week"])).groupby(["outlet", "key"])["d"].agg(["min", "max"])
+
+    ranges = span(merged).reset_index().merge(span(stats).reset_index(), on=["outlet", "key"], how="left",
+                                              suffixes=("", "_old"))
+    fresh = ranges["min_old"].isna().to_numpy()
+    earlier = ~fresh & (ranges["min"] < ranges["min_old"]).to_numpy()
+    later = ~fresh & (ranges["max"] > ranges["max_old"]).to_numpy()
+    spans = pd.concat([  # (outlet, key, lo, hi): runs of weeks to recompute, both ends included
+        ranges.loc[fresh, ["outlet", "key", "min", "max"]].set_axis(["outlet", "key", "lo", "hi"], axis=1),
+        ranges.loc[earlier, ["outlet", "key", "min", "min_old"]].set_axis(["outlet", "key", "lo", "hi"], axis=1),
+        ranges.loc[later, ["outlet", "key", "max_old", "max"]].set_axis(["outlet", "key", "lo", "hi"], axis=1)])
+    lo, hi = spans["lo"].to_numpy(dtype=np.int64), spans["hi"].to_numpy(dtype=np.int64)
+    lengths = (hi - lo) // 7 + 1
+    steps = np.arange(lengths.sum()) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+    filled = pd.DataFrame({"outlet": np.repeat(spans["outlet"].to_numpy(), lengths),
+                           "key": np.repeat(spans["key"].to_numpy(), lengths),
+                           "d": np.repeat(lo, lengths) + 7 * steps})
+    touched = new[["outlet", "key"]].assign(d=_day_numbers(new["week"]))
+    after = touched.assign(d=touched["d"] + 7).merge(ranges[["outlet", "key", "max"]], on=["outlet", "key"])
+    after = after[after["d"] <= after["max"]].drop(columns="max")
+    cells = pd.concat([touched, after, filled], ignore_index=True).drop_duplicates()
+    cells = cells.assign(week=_week_strings(cells["d"].to_numpy(dtype=np.int64)))
+    return cells.sort_values(CELL, kind="stable")[CELL].reset_index(drop=True)
 
 
 def weekly_rows(stats: pd.DataFrame, cells: pd.DataFrame, *, kind: str, n_resamples: int, level: float, seed: int,
@@ -174,7 +181,8 @@ def weekly_rows(stats: pd.DataFrame, cells: pd.DataFrame, *, kind: str, n_resamp
     indexed = stats.set_index(CELL)
     out = cells[CELL].reset_index(drop=True).merge(stats, on=CELL, how="left")
     n = out[list(_COUNTS)].fillna(0).to_numpy(dtype=np.int64)  # (cells, 3)
-    previous = pd.MultiIndex.from_arrays([out["outlet"], out["key"], [_shift(w, -7) for w in out["week"]]])
+    prev_weeks = _week_strings(_day_numbers(out["week"]) - 7)
+    previous = pd.MultiIndex.from_arrays([out["outlet"], out["key"], prev_weeks])
     prev = indexed.reindex(previous)[list(_COUNTS)].fillna(0).to_numpy(dtype=np.int64)
     volume, prev_volume = n.sum(1), prev.sum(1)
     tail = (1 - level) / 2
@@ -188,7 +196,7 @@ def weekly_rows(stats: pd.DataFrame, cells: pd.DataFrame, *, kind: str, n_resamp
             if volume[i]:
                 draws[i - start] = cell_draws(n[i], (kind, outlet, key, week), n_resamples=n_resamples, seed=seed)
             if prev_volume[i] and volume[i]:
-                prev_draws[i - start] = cell_draws(prev[i], (kind, outlet, key, _shift(week, -7)),
+                prev_draws[i - start] = cell_draws(prev[i], (kind, outlet, key, prev_weeks[i]),
                                                    n_resamples=n_resamples, seed=seed)
         bounds[start:stop, 0], bounds[start:stop, 1] = _quantiles(draws, tail)
         bounds[start:stop, 2], bounds[start:stop, 3] = _quantiles(draws - prev_draws, tail)
@@ -335,12 +343,13 @@ def _quantiles(draws: np.ndarray, tail: float) -> tuple[np.ndarray, np.ndarray]:
     return low, high
 
 
-def _shift(week: str, days: int) -> str:
-    return (pd.Timestamp(week) + pd.Timedelta(days=days)).strftime("%Y-%m-%d")
+def _day_numbers(weeks: pd.Series) -> np.ndarray:
+    """YYYY-MM-DD strings as days since 1970-01-01."""
+    return pd.to_datetime(pd.Series(weeks), format="%Y-%m-%d").to_numpy().astype("datetime64[D]").astype(np.int64)
 
 
-def _weeks(first: str, last: str) -> list[str]:
-    return list(pd.date_range(first, last, freq="7D").strftime("%Y-%m-%d"))
+def _week_strings(days: np.ndarray) -> np.ndarray:
+    return np.datetime_as_string(np.asarray(days, dtype=np.int64).astype("datetime64[D]"), unit="D").astype(object)
 
 
 def _check_settings(n_resamples: int, level: float, seed: int) -> None:
