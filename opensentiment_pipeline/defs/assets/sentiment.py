@@ -220,7 +220,8 @@ def fold_weekly_state(context: dg.AssetExecutionContext, config: TrendConfig, fo
     reason = "rebuild: true" if config.rebuild else "no state yet" if stats is None else ""
     plan = plan_fold({days.asset: days for days in (primary, *companions)},
                      read_ledger(folder) if stats is not None else {}, rebuild_reason=reason)
-    days = [day for day in plan.days if day in set(primary.days())]  # a companion's day without primary rows
+    with_rows = set(primary.days())
+    days = [day for day in plan.days if day in with_rows]  # a companion's day without primary rows has no items
     if plan.rebuild:
         context.log.info("%s: counting every stored day (%d): %s", kind, len(days), plan.reason)
     new_stats, undated = trends.empty_stats(), 0 if plan.rebuild else state.get("undated", 0)
