@@ -106,7 +106,7 @@ def test_article_index_writes_a_searchable_folder_with_its_manifest(runs):
     assert set(articles.columns) >= {"article_id", "outlet", "published_at", "sentiment", "title", "snippet"}
     assert articles["snippet"].str.len().max() == search_assets.SNIPPET_CHARS
     _, embedded = _tables(with_leaning=False)
-    hits = search.search(index, embedded["embedding"].iloc[7], k=3, allowed_ids=articles["article_id"][20:30])
+    hits = search.search(index, embedded["embedding"].iloc[7], k=3, allowed_ids=[f"x{i}" for i in range(20, 30)])
     assert hits["article_id"].iloc[0] != "x7" and len(hits) == 3
 
 
