@@ -41,7 +41,7 @@ class Days:
             yield self.read(days[start:start + days_per_batch], columns)
 
 
-def _archive(*, rated: bool, per_day: int = 6, seed: int = 0, version: str = "v1"):
+def _archive(*, rated: bool, per_day: int = 6, seed: int = 0, version: str = "v1", unlabelled_day: str | None = None):
     rng = np.random.default_rng(seed)
     raw, embedded = {}, {}
     for d, day in enumerate(DAYS):
@@ -51,7 +51,8 @@ def _archive(*, rated: bool, per_day: int = 6, seed: int = 0, version: str = "v1
         ids = [f"{day}-{i}" for i in range(len(outlets))]
         raw[day] = pd.DataFrame({"article_id": ids, "outlet": outlets, "title": [f"title {i}" for i in ids],
                                  "text": [f"{o.split()[0]} words {i}" for o, i in zip(outlets, ids)],
-                                 "leaning": [SIDE.get(o) if rated else None for o in outlets], "partition_day": day})
+                                 "leaning": [SIDE.get(o) if rated and day != unlabelled_day else None
+                                             for o in outlets], "partition_day": day})
         embedded[day] = pd.DataFrame({"article_id": ids, "embedding": list(vectors), "model_version": version,
                                       "partition_day": day})
     return raw, embedded
@@ -93,7 +94,8 @@ def test_nights_one_day_at_a_time_equal_a_rebuild_over_every_day_with_the_same_f
 
 
 def test_the_axis_fitted_on_every_article_scores_outlets_as_place_outlets_does(tmp_path):
-    raw_frames, embedded_frames = _archive(rated=True)
+    # A day without ratings: its articles take their outlet's rating from the other days, as in place_outlets.
+    raw_frames, embedded_frames = _archive(rated=True, unlabelled_day=DAYS[1])
     update = _update(tmp_path, Days(raw_frames), Days(embedded_frames))
     articles = pd.concat(raw_frames.values(), ignore_index=True)
     vectors = np.stack(pd.concat(embedded_frames.values(), ignore_index=True)["embedding"].to_numpy())
@@ -152,7 +154,7 @@ def test_stats_intervals_are_t_intervals_of_the_outlet_mean():
                            "topic": None})
     sums, _ = stats.day_stats("2026-11-01", scored)
     assert sums[["outlet", "n", "sum"]].to_dict("list") == {"outlet": ["a", "b"], "n": [3, 1], "sum": [0.9, 0.5]}
-    n, mean, low, high = stats._moments(sums)
+    _, mean, low, high = stats._moments(sums)
     half = t.ppf(0.975, 2) * np.std([0.1, 0.2, 0.6], ddof=1) / np.sqrt(3)
     assert (mean[0], low[0], high[0]) == pytest.approx((0.3, 0.3 - half, 0.3 + half))
     assert (low[1], high[1]) == (-1.0, 1.0)

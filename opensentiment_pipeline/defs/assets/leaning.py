@@ -5,11 +5,10 @@ import math
 from pathlib import Path
 
 import dagster as dg
-import pandas as pd
 from pydantic import Field, model_validator
 
 from opensentiment_pipeline.defs.metadata import table_preview
-from opensentiment_pipeline.defs.partitions import PARTITION_COLUMN, SINGLE_RUN
+from opensentiment_pipeline.defs.partitions import SINGLE_RUN
 from opensentiment_pipeline.defs.resources import ArtifactStore, MlflowTracking
 from opensentiment_pipeline.defs.stored_days import StoredDays
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from opensentiment_pipeline.core.analysis.leaning import probes
+from opensentiment_pipeline.core.analysis.leaning import probes, references
 from opensentiment_pipeline.core.analysis.leaning.directions import (
     ARTICLES_PER_TOPIC,
     Directions,
@@ -27,8 +27,14 @@ from opensentiment_pipeline.core.analysis.leaning.directions import (
     topic_kmeans_size,
 )
 from opensentiment_pipeline.core.analysis.leaning.placement import VIEW_METRICS
-from opensentiment_pipeline.core.analysis.leaning.references import LEANING_SCORE, article_labels
-from opensentiment_pipeline.core.analysis.leaning.texts import axis_texts, format_features
+from opensentiment_pipeline.core.analysis.leaning.references import (
+    LEANING_SCORE,
+    article_labels,
+)
+from opensentiment_pipeline.core.analysis.leaning.texts import (
+    axis_texts,
+    format_features,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -78,8 +84,10 @@ class AxisFit:
             scores = (self.directions.apply(unit, covariates) - self.axes_mean) @ self.axes.T
         frame = pd.DataFrame(scores, columns=[f"axis{k + 1}" for k in range(scores.shape[1])])
         frame.insert(0, "outlet", outlets)
-        frame["reference"] = article_labels(articles, self.reference).map(LEANING_SCORE).to_numpy(dtype=float) \
-            if len(articles) else np.zeros(0)
+        # The article's own rating, not yet filled from its outlet's others: the table fills from the outlet's
+        # sums over every day, as `article_labels` fills over every article.
+        labels = references.own_labels(articles, self.reference)
+        frame["reference"] = labels.map(LEANING_SCORE).to_numpy(dtype=float) if len(articles) else np.zeros(0)
         frame["topic"] = self._topics(articles, unit)
         return frame
 
@@ -141,7 +149,8 @@ def fit_axis(articles: pd.DataFrame, unit: np.ndarray, *, reference: Mapping[str
              keyword_top_k: int) -> AxisFit:
     """Fit the axis on the sample `articles` (columns outlet, title, text, optionally leaning, topic) with its
     unit vectors `unit` `(n, d)`. Settings are `place_outlets`' (`tfidf_regularization` <= 0 leaves the TF-IDF
-    probe out) and `outlet_leaning_report`'s; `keyword_top_k` names the per-topic view's k-means topics."""
+    probe out), `remove_format` (no ratings: regress `format_features` out before the principal axes), the
+    boilerplate rule of `axis_texts`, and `keyword_top_k`, which names the per-topic view's k-means topics."""
     from opensentiment_pipeline.core.ingest import boilerplate
 
     if lexical_weight > 0 and tfidf_regularization <= 0:
@@ -177,8 +186,8 @@ def _fit_probes(fit: AxisFit, outlets: np.ndarray, unit: np.ndarray, labels: pd.
     rated, folds = probes.rated_folds(outlets, labels, n_folds)
     x, y, groups, docs = unit[rated], labels[rated].to_numpy(), outlets[rated], documents[rated]
     everything = np.arange(len(y))
-    common = dict(regularization=regularization, standardize=standardize, outlet_directions=outlet_directions,
-                  seed=seed)
+    common = {"regularization": regularization, "standardize": standardize,
+              "outlet_directions": outlet_directions, "seed": seed}
 
     def view(k: int) -> tuple[list, np.ndarray]:
         fitted = [probes.fit_vector_probe(x[train], y[train], groups[train], topic_clusters=k, **common)

@@ -23,10 +23,19 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from opensentiment_pipeline.core.analysis.leaning.fit import AxisFit, fit_axis, fit_sample
+from opensentiment_pipeline.core.analysis.leaning.fit import (
+    AxisFit,
+    fit_axis,
+    fit_sample,
+)
 from opensentiment_pipeline.core.analysis.leaning.outlets import LeaningResult
 from opensentiment_pipeline.core.analysis.leaning.report import join_articles
-from opensentiment_pipeline.core.analysis.leaning.stats import OUTLET_STATS, TOPIC_STATS, day_stats, leaning_tables
+from opensentiment_pipeline.core.analysis.leaning.stats import (
+    OUTLET_STATS,
+    TOPIC_STATS,
+    day_stats,
+    leaning_tables,
+)
 
 RAW, EMBEDDED = "raw_articles", "article_embeddings"
 DAY = "partition_day"
@@ -63,7 +72,11 @@ def update_axis(state_dir: str | os.PathLike, raw_articles, article_embeddings, 
         days_per_batch: days read at a time on a pass over every stored day.
         n_bootstrap, min_topic_articles: table settings (`leaning_tables`), read from the sums each run.
     """
-    from opensentiment_pipeline.defs.stored_days import changes, read_ledger, write_ledger
+    from opensentiment_pipeline.defs.stored_days import (
+        changes,
+        read_ledger,
+        write_ledger,
+    )
 
     state_dir = Path(state_dir)
     prints = {RAW: raw_articles.fingerprints(), EMBEDDED: article_embeddings.fingerprints()}
@@ -150,7 +163,7 @@ def _refit(raw_articles, article_embeddings, days: list[str], settings: dict, *,
         vectors.append(_unit(embedded))
     fit = fit_axis(pd.concat(articles, ignore_index=True), np.concatenate(vectors), **settings)
     info = {"fit_id": hashlib.sha1(json.dumps([settings, version, days, len(picked)]).encode()).hexdigest()[:12],
-            "fitted_through": days[-1], "fitted_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+            "fitted_through": days[-1], "fitted_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
             "n_fit_articles": len(picked), "n_stored_articles": len(index), "model_version": version,
             "settings": settings, "method": fit.method,
             "metrics": {k: float(v) for k, v in fit.metrics.items()}}

@@ -20,7 +20,11 @@ import pandas as pd
 
 from opensentiment_pipeline.core.analysis.leaning import calibration as calibration_
 from opensentiment_pipeline.core.analysis.leaning.fit import AxisFit
-from opensentiment_pipeline.core.analysis.leaning.outlets import AXIS_COLUMNS, LEANING_COLUMNS, LeaningResult
+from opensentiment_pipeline.core.analysis.leaning.outlets import (
+    AXIS_COLUMNS,
+    LEANING_COLUMNS,
+    LeaningResult,
+)
 from opensentiment_pipeline.core.analysis.leaning.references import LEANINGS
 from opensentiment_pipeline.core.analysis.leaning.topics import topic_tables
 
