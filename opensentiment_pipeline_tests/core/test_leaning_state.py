@@ -16,9 +16,9 @@ from opensentiment_pipeline.core.analysis.leaning import state, stats
 DAYS = ["2026-11-01", "2026-11-02", "2026-11-03", "2026-11-04"]
 POSITIONS = {"left a": -1.0, "left b": -0.7, "right a": 1.0, "right b": 0.7, "unrated": 0.4}
 SIDE = {"left a": "left", "left b": "left", "right a": "right", "right b": "right"}
-SETTINGS = dict(reference=None, n_folds=2, regularization=1.0, n_axes=2, min_articles=3, seed=0, topic_clusters=0,
-                outlet_directions=0, standardize=True, lexical_weight=0.0, tfidf_regularization=0.0,
-                topic_free_share=0.0, remove_format=False, strip_min_share=0.5, strip_min_count=2, keyword_top_k=3)
+SETTINGS = {"reference": None, "n_folds": 2, "regularization": 1.0, "n_axes": 2, "min_articles": 3, "seed": 0, "topic_clusters": 0,
+                "outlet_directions": 0, "standardize": True, "lexical_weight": 0.0, "tfidf_regularization": 0.0,
+                "topic_free_share": 0.0, "remove_format": False, "strip_min_share": 0.5, "strip_min_count": 2, "keyword_top_k": 3}
 
 
 class Days:
@@ -41,7 +41,8 @@ class Days:
             yield self.read(days[start:start + days_per_batch], columns)
 
 
-def _archive(*, rated: bool, per_day: int = 6, seed: int = 0, version: str = "v1", unlabelled_day: str | None = None):
+def _archive(*, rated: bool, per_day: int = 6, seed: int = 0, version: str = "v1", unlabelled_day: str | None = None,
+             topics: bool = True):
     rng = np.random.default_rng(seed)
     raw, embedded = {}, {}
     for d, day in enumerate(DAYS):
@@ -52,15 +53,16 @@ def _archive(*, rated: bool, per_day: int = 6, seed: int = 0, version: str = "v1
         raw[day] = pd.DataFrame({"article_id": ids, "outlet": outlets, "title": [f"title {i}" for i in ids],
                                  "text": [f"{o.split()[0]} words {i}" for o, i in zip(outlets, ids)],
                                  "leaning": [SIDE.get(o) if rated and day != unlabelled_day else None
-                                             for o in outlets], "partition_day": day})
+                                             for o in outlets], "partition_day": day,
+                                 "topic": [f"t{i % 2}" if topics else None for i in range(len(ids))]})
         embedded[day] = pd.DataFrame({"article_id": ids, "embedding": list(vectors), "model_version": version,
                                       "partition_day": day})
     return raw, embedded
 
 
 def _update(state_dir, raw, embedded, **overrides):
-    options = dict(fit_settings=SETTINGS, max_fit_articles=10_000, refit_every_days=30, rebuild=False, refit=False,
-                   days_per_batch=2, n_bootstrap=50, min_topic_articles=2)
+    options = {"fit_settings": SETTINGS, "max_fit_articles": 10_000, "refit_every_days": 30, "rebuild": False, "refit": False,
+                   "days_per_batch": 2, "n_bootstrap": 50, "min_topic_articles": 2}
     return state.update_axis(state_dir, raw, embedded, **{**options, **overrides})
 
 
@@ -74,23 +76,44 @@ def _add_day(days: Days, frames, day):
     days.log.clear()
 
 
-@pytest.mark.parametrize("rated", [True, False], ids=["probe", "principal_axes"])
-def test_nights_one_day_at_a_time_equal_a_rebuild_over_every_day_with_the_same_fit(tmp_path, rated):
-    raw_frames, embedded_frames = _archive(rated=rated)
+@pytest.mark.parametrize(("rated", "archive", "settings"), [
+    (True, {}, {}),
+    (True, {}, {"lexical_weight": 0.5, "tfidf_regularization": 10.0}),
+    (True, {"per_day": 15, "topics": False}, {"topic_clusters": 3}),  # k-means topics for the per-topic view
+    (False, {}, {}),
+    (False, {}, {"remove_format": True}),
+], ids=["probe", "probe_and_words", "kmeans_topics", "principal_axes", "principal_axes_without_format"])
+def test_nights_one_day_at_a_time_equal_a_rebuild_over_every_day_with_the_same_fit(tmp_path, rated, archive,
+                                                                                  settings):
+    raw_frames, embedded_frames = _archive(rated=rated, **archive)
+    settings = {**SETTINGS, **settings}
     raw, embedded = _first(raw_frames, 2), _first(embedded_frames, 2)
-    first = _update(tmp_path / "night", raw, embedded)
+    first = _update(tmp_path / "night", raw, embedded, fit_settings=settings)
     assert first.mode == "refit" and first.reason == "no stored fit"
     shutil.copytree(tmp_path / "night", tmp_path / "rebuild")
     for day in DAYS[2:]:
         _add_day(raw, raw_frames, day)
         _add_day(embedded, embedded_frames, day)
-        night = _update(tmp_path / "night", raw, embedded)
+        night = _update(tmp_path / "night", raw, embedded, fit_settings=settings)
         assert (night.mode, night.days_read, raw.log, embedded.log) == ("night", [day], [day], [day])
         assert night.fit["fit_id"] == first.fit["fit_id"]
-    rebuilt = _update(tmp_path / "rebuild", raw, embedded, rebuild=True)
+    rebuilt = _update(tmp_path / "rebuild", raw, embedded, fit_settings=settings, rebuild=True)
     assert rebuilt.mode == "rebuild" and rebuilt.fit["fit_id"] == first.fit["fit_id"]
     pd.testing.assert_frame_equal(night.result.outlets, rebuilt.result.outlets, check_exact=False, rtol=0, atol=1e-9)
-    assert night.result.outlets["n_articles"].sum() == 4 * 6 * len(POSITIONS)
+    assert night.result.outlets["n_articles"].sum() == len(DAYS) * len(POSITIONS) * archive.get("per_day", 6)
+    if rated:
+        expected = "3 k-means topics" if "topic_clusters" in _changed_settings(settings) else "the sources' topic column"
+        assert night.topic_source.startswith(expected) and len(night.cells) >= len(POSITIONS)
+        pd.testing.assert_frame_equal(night.cells, rebuilt.cells, check_exact=False, rtol=0, atol=1e-9)
+        pd.testing.assert_frame_equal(night.by_topic, rebuilt.by_topic, check_exact=False, rtol=0, atol=1e-9)
+    else:
+        pd.testing.assert_frame_equal(night.result.axes, rebuilt.result.axes)
+        pd.testing.assert_frame_equal(night.result.positions, rebuilt.result.positions, check_exact=False,
+                                      rtol=0, atol=1e-9)
+
+
+def _changed_settings(settings: dict) -> dict:
+    return {k: v for k, v in settings.items() if v != SETTINGS.get(k)}
 
 
 def test_the_axis_fitted_on_every_article_scores_outlets_as_place_outlets_does(tmp_path):
