@@ -16,9 +16,10 @@ from opensentiment_pipeline.core.analysis.leaning import state, stats
 DAYS = ["2026-11-01", "2026-11-02", "2026-11-03", "2026-11-04"]
 POSITIONS = {"left a": -1.0, "left b": -0.7, "right a": 1.0, "right b": 0.7, "unrated": 0.4}
 SIDE = {"left a": "left", "left b": "left", "right a": "right", "right b": "right"}
-SETTINGS = {"reference": None, "n_folds": 2, "regularization": 1.0, "n_axes": 2, "min_articles": 3, "seed": 0, "topic_clusters": 0,
-                "outlet_directions": 0, "standardize": True, "lexical_weight": 0.0, "tfidf_regularization": 0.0,
-                "topic_free_share": 0.0, "remove_format": False, "strip_min_share": 0.5, "strip_min_count": 2, "keyword_top_k": 3}
+SETTINGS = {"reference": None, "n_folds": 2, "regularization": 1.0, "n_axes": 2, "min_articles": 3, "seed": 0,
+            "topic_clusters": 0, "outlet_directions": 0, "standardize": True, "lexical_weight": 0.0,
+            "tfidf_regularization": 0.0, "topic_free_share": 0.0, "remove_format": False, "strip_min_share": 0.5,
+            "strip_min_count": 2, "keyword_top_k": 3}
 
 
 class Days:
