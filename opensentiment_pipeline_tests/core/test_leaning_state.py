@@ -62,8 +62,8 @@ def _archive(*, rated: bool, per_day: int = 6, seed: int = 0, version: str = "v1
 
 
 def _update(state_dir, raw, embedded, **overrides):
-    options = {"fit_settings": SETTINGS, "max_fit_articles": 10_000, "refit_every_days": 30, "rebuild": False, "refit": False,
-                   "days_per_batch": 2, "n_bootstrap": 50, "min_topic_articles": 2}
+    options = {"fit_settings": SETTINGS, "max_fit_articles": 10_000, "refit_every_days": 30, "rebuild": False,
+               "refit": False, "days_per_batch": 2, "n_bootstrap": 50, "min_topic_articles": 2}
     return state.update_axis(state_dir, raw, embedded, **{**options, **overrides})
 
 
