@@ -97,7 +97,7 @@ def update_axis(state_dir: str | os.PathLike, raw_articles, article_embeddings, 
         stats, topic_stats = (pd.read_parquet(state_dir / f) for f in ("stats.parquet", "topic_stats.parquet"))
         keep = set(days) - set(read) if not rebuild else set()
         stats, topic_stats = stats[stats["day"].isin(keep)], topic_stats[topic_stats["day"].isin(keep)]
-    scored = _score_days(fit, info, raw_articles, article_embeddings, read, days_per_batch) if fit else None
+    scored = None if fit is None else _score_days(fit, info, raw_articles, article_embeddings, read, days_per_batch)
     if scored is None:  # a refit, or a read day made by another encoder version than the fit's
         if fit is not None:
             reason = f"days {read[:3]} were embedded by another encoder version than the fit's ({info['model_version']})"
