@@ -49,8 +49,10 @@ class StoredDays:
             prints[day] = f"{stat.st_ino}-{stat.st_size}-{stat.st_mtime_ns}"
         return prints
 
-    def read(self, days: Sequence[str] | None = None, columns: Sequence[str] | None = None) -> pd.DataFrame:
-        """The rows of `days` (default: every stored day) as one frame, `columns` only when given."""
+    def read(self, days: Sequence[str] | None = None, columns: Sequence[str] | None = None, *,
+             optional: Sequence[str] = ()) -> pd.DataFrame:
+        """The rows of `days` (default: every stored day) as one frame, `columns` only when given; a day stored
+        without one of the `optional` columns (written before it existed) gets it as None."""
         from opensentiment_pipeline.defs.resources import LOCK_FILE, _locked
 
         days = self.days() if days is None else list(days)
@@ -61,13 +63,22 @@ class StoredDays:
                                     f"it first, e.g. dagster asset materialize --select {self.asset} "
                                     f"--partition {missing[0]}")
         with _locked(self.folder / LOCK_FILE, exclusive=False):
-            frames = [pd.read_parquet(self.folder / f"{day}.parquet", columns=list(columns) if columns else None)
-                      for day in days]
+            frames = [self._read_day(day, columns, optional) for day in days]
         self._log(days)
         if not frames:
             return self._empty(columns)
         non_empty = [f for f in frames if len(f)] or frames[:1]  # concat of empty frames warns and loses dtypes
         return pd.concat(non_empty, ignore_index=True)
+
+    def _read_day(self, day: str, columns: Sequence[str] | None, optional: Sequence[str]) -> pd.DataFrame:
+        import pyarrow.parquet as pq
+
+        path = self.folder / f"{day}.parquet"
+        if not columns:
+            return pd.read_parquet(path)
+        absent = set(optional) - set(pq.read_schema(path).names) if optional else set()
+        frame = pd.read_parquet(path, columns=[c for c in columns if c not in absent])
+        return frame.assign(**{c: None for c in absent})[list(columns)]
 
     def iter_batches(self, days: Sequence[str] | None = None, columns: Sequence[str] | None = None,
                      days_per_batch: int = 30) -> Iterator[pd.DataFrame]:
@@ -132,3 +143,48 @@ def read_ledger(folder: str | os.PathLike) -> dict[str, dict[str, str]]:
 
 def write_ledger(folder: str | os.PathLike, ledger: dict[str, dict[str, str]]) -> None:
     (Path(folder) / LEDGER_FILE).write_text(json.dumps(ledger, indent=1, sort_keys=True))
+
+
+@dataclass(frozen=True)
+class FoldPlan:
+    """What an incremental asset does this run: fold in `days` alone, or rebuild from every stored day."""
+
+    rebuild: bool
+    reason: str  # why it rebuilds ("" when it folds)
+    days: list[str]  # the days to read: the new ones, or every stored day on a rebuild
+    stored: dict[str, dict[str, str]]  # the ledger to write once the state is saved: {asset: fingerprints}
+
+
+def plan_fold(inputs: dict[str, StoredDays], ledger: dict[str, dict[str, str]], *,
+              rebuild_reason: str = "") -> FoldPlan:
+    """Fold in the days no input has folded in yet, or rebuild when `rebuild_reason` is given (no state, other
+    settings, `rebuild: true`, a fit that is due) or when a folded-in day of any input was written again or
+    removed since (a re-ingestion or re-embedding: its old rows cannot be told apart from the new ones)."""
+    stored = {name: days.fingerprints() for name, days in inputs.items()}
+    if not rebuild_reason:
+        for name, prints in stored.items():
+            diff = changes(prints, ledger.get(name, {}))
+            if not diff.only_new:
+                touched = diff.changed + diff.removed
+                rebuild_reason = (f"{len(touched)} day(s) of {name} folded in before were written again or removed "
+                                  f"since, e.g. {touched[:3]}")
+                break
+    if rebuild_reason:
+        every = sorted(set().union(*(prints for prints in stored.values())))
+        return FoldPlan(rebuild=True, reason=rebuild_reason, days=every, stored=stored)
+    new = sorted(set().union(*(changes(prints, ledger.get(name, {})).new for name, prints in stored.items())))
+    return FoldPlan(rebuild=False, reason="", days=new, stored=stored)
+
+
+def vector_signature(embeddings: StoredDays, days: Sequence[str], *, asset: str) -> tuple[str | None, str | None]:
+    """(adapter version, text window) of the vectors stored on `days`, reading those two columns only; raises
+    (naming the days to re-embed) when the days mix adapters or text windows, as every vector reader does."""
+    from opensentiment_pipeline.core.vectors import encoder_versions
+    from opensentiment_pipeline.defs.partitions import PARTITION_COLUMN
+
+    if not days:
+        return None, None
+    frame = embeddings.read(days, columns=["model_version", "text_window", PARTITION_COLUMN], optional=["text_window"])
+    version = encoder_versions.check_one_adapter(frame, asset=asset, day_column=PARTITION_COLUMN)
+    windows = frame["text_window"].dropna().unique()
+    return version, (str(windows[0]) if len(windows) else None)

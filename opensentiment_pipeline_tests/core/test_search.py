@@ -139,3 +139,18 @@ def test_hnsw_recall_at_10_against_exact_search_on_real_article_embeddings(share
     approximate = search.build_index(vectors, ids, kind="hnsw")  # the defaults article_index uses
     queries = vectors[np.random.default_rng(0).choice(len(vectors), size=200, replace=False)]
     assert search.recall_at_k(approximate, exact, queries, k=10) >= 0.95
+
+
+def test_adding_rows_searches_as_building_with_them_and_refuses_repeats_and_other_sizes():
+    rng = np.random.default_rng(5)
+    vectors = rng.normal(size=(60, 8)).astype(np.float32)
+    ids = [f"r{i}" for i in range(60)]
+    grown = search.add_to_index(search.build_index(vectors[:40], ids[:40]), vectors[40:], ids[40:])
+    whole = search.build_index(vectors, ids)
+    assert grown.ids == whole.ids
+    for query in vectors[::5]:
+        pd.testing.assert_frame_equal(search.search(grown, query, 10), search.search(whole, query, 10))
+    with pytest.raises(ValueError, match="1 ids are already in the index or repeat, e.g. \\['r3'\\]"):
+        search.add_to_index(grown, vectors[:1], ["r3"])
+    with pytest.raises(ValueError, match="holds 8-dimensional vectors; got 4"):
+        search.add_to_index(grown, vectors[:1, :4], ["new"])

@@ -18,12 +18,33 @@ def stub_asset(name: str, value, *, parquet: bool = True, deps: list[str] | None
     return _stub
 
 
+def day_stub_asset(name: str, frame: pd.DataFrame) -> dg.AssetsDefinition:
+    """A day-partitioned asset called `name` that stores the rows of `frame` (which has a partition_day column)
+    under their days, as raw_articles and article_embeddings are stored; materialize it with
+    `tags=partitions.range_tags()` (every day in one run)."""
+    from opensentiment_pipeline.defs.partitions import DAILY, PARTITION_COLUMN, SINGLE_RUN
+
+    if PARTITION_COLUMN not in frame.columns:
+        raise ValueError(f"{name}: a day-partitioned stub needs a {PARTITION_COLUMN} column")
+
+    @dg.asset(name=name, io_manager_key="parquet_io_manager", partitions_def=DAILY, backfill_policy=SINGLE_RUN)
+    def _stub(context):  # (unannotated: this module postpones annotations, which Dagster cannot read)
+        return frame[frame[PARTITION_COLUMN].isin(set(context.partition_keys))]
+
+    return _stub
+
+
 def upstream_stubs(raw: pd.DataFrame, embedded: pd.DataFrame, adapter_dir: Path,
                    points: pd.DataFrame | None = None) -> list[dg.AssetsDefinition]:
-    """`raw_articles`, `article_embeddings` and `sentiment_adapter` assets that return the given values, and with
-    `points` an `outlet_clusters` (the map: article_id, outlet, x, y, cluster) that returns them."""
+    """Day-partitioned `raw_articles` and `article_embeddings` (raw's rows filed under their embedding's day) and a
+    `sentiment_adapter` that return the given values, and with `points` an `outlet_clusters` (the map:
+    article_id, outlet, x, y, cluster) that returns them. Materialize with `tags=partitions.range_tags()`."""
+    from opensentiment_pipeline.defs.partitions import PARTITION_COLUMN
 
-    stubs = [stub_asset("raw_articles", raw), stub_asset("article_embeddings", embedded),
+    if PARTITION_COLUMN not in raw.columns:
+        days = embedded.set_index("article_id")[PARTITION_COLUMN]
+        raw = raw.assign(**{PARTITION_COLUMN: raw["article_id"].map(days).to_numpy()})
+    stubs = [day_stub_asset("raw_articles", raw), day_stub_asset("article_embeddings", embedded),
              stub_asset("sentiment_adapter", str(adapter_dir), parquet=False)]
     if points is not None:
         stubs.append(stub_asset("outlet_clusters", points))

@@ -9,8 +9,9 @@ import numpy as np
 import pandas as pd
 
 from opensentiment_pipeline import definitions
+from opensentiment_pipeline.defs import partitions
 from opensentiment_pipeline.defs.assets import analysis, leaning, search
-from opensentiment_pipeline_tests.defs.stubs import stored_day_stubs, upstream_stubs
+from opensentiment_pipeline_tests.defs.stubs import upstream_stubs
 
 DAYS = ["2026-11-20", "2026-11-21", "2026-11-22"]
 
@@ -29,19 +30,18 @@ def test_map_bias_axis_and_index_refuse_vectors_of_two_adapters(tmp_path):
     adapter_dir.mkdir()
     (adapter_dir / "mlflow_run.json").write_text(json.dumps({"run_id": "new"}))
 
-    def failures(assets: list, stubs: list | None = None, selection: list | None = None) -> dict[str, str]:
+    def failures(assets: list) -> dict[str, str]:
         result = dg.materialize(
-            [*(stubs or upstream_stubs(raw, embedded, adapter_dir)), *assets], selection=selection,
+            [*upstream_stubs(raw, embedded, adapter_dir, points=points), *assets],
             resources=definitions.resources_for(tmp_path, tracking_uri=f"sqlite:///{tmp_path}/mlflow.db"),
-            instance=dg.DagsterInstance.ephemeral(), raise_on_error=False)
+            instance=dg.DagsterInstance.ephemeral(), raise_on_error=False,
+            tags=partitions.range_tags())
         return {e.step_key: str(e.step_failure_data.error) for e in result.all_events if e.is_step_failure}
 
+    points = None
     errors = failures([analysis.outlet_clusters, search.article_index])
     assert not (tmp_path / "index").exists() and not (tmp_path / "assets" / "outlet_clusters.parquet").exists()
-    # outlet_leaning reads the stored days themselves.
-    days = stored_day_stubs(tmp_path / "assets", {"raw_articles": raw.assign(partition_day=embedded["partition_day"]),
-                                                  "article_embeddings": embedded})
-    errors |= failures([leaning.outlet_leaning], stubs=days, selection=["outlet_leaning"])
+    errors |= failures([leaning.outlet_leaning])
     assert set(errors) == {"outlet_clusters", "outlet_leaning", "article_index"}
     for asset, message in errors.items():
         assert (f"{asset}: article_embeddings holds vectors from 2 adapter versions (new: 1 day, old: 2 days)"

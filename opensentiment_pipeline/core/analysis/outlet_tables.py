@@ -59,17 +59,37 @@ def outlet_similarity(outlets: pd.Series, vectors: np.ndarray) -> pd.DataFrame:
 
     Rows are L2-normalised before averaging, so every article weighs the same whatever its norm.
     """
+    return similarity_from_sums(outlet_vector_sums(outlets, vectors))
+
+
+def outlet_vector_sums(outlets: pd.Series, vectors: np.ndarray) -> pd.DataFrame:
+    """Per outlet: n (articles) and the float64 sum of its L2-normalised vectors, one column per dimension;
+    indexed by outlet (sorted). Sums of days add up to the sums of their union."""
     matrix = check_matrix(vectors, name="vectors").astype(np.float64)
     if len(outlets) != len(matrix):
         raise ValueError(f"outlets and vectors must align; got {len(outlets)} outlets and {len(matrix)} vectors")
     unit = matrix / np.maximum(np.linalg.norm(matrix, axis=1, keepdims=True), 1e-12)
-    means = pd.DataFrame(unit).groupby(np.asarray(outlets)).mean()  # (n_outlets, hidden), sorted by outlet
-    centroids = means.to_numpy()
+    frame = pd.DataFrame(unit, columns=[f"d{i}" for i in range(unit.shape[1])])
+    sums = frame.groupby(np.asarray(outlets).astype(str)).sum()
+    sums.insert(0, "n", pd.Series(np.asarray(outlets).astype(str)).value_counts().reindex(sums.index).to_numpy())
+    sums.index.name = "outlet"
+    return sums
+
+
+def add_sums(old: pd.DataFrame | None, new: pd.DataFrame) -> pd.DataFrame:
+    """Per-outlet sums of two sets of articles."""
+    if old is None or old.empty:
+        return new.sort_index()
+    return old.add(new, fill_value=0.0).sort_index()
+
+
+def similarity_from_sums(sums: pd.DataFrame) -> pd.DataFrame:
+    """Cosine similarity between outlets' mean unit vectors (`outlet_similarity`), from their sums."""
+    centroids = sums.drop(columns="n").to_numpy(dtype=np.float64) / sums["n"].to_numpy()[:, None]
     centroids /= np.maximum(np.linalg.norm(centroids, axis=1, keepdims=True), 1e-12)
-    sim = centroids @ centroids.T
-    sim = np.clip((sim + sim.T) / 2.0, -1.0, 1.0)  # exactly symmetric whatever order BLAS summed in
-    names = means.index.astype(str)
-    return pd.DataFrame(sim, index=pd.Index(names, name="outlet"), columns=pd.Index(names, name="outlet"))
+    sim = np.clip((centroids @ centroids.T + (centroids @ centroids.T).T) / 2.0, -1.0, 1.0)
+    names = pd.Index(sums.index.astype(str), name="outlet")
+    return pd.DataFrame(sim, index=names, columns=names.copy())
 
 
 def outlet_hierarchy(similarity: pd.DataFrame, *, n_groups: int | None = None) -> tuple[list[str], pd.Series]:

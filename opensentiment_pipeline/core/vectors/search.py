@@ -116,6 +116,27 @@ def build_index(
     raise ValueError(f"unknown index kind {kind!r}; expected one of {list(INDEX_KINDS)}")
 
 
+def add_to_index(index: VectorIndex, vectors: np.ndarray, ids: Sequence[str]) -> VectorIndex:
+    """`index` with `vectors` (n, d) added under `ids` (new, unique), as the last rows: searching the result
+    equals searching an index built from all rows in the same order (exactly for flat; for HNSW the graph grows
+    as it would have). The FAISS index is extended in place; the returned VectorIndex carries the longer ids."""
+    matrix = _unit_rows(vectors, name="vectors")
+    ids = tuple(str(i) for i in ids)
+    if len(ids) != len(matrix):
+        raise ValueError(f"vectors and ids must align; got {len(matrix)} vectors and {len(ids)} ids")
+    if len(matrix) and matrix.shape[1] != index.dimensions:
+        raise ValueError(f"the index holds {index.dimensions}-dimensional vectors; got {matrix.shape[1]}: vectors of "
+                         "another encoder cannot join it (rebuild the index)")
+    both = pd.Index(index.ids + ids)
+    repeated = both[both.duplicated()].unique().tolist()
+    if repeated:
+        raise ValueError(f"{len(repeated)} ids are already in the index or repeat, e.g. {repeated[:3]}; an article "
+                         "is added once (rebuild the index after re-embedding a day)")
+    if len(matrix):
+        index.faiss_index.add(matrix)
+    return VectorIndex(index.faiss_index, index.ids + ids, index.kind, ef_search=index.ef_search)
+
+
 def search(index: VectorIndex, query_vector: np.ndarray, k: int, *,
            allowed_ids: Iterable[str] | None = None) -> pd.DataFrame:
     """The `k` rows most similar to `query_vector`, best first, as columns rank (1..), article_id, similarity.
