@@ -31,15 +31,11 @@ class Days:
     def fingerprints(self):
         return {d: f"v{self.version[d]}" for d in sorted(self.frames)}
 
-    def read(self, days, columns=None):
+    def read(self, days, columns=None, *, optional=()):
         self.log.extend(days)
-        parts = [self.frames[d] for d in days]
-        frame = pd.concat(parts, ignore_index=True)
+        frame = pd.concat([self.frames[d] for d in days], ignore_index=True)
+        frame = frame.assign(**{c: None for c in optional if c not in frame.columns})
         return frame[list(columns)] if columns else frame
-
-    def iter_batches(self, days, columns=None, days_per_batch=30):
-        for start in range(0, len(days), days_per_batch):
-            yield self.read(days[start:start + days_per_batch], columns)
 
 
 def _archive(*, rated: bool, per_day: int = 6, seed: int = 0, version: str = "v1", unlabelled_day: str | None = None,
@@ -182,3 +178,14 @@ def test_stats_intervals_are_t_intervals_of_the_outlet_mean():
     half = t.ppf(0.975, 2) * np.std([0.1, 0.2, 0.6], ddof=1) / np.sqrt(3)
     assert (mean[0], low[0], high[0]) == pytest.approx((0.3, 0.3 - half, 0.3 + half))
     assert (low[1], high[1]) == (-1.0, 1.0)
+
+
+def test_a_new_day_that_read_another_text_window_refits_and_is_refused_with_the_stale_days(tmp_path):
+    raw_frames, embedded_frames = _archive(rated=True)
+    embedded_frames = {d: f.assign(text_window="title + lead") for d, f in embedded_frames.items()}
+    raw, embedded = _first(raw_frames, 3), _first(embedded_frames, 3)
+    assert _update(tmp_path, raw, embedded).fit["text_window"] == "title + lead"
+    _add_day(raw, raw_frames, DAYS[3])
+    _add_day(embedded, {DAYS[3]: embedded_frames[DAYS[3]].assign(text_window="whole text")}, DAYS[3])
+    with pytest.raises(ValueError, match="mixes vectors that read different text"):
+        _update(tmp_path, raw, embedded)

@@ -5,8 +5,8 @@ than the newest day) fits on a bounded sample and streams every stored day in ba
 The state folder holds `fit.pkl` (the `AxisFit`), `fit.json` (which fit: id, the newest day it saw, its
 settings, encoder version, metrics), `stats.parquet` / `topic_stats.parquet` (per-day sums, `stats.day_stats`)
 and the day ledger `days.json`; it is replaced as a whole, so a failed run leaves the previous one. Days are
-read through handles with `fingerprints()`, `read(days, columns)` and `iter_batches(days, columns,
-days_per_batch)` (the Dagster layer's `StoredDays`): an ordinary night reads its new days and no other.
+read through handles with `fingerprints()` and `read(days, columns, optional=...)` (the Dagster layer's
+`StoredDays`), `days_per_batch` days at a time: an ordinary night reads its new days and no other.
 """
 
 from __future__ import annotations
@@ -39,7 +39,8 @@ from opensentiment_pipeline.core.analysis.leaning.stats import (
 
 RAW, EMBEDDED = "raw_articles", "article_embeddings"
 DAY = "partition_day"
-VECTOR_COLUMNS = ["article_id", "embedding", "model_version", DAY]
+WINDOW = "text_window"  # the span of text the vectors read (absent from days embedded before it was recorded)
+VECTOR_COLUMNS = ["article_id", "embedding", "model_version", WINDOW, DAY]
 
 
 @dataclass(frozen=True)
@@ -100,7 +101,8 @@ def update_axis(state_dir: str | os.PathLike, raw_articles, article_embeddings, 
     scored = None if fit is None else _score_days(fit, info, raw_articles, article_embeddings, read, days_per_batch)
     if scored is None:  # a refit, or a read day made by another encoder version than the fit's
         if fit is not None:
-            reason = f"days {read[:3]} were embedded by another encoder version than the fit's ({info['model_version']})"
+            reason = (f"days among {read[:3]} were embedded by another encoder version or text window than the "
+                      f"fit's ({info['model_version']}, {info.get(WINDOW)})")
         mode, read = "refit", list(days)
         fit, info = _refit(raw_articles, article_embeddings, days, settings, max_fit_articles=max_fit_articles,
                            days_per_batch=days_per_batch)
@@ -147,17 +149,20 @@ def _refit(raw_articles, article_embeddings, days: list[str], settings: dict, *,
     from opensentiment_pipeline.core.vectors import encoder_versions
 
     index = []
-    for raw, embedded in zip(raw_articles.iter_batches(days, ["article_id", "outlet"], days_per_batch),
-                             article_embeddings.iter_batches(days, ["article_id", "model_version", DAY],
-                                                             days_per_batch)):
+    for day in range(0, len(days), days_per_batch):
+        batch = days[day:day + days_per_batch]
+        raw = raw_articles.read(batch, ["article_id", "outlet"])
+        embedded = article_embeddings.read(batch, ["article_id", "model_version", WINDOW, DAY], optional=[WINDOW])
         index.append(embedded.merge(raw, on="article_id", how="left", validate="one_to_one"))
     index = pd.concat(index, ignore_index=True)
     version = encoder_versions.check_one_adapter(index, asset="outlet_leaning", day_column=DAY)
     picked = set(index["article_id"].iloc[fit_sample(index["outlet"].fillna(""), max_fit_articles=max_fit_articles,
                                                      seed=settings["seed"])])
     articles, vectors = [], []
-    for raw, embedded in zip(raw_articles.iter_batches(days, None, days_per_batch),
-                             article_embeddings.iter_batches(days, VECTOR_COLUMNS, days_per_batch)):
+    for day in range(0, len(days), days_per_batch):
+        batch = days[day:day + days_per_batch]
+        raw = raw_articles.read(batch)
+        embedded = article_embeddings.read(batch, VECTOR_COLUMNS, optional=[WINDOW])
         embedded = embedded[embedded["article_id"].isin(picked)]
         articles.append(join_articles(raw, embedded["article_id"].tolist()))
         vectors.append(_unit(embedded))
@@ -165,6 +170,7 @@ def _refit(raw_articles, article_embeddings, days: list[str], settings: dict, *,
     info = {"fit_id": hashlib.sha1(json.dumps([settings, version, days, len(picked)]).encode()).hexdigest()[:12],
             "fitted_through": days[-1], "fitted_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
             "n_fit_articles": len(picked), "n_stored_articles": len(index), "model_version": version,
+            WINDOW: _window(index),
             "settings": settings, "method": fit.method,
             "metrics": {k: float(v) for k, v in fit.metrics.items()}}
     return fit, info
@@ -173,11 +179,14 @@ def _refit(raw_articles, article_embeddings, days: list[str], settings: dict, *,
 def _score_days(fit: AxisFit, info: dict, raw_articles, article_embeddings, days: list[str], days_per_batch: int
                 ) -> tuple[pd.DataFrame, pd.DataFrame] | None:
     """Per-day sums of `days` scored by `fit`, one day at a time (a day scores alike whatever else is read with
-    it); None when a day was embedded by another encoder version than the fit's."""
+    it); None when a day was embedded by another encoder version or text window than the fit's."""
     outlet_rows, topic_rows = [pd.DataFrame(columns=list(OUTLET_STATS))], [pd.DataFrame(columns=list(TOPIC_STATS))]
-    for raw, embedded in zip(raw_articles.iter_batches(days, None, days_per_batch),
-                             article_embeddings.iter_batches(days, VECTOR_COLUMNS, days_per_batch)):
-        if len(embedded) and set(embedded["model_version"].astype(str)) != {info["model_version"]}:
+    for day in range(0, len(days), days_per_batch):
+        batch = days[day:day + days_per_batch]
+        raw = raw_articles.read(batch)
+        embedded = article_embeddings.read(batch, VECTOR_COLUMNS, optional=[WINDOW])
+        if len(embedded) and (set(embedded["model_version"].astype(str)) != {info["model_version"]}
+                              or _window(embedded) != info.get(WINDOW)):
             return None
         for day, part in embedded.groupby(DAY, sort=True):
             articles = join_articles(raw[raw[DAY] == day] if DAY in raw else raw, part["article_id"].tolist())
@@ -186,6 +195,14 @@ def _score_days(fit: AxisFit, info: dict, raw_articles, article_embeddings, days
             topic_rows.append(topics)
     return (pd.concat([r for r in outlet_rows if len(r)] or outlet_rows[:1], ignore_index=True),
             pd.concat([r for r in topic_rows if len(r)] or topic_rows[:1], ignore_index=True))
+
+
+def _window(embedded: pd.DataFrame) -> str | None:
+    """The one text window of `embedded` (None: not recorded), as `check_one_text_window` reads it."""
+    from opensentiment_pipeline.core.vectors.encoder_versions import UNRECORDED_WINDOW
+
+    windows = set(embedded[WINDOW].astype(object).where(embedded[WINDOW].notna(), UNRECORDED_WINDOW))
+    return None if windows <= {UNRECORDED_WINDOW} else "; ".join(sorted(windows))
 
 
 def _unit(embedded: pd.DataFrame) -> np.ndarray:
