@@ -189,3 +189,17 @@ def test_a_new_day_that_read_another_text_window_refits_and_is_refused_with_the_
     _add_day(embedded, {DAYS[3]: embedded_frames[DAYS[3]].assign(text_window="whole text")}, DAYS[3])
     with pytest.raises(ValueError, match="mixes vectors that read different text"):
         _update(tmp_path, raw, embedded)
+
+
+def test_a_new_day_is_stripped_of_the_boilerplate_its_outlet_showed_in_the_fit_sample():
+    from opensentiment_pipeline.core.ingest import boilerplate
+
+    footer = "The views here are the columnist's alone."
+    sample = pd.DataFrame({"outlet": ["x"] * 3 + ["y"] * 3, "title": "t",
+                           "text": [f"story {i} happened.\n{footer}" for i in range(3)] + ["other news."] * 3})
+    recurring = boilerplate.recurring_paragraphs(sample["text"], sample["outlet"], min_share=0.5, min_count=2)
+    fit = fit_.AxisFit(method="probe", reference=None, recurring=recurring, strip=(0.5, 2))
+    new_day = pd.DataFrame({"outlet": ["x", "newcomer"], "title": "t", "text": f"fresh story.\n{footer}"})
+    # One article of x on its own recurs nowhere: the sample's rule strips it; an outlet the sample never saw
+    # keeps the line.
+    assert fit.texts(new_day) == ["t. fresh story.", f"t. fresh story.\n{footer}"]
