@@ -19,6 +19,8 @@ from opensentiment_pipeline.defs.stored_days import StoredDays
 # The OutletClustersConfig fields a fit depends on: changing one fits the map again.
 FIT_FIELDS = ("n_components", "n_neighbors", "min_dist", "metric", "min_cluster_size", "min_samples", "top_k",
               "random_state", "projection", "max_fit_articles")
+# The noise share of fewer new articles is too noisy to call drift (its standard error is ~0.05 at 100).
+DRIFT_MIN_ARTICLES = 100
 POINTS_DIR = "points"
 SUMS_FILE = "outlet_sums.parquet"
 POINT_COLUMNS = ("article_id", "outlet", "x", "y", "cluster", "map_fit", "sentiment", "title", "published_at",
@@ -55,12 +57,14 @@ def fold(fit: map_fit.MapFit, embeddings: StoredDays, raw: StoredDays, days: lis
             f"({fit.settings['model_version']}, {fit.settings['text_window']})"))
     sums = pd.read_parquet(folder / SUMS_FILE)
     points, sums = _place_days(fit, embeddings, raw, filled, sums, sample=None)
-    return _update(fit, sums, points, days)
+    return _update(fit, sums, points)
 
 
 def refit(embeddings: StoredDays, raw: StoredDays, days: list[str], *, previous: map_fit.MapFit | None,
           max_fit_articles: int, **settings) -> MapUpdate:
     """Fit the map on a stratified sample of every stored article, then place all of them."""
+    from opensentiment_pipeline.core.schema import title_and_text
+    from opensentiment_pipeline.core.vectors import encoding
     from opensentiment_pipeline.defs.assets.analysis import map_topic_metrics
 
     filled = _non_empty(embeddings, days)
@@ -80,9 +84,6 @@ def refit(embeddings: StoredDays, raw: StoredDays, days: list[str], *, previous:
     texts = pd.concat([b[b["article_id"].isin(chosen)] for b in raw.iter_batches(_stored(raw, filled), text_columns)],
                       ignore_index=True)
     sample = sample_rows.merge(texts, on="article_id", how="left", validate="one_to_one")
-    from opensentiment_pipeline.core.schema import title_and_text
-    from opensentiment_pipeline.core.vectors import encoding
-
     vectors = encoding.frame_to_matrix(sample)
     count = int(previous.fit_id.split("#")[1]) + 1 if previous else 1
     fit, sample_points = map_fit.fit_map(
@@ -92,7 +93,7 @@ def refit(embeddings: StoredDays, raw: StoredDays, days: list[str], *, previous:
                         text_window=window,
                         topic_metrics=map_topic_metrics(sample, sample_points, vectors, sample_rows))
     points, sums = _place_days(fit, embeddings, raw, filled, None, sample=sample_points.set_index("article_id"))
-    return _update(fit, sums, points, days)
+    return _update(fit, sums, points)
 
 
 def save(tmp: Path, update: MapUpdate, *, old_folder: Path | None) -> None:
@@ -107,6 +108,13 @@ def save(tmp: Path, update: MapUpdate, *, old_folder: Path | None) -> None:
         points.to_parquet(tmp / POINTS_DIR / f"{day}.parquet", index=False)
     update.sums.to_parquet(tmp / SUMS_FILE)
     map_fit.save_fit(update.fit, tmp)
+
+
+def read_points(folder: Path) -> pd.DataFrame:
+    """Every stored point (the state's own files, one per day with articles; no stored day of an asset is read)."""
+    files = sorted((folder / POINTS_DIR).glob("*.parquet"))
+    frames = [pd.read_parquet(path) for path in files]
+    return pd.concat([f for f in frames if len(f)] or frames[:1], ignore_index=True)
 
 
 def tables(points: pd.DataFrame, sums: pd.DataFrame, fit: map_fit.MapFit, *, n_outlet_groups: int | None,
@@ -157,12 +165,11 @@ def _points(fit: map_fit.MapFit, rows: pd.DataFrame, vectors: np.ndarray, sample
     return frame[[*POINT_COLUMNS, "placed"]].reset_index(drop=True)
 
 
-def _update(fit: map_fit.MapFit, sums: pd.DataFrame | None, points: dict[str, pd.DataFrame], days: list[str]):
+def _update(fit: map_fit.MapFit, sums: pd.DataFrame | None, points: dict[str, pd.DataFrame]) -> MapUpdate:
     placed = pd.concat(points.values(), ignore_index=True) if points else pd.DataFrame({"placed": [], "cluster": []})
     new = placed[placed["placed"].astype(bool)]
     noise = float((new["cluster"] == -1).mean()) if len(new) else 0.0
-    empty = {day: pd.DataFrame({c: [] for c in (*POINT_COLUMNS, "placed")}) for day in days if day not in points}
-    return MapUpdate(fit, sums if sums is not None else pd.DataFrame(), {**points, **empty},
+    return MapUpdate(fit, sums if sums is not None else pd.DataFrame(), points,
                      n_new=int(sum(len(p) for p in points.values())), noise_share=noise)
 
 

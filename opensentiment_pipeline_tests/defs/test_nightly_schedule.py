@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import json
 
 import dagster as dg
 import pandas as pd
@@ -16,6 +17,7 @@ import pytest
 from opensentiment_pipeline import definitions
 from opensentiment_pipeline.defs import jobs, partitions
 from opensentiment_pipeline.defs.assets.ingest import DEMO_DIR
+from opensentiment_pipeline.defs.resources import ParquetIOManager
 
 TINY_TRAINING = {"epochs": 1, "lora_r": 4, "max_length": 32, "num_layers": 2}
 NEW_DAY = "2026-11-25"
@@ -57,6 +59,8 @@ def nights(tmp_path_factory):
     run_config = {"ops": {"raw_articles": {"config": {"sources": [source]}},
                           "outlet_clusters": {"config": {"min_cluster_size": 5}}}}
     resources = definitions.resources_for(home, tracking_uri=f"sqlite:///{home}/mlflow.db")
+    # Every stored day any asset reads is logged: the second night must read its own day and no other.
+    resources["parquet_io_manager"] = ParquetIOManager(base_dir=str(home / "assets"), read_log=str(home / "reads.jsonl"))
     defs = dg.Definitions(assets=definitions.ASSETS, asset_checks=definitions.ASSET_CHECKS,
                           jobs=[jobs.reembedding_job], schedules=[jobs.nightly_reembedding], resources=resources)
     (home / "dagster").mkdir()
@@ -122,3 +126,20 @@ def test_the_index_and_map_cover_every_day_after_each_night(nights):
         (index_event,) = [e for e in result.get_asset_materialization_events()
                           if e.asset_key.to_user_string() == "article_index"]
         assert index_event.materialization.metadata["num_vectors"].value == expected
+
+
+def test_second_night_reads_no_stored_day_but_its_own(nights):
+    home, _, results, _ = nights
+    _, second = results[1]
+    reads = [json.loads(line) for line in (home / "reads.jsonl").read_text().splitlines()]
+    second_reads = [r for r in reads if r["run_id"] == second.run_id]
+    (event,) = [e for e in second.get_asset_materialization_events()
+                if e.asset_key.to_user_string() == "outlet_clusters"]
+    assert not event.materialization.metadata["refitted"].value, event.materialization.metadata["refit_reason"]
+    readers = {r["reader"] for r in second_reads}
+    assert {"article_index", "outlet_clusters", "outlet_leaning", "stories"} <= readers
+    assert sorted({r["day"] for r in second_reads}) == [NEW_DAY], \
+        sorted({(r["reader"], r["asset"], r["day"]) for r in second_reads if r["day"] != NEW_DAY})[:10]
+    # the first night rebuilt what had no state yet, so it read the earlier days: the log does see them
+    first_days = {r["day"] for r in reads if r["run_id"] == results[0][1].run_id}
+    assert len(first_days) > 1

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from opensentiment_pipeline.core.analysis import map_fit
 from opensentiment_pipeline.core.analysis.outlet_tables import (
     MIN_TOPIC_ARTICLES,
     NOISE,
@@ -65,27 +66,9 @@ def project_umap(
     n_samples = matrix.shape[0]
     if n_samples < MIN_UMAP_SAMPLES:
         raise ValueError(f"project_umap needs at least {MIN_UMAP_SAMPLES} vectors; got {n_samples}")
-    if n_neighbors < 2 or n_components < 1:
-        raise ValueError(f"n_neighbors must be >= 2 and n_components >= 1; got {n_neighbors} and {n_components}")
-    if n_neighbors >= n_samples:
-        logger.warning(
-            "n_neighbors=%d needs more than %d samples; using n_neighbors=%d", n_neighbors, n_samples, n_samples - 1
-        )
-        n_neighbors = n_samples - 1
-    init = "spectral"
-    if n_samples <= n_components + 1:
-        # The spectral layout needs n_components + 1 eigenvectors of an n_samples x n_samples graph.
-        logger.warning("only %d samples for %d components; using random UMAP init", n_samples, n_components)
-        init = "random"
-    reducer = umap.UMAP(
-        n_components=n_components,
-        n_neighbors=n_neighbors,
-        min_dist=min_dist,
-        metric=metric,
-        init=init,
-        random_state=random_state,
-        n_jobs=1,  # what random_state forces anyway; passing it avoids UMAP's warning about the override
-    )
+    reducer = umap.UMAP(n_components=n_components, **map_fit.umap_args(
+        n_samples, n_neighbors=n_neighbors, min_dist=min_dist, metric=metric, n_components=n_components,
+        random_state=random_state))
     points = reducer.fit_transform(matrix).astype(np.float32)
     if not np.isfinite(points).all():
         raise ValueError("UMAP returned non-finite coordinates; check the input vectors for duplicates or NaNs")
@@ -200,7 +183,9 @@ def cluster_outlets(
     n_outlet_groups: int | None = None,
     min_topic_articles: int = MIN_TOPIC_ARTICLES,
 ) -> ClusterResult:
-    """Map articles and outlets: project, cluster, describe clusters, compare outlets.
+    """Map articles and outlets: project, cluster, describe clusters, compare outlets -- the map fitted on every
+    article at once (`map_fit.fit_map` with the whole corpus as its sample; the outlet_clusters asset fits a
+    bounded sample and places the rest).
 
     Args:
         articles: columns `article_id`, `outlet`, `text`, and optionally `sentiment` (predicted labels in
@@ -222,22 +207,20 @@ def cluster_outlets(
         raise ValueError(f"projection must be one of {PROJECTIONS}; got {projection!r}")
     _check_articles(articles, vectors)
     articles = articles.reset_index(drop=True)
-    umap_args = dict(n_neighbors=n_neighbors, min_dist=min_dist, metric=metric, random_state=random_state)
-    reduced = project_umap(vectors, n_components=n_components, **umap_args)
-    labels = cluster_points(reduced, min_cluster_size=min_cluster_size, min_samples=min_samples)
-    if projection == "tsne":
-        xy = project_tsne(vectors, metric=metric, random_state=random_state)
-    else:
-        xy = reduced if n_components == 2 else project_umap(vectors, n_components=2, **umap_args)
+    fit, fitted = map_fit.fit_map(vectors, articles["article_id"].tolist(), articles["text"].tolist(), fit_id="all#1",
+                          fitted_through="", n_components=n_components, n_neighbors=n_neighbors, min_dist=min_dist,
+                          metric=metric, min_cluster_size=min_cluster_size, min_samples=min_samples, top_k=top_k,
+                          random_state=random_state, projection=projection)
+    labels = fitted["cluster"].to_numpy()
     points = pd.DataFrame(
-        {"article_id": articles["article_id"], "outlet": articles["outlet"], "x": xy[:, 0], "y": xy[:, 1],
+        {"article_id": articles["article_id"], "outlet": articles["outlet"], "x": fitted["x"], "y": fitted["y"],
          "cluster": labels},
         columns=list(POINT_COLUMNS),
     )
     similarity = outlet_similarity(articles["outlet"], vectors)
     order, groups = outlet_hierarchy(similarity, n_groups=n_outlet_groups)
     sentiment = articles["sentiment"] if "sentiment" in articles.columns else None
-    keywords = cluster_keywords(articles["text"].tolist(), labels, top_k=top_k)
+    keywords = fit.keywords
     return ClusterResult(
         points=points,
         outlets=outlet_table(points, similarity, groups, sentiment),

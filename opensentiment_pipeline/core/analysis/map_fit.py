@@ -78,9 +78,9 @@ def fit_map(vectors: np.ndarray, ids: list[str], texts: list[str], *, fit_id: st
         raise ValueError(f"the map needs at least {clustering.MIN_UMAP_SAMPLES} articles; got {len(matrix)}")
     if min_cluster_size < 2:
         raise ValueError(f"min_cluster_size must be >= 2; got {min_cluster_size}")
-    umap_args = _umap_args(len(matrix), n_neighbors=n_neighbors, min_dist=min_dist, metric=metric,
+    arguments = umap_args(len(matrix), n_neighbors=n_neighbors, min_dist=min_dist, metric=metric,
                            n_components=n_components, random_state=random_state)
-    reducer = umap.UMAP(n_components=n_components, **umap_args).fit(matrix)
+    reducer = umap.UMAP(n_components=n_components, **arguments).fit(matrix)
     reduced = _finite(reducer.embedding_, "UMAP")
     clusterer = hdbscan.HDBSCAN(min_cluster_size=min_cluster_size, min_samples=min_samples,
                                 prediction_data=True).fit(reduced)
@@ -92,15 +92,15 @@ def fit_map(vectors: np.ndarray, ids: list[str], texts: list[str], *, fit_id: st
     elif n_components == 2:
         xy = reduced
     else:
-        view = umap.UMAP(n_components=2, **_umap_args(len(matrix), n_neighbors=n_neighbors, min_dist=min_dist,
-                                                      metric=metric, n_components=2,
-                                                      random_state=random_state)).fit(matrix)
+        view = umap.UMAP(n_components=2, **{**arguments, "init": umap_args(
+            len(matrix), n_neighbors=n_neighbors, min_dist=min_dist, metric=metric, n_components=2,
+            random_state=random_state)["init"]}).fit(matrix)
         xy = _finite(view.embedding_, "UMAP")
     fit = MapFit(fit_id=fit_id, fitted_through=fitted_through, reducer=reducer, clusterer=clusterer, view=view,
                  sample_ids=[str(i) for i in ids], sample_xy=np.asarray(xy, dtype=np.float32),
                  sample_vectors=sample_vectors, noise_share=float(np.mean(labels == NOISE)),
                  keywords=clustering.cluster_keywords(texts, labels, top_k=top_k),
-                 settings={"n_components": n_components, "n_neighbors": umap_args["n_neighbors"],
+                 settings={"n_components": n_components, "n_neighbors": arguments["n_neighbors"],
                            "projection": projection, "n_sample": len(matrix)})
     points = pd.DataFrame({"article_id": fit.sample_ids, "x": fit.sample_xy[:, 0], "y": fit.sample_xy[:, 1],
                            "cluster": labels})
@@ -139,8 +139,10 @@ def _among_neighbours(fit: MapFit, matrix: np.ndarray) -> np.ndarray:
     return (fit.sample_xy[rows] * weights[:, :, None]).sum(axis=1)
 
 
-def _umap_args(n_samples: int, *, n_neighbors: int, min_dist: float, metric: str, n_components: int,
-               random_state: int) -> dict:
+def umap_args(n_samples: int, *, n_neighbors: int, min_dist: float, metric: str, n_components: int,
+              random_state: int) -> dict:
+    """umap.UMAP's keyword arguments (all but n_components) for `n_samples` vectors: n_neighbors clipped to
+    n_samples - 1 (with a warning), random init where the spectral one cannot run, one thread."""
     if n_neighbors < 2 or n_components < 1:
         raise ValueError(f"n_neighbors must be >= 2 and n_components >= 1; got {n_neighbors} and {n_components}")
     if n_neighbors >= n_samples:

@@ -38,7 +38,7 @@ class OutletClustersConfig(dg.Config):
                                   "this many days after the newest day the fit saw")
     refit_noise_increase: float = Field(default=0.2, gt=0, description="fit again when the share of new "
                                         "articles HDBSCAN places as noise exceeds the fit's own noise share by this "
-                                        "much: the news moved away from the map")
+                                        "much (judged from 100 new articles on): the news moved away from the map")
     max_plot_points: int = Field(default=20_000, ge=1, description="points drawn in the scatter plots (a seeded "
                                  "uniform sample); the output table holds every article")
     rebuild: bool = Field(default=False, description="fit the map again now instead of placing the new days")
@@ -76,7 +76,7 @@ def outlet_clusters(context: dg.AssetExecutionContext, config: OutletClustersCon
         drift = update.noise_share - fit.noise_share
         if update.mismatch:
             plan = stored_days.plan_fold(inputs, {}, rebuild_reason=update.mismatch)
-        elif update.n_new and drift > config.refit_noise_increase:
+        elif update.n_new >= map_state.DRIFT_MIN_ARTICLES and drift > config.refit_noise_increase:
             plan = stored_days.plan_fold(inputs, {}, rebuild_reason=(
                 f"the new days' noise share {update.noise_share:.2f} is {drift:.2f} above the fit's "
                 f"{fit.noise_share:.2f} (refit_noise_increase {config.refit_noise_increase})"))
@@ -90,7 +90,7 @@ def outlet_clusters(context: dg.AssetExecutionContext, config: OutletClustersCon
     with search.replacing_folder(folder) as tmp:
         map_state.save(tmp, update, old_folder=None if plan.rebuild else folder)
         stored_days.write_ledger(tmp, plan.stored)
-    points = pd.read_parquet(folder / map_state.POINTS_DIR)
+    points = map_state.read_points(folder)
     tables = map_state.tables(points, update.sums, update.fit, n_outlet_groups=config.n_outlet_groups,
                               min_topic_articles=config.min_topic_articles)
     out_dir = artifacts.run_dir(context, "outlet_clusters")
