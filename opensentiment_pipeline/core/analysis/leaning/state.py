@@ -73,7 +73,7 @@ def update_axis(state_dir: str | os.PathLike, raw_articles, article_embeddings, 
         days_per_batch: days read at a time on a pass over every stored day.
         n_bootstrap, min_topic_articles: table settings (`leaning_tables`), read from the sums each run.
     """
-    from opensentiment_pipeline.defs.stored_days import (
+    from opensentiment_pipeline.core.day_ledger import (
         changes,
         read_ledger,
         write_ledger,
