@@ -23,7 +23,7 @@ import time
 import numpy as np
 import pandas as pd
 
-from opensentiment_pipeline.core.analysis import stories, story_coverage
+from opensentiment_pipeline.core.analysis import stories, story_coverage, story_words
 
 DIM = 384
 SETTINGS = {"threshold": 0.5, "window_days": 4, "decay_per_day": 0.0}
@@ -106,8 +106,10 @@ def night(archive: int, per_day: int, seed: int) -> dict[str, float]:
         members = members_ids[["article_id", "story_id", "day"]].merge(pool, on="article_id")
         members["leaning"] = "center"
         pool_vectors = np.concatenate([recent_vectors, new_vectors])
+        reference = story_words.reference_counts(recent["title"].head(20_000).tolist())  # as the asset keeps one
         t, c = time.perf_counter(), time.process_time()
-        story_coverage.summarise_stories(members, pool_vectors[members["row"].to_numpy()], **SUMMARY)
+        story_coverage.summarise_stories(members, pool_vectors[members["row"].to_numpy()], reference=reference,
+                                         **SUMMARY)
         timings["summarise_s"], timings["summarise_cpu_s"] = time.perf_counter() - t, time.process_time() - c
         t, c = time.perf_counter(), time.process_time()
         stories.save_state(folder, update.state, pd.concat([assignments, update.assignments]), members.head(1))

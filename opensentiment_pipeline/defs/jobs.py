@@ -1,11 +1,13 @@
 """The nightly job and its schedule.
 
 Each night ingests yesterday's articles (one day partition of raw_articles), embeds only them (the same day of
-article_embeddings and article_sentences) and scores that day's entity mentions (entity_mentions), then rebuilds
-what reads every day: the search index, the outlet map, the bias axis and the weekly tables (entity_sentiment from
-the stored daily mentions, sentiment_trends).
-Other days' stored rows and vectors are not touched. After a new adapter, re-embed every day with one run:
-`dagster asset materialize --select 'article_embeddings+' --partition-range <first>...<today>` (`make reembed`).
+article_embeddings and article_sentences) and scores that day's entity mentions (entity_mentions), then folds
+that day into what covers every day: the search index, the outlet map, the bias axis, the stories and the weekly
+tables each keep a state folder and read the new day alone (`defs/stored_days.py`); the map and the axis refit
+on their own schedule. Other days' stored rows and vectors are not touched, nor read.
+After a new adapter, re-embed every day with one run:
+`dagster asset materialize --select 'article_embeddings+' --partition-range <first>...<today>` (`make reembed`);
+the readers see the re-embedded days and rebuild from every day.
 
 What the nightly run reads is run config: set `$OPENSENTIMENT_NIGHTLY_CONFIG` to a YAML file such as
 configs/shared_data.yaml (the same format as `dagster asset materialize -c`); its entries for assets outside the

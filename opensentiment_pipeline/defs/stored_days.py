@@ -16,14 +16,23 @@ folded in, and which are gone.
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 
-LEDGER_FILE = "days.json"
+from opensentiment_pipeline.core.day_ledger import (
+    LEDGER_FILE,
+    DayChanges,
+    changes,
+    read_ledger,
+    write_ledger,
+)
+
+__all__ = ["LEDGER_FILE", "DayChanges", "FoldPlan", "StoredDays", "changes", "plan_fold", "read_ledger",
+           "vector_signature", "write_ledger"]
+
 
 
 @dataclass(frozen=True)
@@ -112,37 +121,6 @@ class StoredDays:
             for day in days:
                 log.write(json.dumps({"run_id": self.run_id, "reader": self.reader, "asset": self.asset,
                                       "day": day}) + "\n")
-
-
-@dataclass(frozen=True)
-class DayChanges:
-    """How the stored days differ from the days a state folded in."""
-
-    new: list[str] = field(default_factory=list)  # stored, never folded in
-    changed: list[str] = field(default_factory=list)  # folded in, written again since
-    removed: list[str] = field(default_factory=list)  # folded in, no longer stored
-
-    @property
-    def only_new(self) -> bool:
-        """True when the state can be brought up to date by adding the new days alone."""
-        return not self.changed and not self.removed
-
-
-def changes(stored: dict[str, str], folded: dict[str, str]) -> DayChanges:
-    """Compare `stored` (day -> fingerprint, StoredDays.fingerprints) with what a state `folded` in."""
-    return DayChanges(new=sorted(set(stored) - set(folded)),
-                      changed=sorted(d for d in set(stored) & set(folded) if stored[d] != folded[d]),
-                      removed=sorted(set(folded) - set(stored)))
-
-
-def read_ledger(folder: str | os.PathLike) -> dict[str, dict[str, str]]:
-    """{upstream asset: {day: fingerprint}} a state folder recorded (empty when it has none)."""
-    path = Path(folder) / LEDGER_FILE
-    return json.loads(path.read_text()) if path.exists() else {}
-
-
-def write_ledger(folder: str | os.PathLike, ledger: dict[str, dict[str, str]]) -> None:
-    (Path(folder) / LEDGER_FILE).write_text(json.dumps(ledger, indent=1, sort_keys=True))
 
 
 @dataclass(frozen=True)

@@ -6,8 +6,11 @@ import pytest
 
 from opensentiment_pipeline.core.analysis import story_coverage, story_words
 
+REFERENCE = story_words.reference_counts(["The senate met on Friday about the budget.", "Families and funding news.",
+                                          "Congress voted; the border and the wall were discussed."])
 SUMMARY = {"leaning_source": "source ratings", "blindspot_share": 0.8, "blindspot_min_outlets": 2,
-           "n_bootstrap": 200, "top_k_words": 3, "prior_strength": 10.0, "min_z": 0.0, "seed": 0}
+           "n_bootstrap": 200, "top_k_words": 3, "prior_strength": 10.0, "min_z": 0.0, "seed": 0,
+           "reference": REFERENCE}
 
 
 def members() -> pd.DataFrame:
@@ -77,15 +80,47 @@ def test_outlet_agreement_overlap_and_sentiment_gap():
 
 
 def test_leanings_prefer_source_ratings_and_say_so():
-    ratings = pd.Series(["left", None, "right"], index=["a", "b", "c"])
+    ratings = story_coverage.rating_counts(pd.Series(["a", "b", "c", "c", "c"]),
+                                           pd.Series(["left", None, "right", "left", "right"]))
     axis = pd.Series(["right", "center", "left"], index=["a", "b", "c"])
-    assert story_coverage.outlet_leanings(["a", "b", "c"], source_ratings=ratings, axis_labels=axis) == (
+    assert story_coverage.outlet_leanings(ratings, axis_labels=axis) == (
         {"a": "left", "b": None, "c": "right"}, "source ratings")
-    none = pd.Series([None, None, None], index=["a", "b", "c"], dtype=object)
-    assert story_coverage.outlet_leanings(["a", "b"], source_ratings=none, axis_labels=axis) == (
+    none = story_coverage.rating_counts(pd.Series(["a", "b"]), pd.Series([None, None], dtype=object))
+    assert story_coverage.outlet_leanings(none, axis_labels=axis) == (
         {"a": "right", "b": "center"}, "bias axis labels")
+    # counts added night by night give the majority of all nights; a tie goes to the first of left, center, right
+    tied = story_coverage.add_rating_counts(story_coverage.rating_counts(pd.Series(["d"]), pd.Series(["right"])),
+                                            story_coverage.rating_counts(pd.Series(["d"]), pd.Series(["center"])))
+    assert story_coverage.outlet_leanings(tied, axis_labels=None) == ({"d": "center"}, "source ratings")
+
+
+def test_a_story_summary_does_not_depend_on_the_other_stories_or_the_row_order():
+    both = story_coverage.summarise_stories(members(), vectors(), **SUMMARY)
+    alone = story_coverage.summarise_stories(members().iloc[:4], vectors()[:4], **SUMMARY)
+    shuffled = story_coverage.summarise_stories(members().iloc[[3, 1, 0, 2]], vectors()[[3, 1, 0, 2]], **SUMMARY)
+    pd.testing.assert_frame_equal(both[both["story_id"] == "s1"].reset_index(drop=True), alone, check_exact=True)
+    pd.testing.assert_frame_equal(alone, shuffled, check_exact=True)
+
+
+def test_new_leanings_relabel_a_stored_table_as_a_fresh_summary_would():
+    table = story_coverage.summarise_stories(members(), vectors(), **SUMMARY)
+    flipped = {"left-post": "left", "right-daily": "left", "right-weekly": "right", "wire": None}
+    fresh = story_coverage.summarise_stories(members().assign(leaning=members()["outlet"].map(flipped)), vectors(),
+                                             **SUMMARY)
+    relabelled = story_coverage.label_leanings(table, flipped, leaning_source="source ratings", blindspot_share=0.8,
+                                               blindspot_min_outlets=2)
+    pd.testing.assert_frame_equal(relabelled, fresh, check_exact=True)
+    assert relabelled.drop_duplicates("story_id")["blindspot"].tolist() == ["right", ""]
 
 
 def test_unknown_sentiment_label_is_named():
     with pytest.raises(ValueError, match=r"unknown sentiment labels \['joyful'\]"):
         story_coverage.sentiment_scores(pd.Series(["positive", "joyful"]))
+
+
+def test_outlet_pairs_without_a_shared_story_are_listed_with_no_gap():
+    table = pd.DataFrame({"story_id": ["s1", "s1", "s2"], "outlet": ["a", "b", "c"], "sentiment": [1.0, np.nan, 0.0]})
+    agreement = story_coverage.outlet_agreement(table, min_shared=1).set_index(["outlet_a", "outlet_b"])
+    assert agreement["shared_stories"].to_dict() == {("a", "b"): 1, ("a", "c"): 0, ("b", "c"): 0}
+    assert agreement["coverage_jaccard"].to_dict() == {("a", "b"): 1.0, ("a", "c"): 0.0, ("b", "c"): 0.0}
+    assert agreement["sentiment_gap"].isna().all()  # b's sentiment is unknown, c shares no story

@@ -49,3 +49,24 @@ def upstream_stubs(raw: pd.DataFrame, embedded: pd.DataFrame, adapter_dir: Path,
     if points is not None:
         stubs.append(stub_asset("outlet_clusters", points))
     return stubs
+
+
+def stored_day_stubs(base_dir: Path, frames: dict[str, pd.DataFrame]) -> list[dg.AssetsDefinition]:
+    """Day-partitioned stand-ins for `frames` ({asset: rows with a `partition_day` column}): each day is written
+    to <base_dir>/<asset>/<day>.parquet as the ParquetIOManager stores it, and the returned assets (DAILY) are
+    for a run that leaves them out of its selection, so downstream assets read them as stored days."""
+    from opensentiment_pipeline.defs.partitions import DAILY, PARTITION_COLUMN
+
+    stubs = []
+    for name, frame in frames.items():
+        folder = base_dir / name
+        folder.mkdir(parents=True, exist_ok=True)
+        for day, part in frame.groupby(PARTITION_COLUMN):
+            part.reset_index(drop=True).to_parquet(folder / f"{day}.parquet", index=False)
+
+        @dg.asset(name=name, io_manager_key="parquet_io_manager", partitions_def=DAILY)
+        def _stub():
+            raise RuntimeError("a stored-day stub is written by stored_day_stubs, not materialized")
+
+        stubs.append(_stub)
+    return stubs

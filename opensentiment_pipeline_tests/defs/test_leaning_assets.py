@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import types
 
 import dagster as dg
 import numpy as np
@@ -12,16 +11,16 @@ import pytest
 from scipy.stats import spearmanr
 
 from opensentiment_pipeline import definitions
-from opensentiment_pipeline.defs import partitions
 from opensentiment_pipeline.core.analysis import leaning
 from opensentiment_pipeline.core.model import modeling
 from opensentiment_pipeline.core.vectors import search
 from opensentiment_pipeline.defs.assets import leaning as leaning_assets
 from opensentiment_pipeline.defs.assets import search as search_assets
-from opensentiment_pipeline_tests.defs.stubs import upstream_stubs
+from opensentiment_pipeline_tests.defs.stubs import stored_day_stubs, stub_asset
 
 POSITIONS = {"left one": -1.0, "left two": -0.8, "right one": 1.0, "right two": 0.8, "newcomer": 0.6}
 PER_OUTLET = 12
+DAYS = ("2026-11-02", "2026-11-03", "2026-11-04")  # article i is stored on day i % 3
 
 
 def _tables(*, with_leaning: bool, model_version: str = "v1") -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -36,35 +35,35 @@ def _tables(*, with_leaning: bool, model_version: str = "v1") -> tuple[pd.DataFr
         "article_id": ids, "outlet": outlets, "published_at": pd.Timestamp("2024-05-01", tz="UTC"),
         "title": [f"title {i}" for i in ids], "text": [f"body of {i} " * 40 for i in ids], "source": "stub",
         "leaning": [side.get(o) if with_leaning else None for o in outlets],
+        # The sources' topics: every third article has none, the rest two topics by article number, so each
+        # topic holds articles of every outlet.
+        "topic": [None if i % 3 == 0 else f"topic {i % 2}" for i in range(len(ids))],
+        "partition_day": [DAYS[i % 3] for i in range(len(ids))],
     })
     embedded = pd.DataFrame({"article_id": ids, "model_version": model_version, "embedding": list(vectors),
                              "sentiment": "neutral", "sentiment_confidence": 0.5,
-                             "partition_day": "2026-11-01"})  # published before the first day: the archive day
+                             "partition_day": raw["partition_day"]})
     return raw, embedded
 
 
-def _map(embedded: pd.DataFrame, raw: pd.DataFrame) -> pd.DataFrame:
-    """A stand-in outlet map: two vector dimensions as x, y; every third article is noise (-1), the rest fall in
-    two clusters by article number, so each cluster holds articles of every outlet."""
-    vectors = np.stack(embedded["embedding"].to_numpy())
-    number = np.arange(len(embedded))
-    return pd.DataFrame({"article_id": embedded["article_id"], "outlet": raw["outlet"].to_numpy(),
-                         "x": vectors[:, 0], "y": vectors[:, 1], "cluster": np.where(number % 3 == 0, -1, number % 2)})
+def _materialize(home, raw: pd.DataFrame, embedded: pd.DataFrame, run_config: dict | None = None, *,
+                 selection=("sentiment_adapter", "article_index", "outlet_leaning"), read_log=None):
+    """Write the days of `raw` and `embedded` as stored days and materialize `selection` on them."""
+    from opensentiment_pipeline.defs.resources import ParquetIOManager
 
-
-def _materialize(home, raw: pd.DataFrame, embedded: pd.DataFrame, run_config: dict | None = None):
     adapter_dir = home / "adapter"
     adapter_dir.mkdir(exist_ok=True)
     (adapter_dir / "mlflow_run.json").write_text(json.dumps({"run_id": "v1"}))
     modeling.AdapterManifest(base_model="packaged:all-MiniLM-L6-v2", labels=["negative", "neutral", "positive"],
                              num_layers=None, max_length=64, pair_input=False).save(adapter_dir)
-
+    resources = definitions.resources_for(home, tracking_uri=f"sqlite:///{home}/mlflow.db")
+    resources["parquet_io_manager"] = ParquetIOManager(base_dir=str(home / "assets"),
+                                                       read_log=str(read_log) if read_log else None)
+    stubs = stored_day_stubs(home / "assets", {"raw_articles": raw, "article_embeddings": embedded})
     return dg.materialize(
-        [*upstream_stubs(raw, embedded, adapter_dir, points=_map(embedded, raw)), search_assets.article_index,
-         leaning_assets.outlet_leaning],
-        resources=definitions.resources_for(home, tracking_uri=f"sqlite:///{home}/mlflow.db"),
-        run_config=run_config or {}, instance=dg.DagsterInstance.ephemeral(), raise_on_error=False,
-            tags=partitions.range_tags())
+        [*stubs, stub_asset("sentiment_adapter", str(adapter_dir), parquet=False), search_assets.article_index,
+         leaning_assets.outlet_leaning], selection=list(selection), resources=resources,
+        run_config=run_config or {}, instance=dg.DagsterInstance.ephemeral(), raise_on_error=False)
 
 
 def _metadata(result, asset: str) -> dict:
@@ -107,7 +106,7 @@ def test_article_index_writes_a_searchable_folder_with_its_manifest(runs):
     assert set(articles.columns) >= {"article_id", "outlet", "published_at", "sentiment", "title", "snippet"}
     assert articles["snippet"].str.len().max() == search_assets.SNIPPET_CHARS
     _, embedded = _tables(with_leaning=False)
-    hits = search.search(index, embedded["embedding"].iloc[7], k=3, allowed_ids=articles["article_id"][20:30])
+    hits = search.search(index, embedded["embedding"].iloc[7], k=3, allowed_ids=[f"x{i}" for i in range(20, 30)])
     assert hits["article_id"].iloc[0] != "x7" and len(hits) == 3
 
 
@@ -139,46 +138,27 @@ def test_outlet_leaning_with_a_reference_csv_places_the_unrated_outlet(runs):
     # cannot rank the outlets and the check passes.
     assert {"tfidf_outlet_cv_macro_f1", "tfidf_outlet_cv_spearman"} <= set(meta)
     assert meta["embedding_outlet_cv_spearman"] == meta["outlet_cv_spearman"]  # lexical_weight 0: no blend
-    # The per-topic view: the sources give no topics, so it reads the map's two clusters (noise left out), and in
-    # both the left outlets sit at the left end.
-    assert meta["leaning_by_topic"].startswith("Topics from the outlet map's 2 clusters")
+    # The per-topic view reads the sources' two topics (articles without one left out); in both the left
+    # outlets sit at the left end.
+    assert meta["leaning_by_topic"].startswith("Topics from the sources' topic column")
     (csv,) = [p for p in (home / "artifacts").rglob("leaning_by_topic.csv") if second.run_id in str(p)]
     by_topic = pd.read_csv(csv)
-    assert sorted(by_topic["topic"]) == [0, 1] and by_topic["n_outlets"].tolist() == [5, 5]
+    assert sorted(by_topic["topic"]) == ["topic 0", "topic 1"] and by_topic["n_outlets"].tolist() == [5, 5]
     assert by_topic["left_outlet"].str.startswith("left").all() and by_topic["right_outlet"].str.startswith("right").all()
     (csv,) = [p for p in (home / "artifacts").rglob("topic_outlet_leaning.csv") if second.run_id in str(p)]
     cells = pd.read_csv(csv)
-    # 60 articles, a third noise, the rest split evenly: 20 per topic over 5 outlets.
+    # 60 articles, a third without a topic, the rest split evenly: 20 per topic over 5 outlets.
     assert len(cells) == 10 and cells.groupby("topic")["n_articles"].sum().tolist() == [20, 20]
     assert "topic_outlet_leaning" in meta
-    # The map shows the axis: every article carries its outlet's calibrated score.
-    assert meta["leaning_map"].startswith("![")
-    page = (home / "artifacts").rglob("leaning_map.html")
-    assert any(second.run_id in str(p) and "newcomer" in p.read_text() for p in page)
+    # Which fit scored the table, and how this run brought it up to date (other settings: a refit).
+    assert meta["fit"]["fit_id"] == meta["fit_id"] and meta["fit"]["n_fit_articles"] == 60
+    assert meta["update"] == "refit" and meta["update_reason"].startswith("settings changed since the fit")
     # What the axis had to substitute is in the metadata, with why: 48 rated articles are too few for topics,
     # and the ratings have no center outlet to anchor the calibration on.
     assert any(w.startswith("topic_free_share 0.5: the smallest training fold has 36 articles") for w in meta["warnings"])
     assert any(w.startswith("final: calibration:") and "a class has no outlet" in w for w in meta["warnings"])
     (check,) = second.get_asset_check_evaluations()
     assert check.check_name == leaning_assets.TFIDF_CHECK and check.passed
-
-
-def test_a_map_drawn_from_older_vectors_is_refused_with_the_command_that_redraws_it():
-    raw, embedded = _tables(with_leaning=True)
-    articles = raw[["article_id", "outlet", "title"]]
-    stale_map = _map(embedded, raw).iloc[5:]  # the map lacks the first five articles
-    placed = types.SimpleNamespace(outlets=pd.DataFrame({"outlet": list(POSITIONS), "score": list(POSITIONS.values()),
-                                                         "label": ["left", "left", "right", "right", "right"]}),
-                                   article_scores=np.linspace(-1, 1, len(articles)))
-    with pytest.raises(ValueError, match=r"outlet_clusters has no map position for 5 of 60 embedded articles .*"
-                                         r"--select 'outlet_clusters,outlet_leaning'"):
-        leaning.map_points(articles, stale_map, placed)
-    points = leaning.map_points(articles, _map(embedded.iloc[::-1], raw.iloc[::-1]), placed)  # map in another order
-    assert points["article_id"].tolist() == articles["article_id"].tolist()  # in the articles' order, as the scores
-    assert points["leaning_score"].tolist() == [POSITIONS[o] for o in articles["outlet"]]
-    assert (points["leaning_label"] == np.where(articles["outlet"].str.startswith("left"), "left", "right")).all()
-    assert points["article_score"].tolist() == pytest.approx(placed.article_scores.tolist())
-    np.testing.assert_allclose(points["x"], np.stack(embedded["embedding"].to_numpy())[:, 0], rtol=1e-6)
 
 
 def test_tfidf_check_warns_when_the_lexical_reference_wins():
@@ -227,3 +207,30 @@ def test_a_blend_without_the_tfidf_probe_is_refused_with_the_fix(tmp_path):
     unrated = _materialize(tmp_path, *_tables(with_leaning=False), {"ops": {"outlet_leaning": {"config": {
         "lexical_weight": 0.0, "tfidf_regularization": 0.0}}}})
     assert unrated.success and _metadata(unrated, "outlet_leaning")["method"] == "principal_axes"
+
+
+def test_a_night_reads_only_its_new_day_and_its_table_equals_a_rebuild(tmp_path):
+    raw, embedded = _tables(with_leaning=True)
+    config = {"lexical_weight": 0.5, "n_folds": 4}
+    log = tmp_path / "reads.jsonl"
+    old = (raw["partition_day"] != DAYS[-1]).to_numpy()
+    first = _materialize(tmp_path, raw[old], embedded[old], {"ops": {"outlet_leaning": {"config": config}}},
+                         selection=["outlet_leaning"], read_log=log)
+    night = _materialize(tmp_path, raw[~old], embedded[~old], {"ops": {"outlet_leaning": {"config": config}}},
+                         selection=["outlet_leaning"], read_log=log)
+    assert first.success and night.success
+    reads = [json.loads(line) for line in log.read_text().splitlines()]
+    assert sorted((r["asset"], r["day"]) for r in reads if r["run_id"] == night.run_id) == [
+        ("article_embeddings", DAYS[-1]), ("raw_articles", DAYS[-1])]
+    meta = _metadata(night, "outlet_leaning")
+    assert (meta["update"], meta["days_read"]) == ("night", 1)
+    assert meta["fit_id"] == _metadata(first, "outlet_leaning")["fit_id"]
+    incremental = pd.read_parquet(tmp_path / "assets" / "outlet_leaning.parquet")
+    assert incremental["n_articles"].sum() == len(raw)
+    rebuilt = _materialize(tmp_path, raw.iloc[:0], embedded.iloc[:0],
+                           {"ops": {"outlet_leaning": {"config": {**config, "rebuild": True}}}},
+                           selection=["outlet_leaning"], read_log=log)
+    assert (_metadata(rebuilt, "outlet_leaning")["update"], _metadata(rebuilt, "outlet_leaning")["days_read"]) == (
+        "rebuild", 3)
+    pd.testing.assert_frame_equal(incremental, pd.read_parquet(tmp_path / "assets" / "outlet_leaning.parquet"),
+                                  check_exact=False, rtol=0, atol=1e-9)

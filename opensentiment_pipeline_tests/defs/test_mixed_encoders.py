@@ -41,8 +41,6 @@ def test_map_bias_axis_and_index_refuse_vectors_of_two_adapters(tmp_path):
     points = None
     errors = failures([analysis.outlet_clusters, search.article_index])
     assert not (tmp_path / "index").exists() and not (tmp_path / "assets" / "outlet_clusters.parquet").exists()
-    # outlet_leaning reads the map, so it gets a stand-in map here (it would be skipped after the real one fails).
-    points = pd.DataFrame({"article_id": ids, "outlet": raw["outlet"], "x": 0.0, "y": 0.0, "cluster": 0})
     errors |= failures([leaning.outlet_leaning])
     assert set(errors) == {"outlet_clusters", "outlet_leaning", "article_index"}
     for asset, message in errors.items():

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import itertools
 import zlib
-from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
@@ -51,20 +50,23 @@ def sentiment_scores(labels: pd.Series) -> pd.Series:
     return labels.map(SENTIMENT_SCORES).astype(float)
 
 
-def summarise_stories(members: pd.DataFrame, vectors: np.ndarray, *, leaning_source: str, blindspot_share: float,
-                      blindspot_min_outlets: int, n_bootstrap: int, top_k_words: int, prior_strength: float,
-                      min_z: float, seed: int) -> pd.DataFrame:
+def summarise_stories(members: pd.DataFrame, vectors: np.ndarray, *, reference: story_words.Reference,
+                      leaning_source: str, blindspot_share: float, blindspot_min_outlets: int, n_bootstrap: int,
+                      top_k_words: int, prior_strength: float, min_z: float, seed: int) -> pd.DataFrame:
     """The story table (STORY_COLUMNS + OUTLET_COLUMNS) of the stories in `members`.
+
+    Each story's rows depend on its own members only (not on which other stories are summarised with it), so a
+    story summarised on the night it last gained an article equals the same story summarised in a rebuild.
 
     Args:
         members: one row per article: article_id, story_id, day, outlet, title, text, sentiment (-1 .. +1, NaN
             when unknown) and leaning (left / center / right / None) of its outlet.
         vectors: `(len(members), dim)` unit topic vectors; the headline is the title nearest the story's mean.
+        reference: the word counts keywords and outlet words are weighed against (story_words.Reference).
         leaning_source: where the leanings come from, written into each row (e.g. "source ratings").
         blindspot_share, blindspot_min_outlets: the blindspot rule (module docstring).
         n_bootstrap: resamples of an outlet's articles in a story for its sentiment interval.
-        top_k_words, prior_strength, min_z: keywords and outlet words (story_words.log_odds_z); the prior is the
-            pooled counts of every article in `members`.
+        top_k_words, prior_strength, min_z: keywords and outlet words (story_words.log_odds_z).
         seed: seeds the bootstrap.
     """
     missing = {"article_id", "story_id", "day", "outlet", "title", "text", "sentiment", "leaning"} - set(members)
@@ -76,35 +78,33 @@ def summarise_stories(members: pd.DataFrame, vectors: np.ndarray, *, leaning_sou
         raise ValueError(f"blindspot_share must be in (0.5, 1]; got {blindspot_share}")
     if members.empty:
         return pd.DataFrame({c: pd.Series(dtype=object) for c in (*STORY_COLUMNS, *OUTLET_COLUMNS)})
-    members = members.reset_index(drop=True)
+    # (story, outlet, article) order: the bootstrap draws and the headline's ties never depend on input order
+    order = np.lexsort((members["article_id"].astype(str).to_numpy(), members["outlet"].astype(str).to_numpy(),
+                        members["story_id"].astype(str).to_numpy()))
+    members, vectors = members.iloc[order].reset_index(drop=True), vectors[order]
     texts = (members["title"].fillna("") + "\n" + members["text"].fillna("")).tolist()
     try:
         vectorizer, counts = story_words.word_counter(texts)
         vocabulary = vectorizer.get_feature_names_out()
+        counts = counts.tocsr()  # row slices per story
+        alpha = reference.alpha(vocabulary, prior_strength)
     except ValueError:  # no word of 3+ letters outside the stop words in any article
-        counts, vocabulary = None, np.array([], dtype=str)
-    counts = counts.tocsr() if counts is not None else None  # row slices per story
-    background = np.asarray(counts.sum(axis=0)).ravel() if counts is not None else None
-    order = np.lexsort((members["outlet"].astype(str).to_numpy(), members["story_id"].astype(str).to_numpy()))
-    members, vectors = members.iloc[order].reset_index(drop=True), vectors[order]
-    counts = counts[order] if counts is not None else None
+        counts, vocabulary, alpha = None, np.array([], dtype=str), None
     story_ids = members["story_id"].astype(str).to_numpy()
     outlets = members["outlet"].astype(str).to_numpy()
     sentiment = members["sentiment"].to_numpy(dtype=float)
     titles = members["title"].fillna("").astype(str).to_numpy()
     days = members["day"].to_numpy()
-    leanings = members["leaning"].to_numpy(dtype=object)
     bounds = np.flatnonzero(np.r_[True, story_ids[1:] != story_ids[:-1], True])
     rows: list[dict] = []
     for start, stop in itertools.pairwise(bounds):
         story_row = _story_columns(story_ids[start], titles[start:stop], days[start:stop], outlets[start:stop],
-                                   leanings[start:stop], vectors[start:stop], leaning_source=leaning_source,
-                                   blindspot_share=blindspot_share, blindspot_min_outlets=blindspot_min_outlets)
+                                   vectors[start:stop])
         words = {}
         if counts is not None:
-            story_row["keywords"] = ", ".join(story_words.top_words(
-                counts[start:stop], vocabulary, background, top_k=top_k_words, prior_strength=prior_strength))
-            words = story_words.group_words(counts[start:stop], outlets[start:stop], vocabulary, background,
+            story_row["keywords"] = ", ".join(story_words.reference_words(
+                counts[start:stop], vocabulary, reference, top_k=top_k_words, prior_strength=prior_strength))
+            words = story_words.group_words(counts[start:stop], outlets[start:stop], vocabulary, alpha,
                                             top_k=top_k_words, prior_strength=prior_strength, min_z=min_z)
         cuts = start + np.flatnonzero(np.r_[True, outlets[start + 1:stop] != outlets[start:stop - 1], True])
         for a, b in itertools.pairwise(cuts):
@@ -112,86 +112,129 @@ def summarise_stories(members: pd.DataFrame, vectors: np.ndarray, *, leaning_sou
             # night touched, so a nightly run and a rebuild draw the same resamples
             cell = np.random.default_rng([seed, zlib.crc32(f"{story_ids[start]}\t{outlets[a]}".encode())])
             mean, low, high = _bootstrap_mean(sentiment[a:b], n_bootstrap, cell)
-            rows.append({**story_row, "outlet": outlets[a], "outlet_leaning": leanings[a],
-                         "outlet_articles": int(b - a), "sentiment": mean, "sentiment_low": low,
-                         "sentiment_high": high, "outlet_words": ", ".join(words.get(outlets[a], []))})
+            rows.append({**story_row, "outlet": outlets[a], "outlet_articles": int(b - a), "sentiment": mean,
+                         "sentiment_low": low, "sentiment_high": high,
+                         "outlet_words": ", ".join(words.get(outlets[a], []))})
     table = pd.DataFrame(rows, columns=[*STORY_COLUMNS, *OUTLET_COLUMNS])
+    leanings = members.drop_duplicates("outlet").set_index("outlet")["leaning"].to_dict()
+    table = label_leanings(table, leanings, leaning_source=leaning_source, blindspot_share=blindspot_share,
+                           blindspot_min_outlets=blindspot_min_outlets)
     return table.sort_values(["first_day", "story_id", "outlet"], kind="stable").reset_index(drop=True)
+
+
+def label_leanings(table: pd.DataFrame, leanings: dict[str, str | None], *, leaning_source: str,
+                   blindspot_share: float, blindspot_min_outlets: int) -> pd.DataFrame:
+    """`table` (one row per story and outlet) with its leaning columns (outlet_leaning, share_*,
+    n_unrated_outlets, leaning_source, blindspot) set from `leanings` (outlet -> left / center / right / None):
+    they read the story's outlets only, so a change of leanings relabels stored stories without their articles."""
+    out = table.copy()
+    side = out["outlet"].map(lambda o: leanings.get(o)).where(lambda v: v.isin(LEANINGS), None)
+    out["outlet_leaning"] = side.astype(object)
+    story = out["story_id"].astype(str)
+    counts = pd.crosstab(story, side).reindex(columns=list(LEANINGS), fill_value=0) if side.notna().any() else \
+        pd.DataFrame(0, index=pd.Index(story.unique()), columns=list(LEANINGS))
+    counts = counts.reindex(story.unique(), fill_value=0)
+    rated = counts.sum(axis=1)
+    for name in LEANINGS:
+        share = (counts[name] / rated.where(rated > 0)).astype(float)
+        out[f"share_{name}"] = story.map(share).to_numpy(dtype=float)
+    outlets_per_story = story.map(story.value_counts())
+    out["n_unrated_outlets"] = (outlets_per_story - story.map(rated)).astype(np.int64).to_numpy()
+    out["leaning_source"] = leaning_source
+    sides = counts["left"] + counts["right"]
+    eligible = (rated >= blindspot_min_outlets) & (sides > 0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        blind = np.where(eligible & (counts["right"] / sides.where(sides > 0) >= blindspot_share), "left",
+                         np.where(eligible & (counts["left"] / sides.where(sides > 0) >= blindspot_share), "right", ""))
+    out["blindspot"] = story.map(pd.Series(blind, index=counts.index)).astype(object).to_numpy()
+    return out
 
 
 def outlet_agreement(stories: pd.DataFrame, *, min_shared: int) -> pd.DataFrame:
     """Per pair of outlets (AGREEMENT_COLUMNS): how many stories each covered, how many both did, the Jaccard
     overlap of their stories, and the mean gap of their sentiment over shared stories (NaN with fewer than
-    `min_shared` shared stories or no sentiment)."""
+    `min_shared` shared stories or no sentiment).
+
+    Pairs are counted from each story's own outlets (a join of the table with itself on story_id), so the cost
+    grows with the sum over stories of their outlets squared, not with stories x outlets."""
     missing = {"story_id", "outlet", "sentiment"} - set(stories.columns)
     if missing:
         raise ValueError(f"stories lack columns {sorted(missing)}; got {list(stories.columns)}")
-    cells = stories.groupby(["outlet", "story_id"])["sentiment"].mean().unstack("outlet")  # story x outlet
-    outlets = sorted(cells.columns)
-    covered = cells.notna() | stories.groupby(["outlet", "story_id"]).size().unstack("outlet").notna()
-    rows = []
-    for i, a in enumerate(outlets):
-        for b in outlets[i + 1:]:
-            both = covered[a] & covered[b]
-            either = covered[a] | covered[b]
-            gaps = (cells.loc[both, a] - cells.loc[both, b]).abs().dropna()
-            gap = float(gaps.mean()) if len(gaps) >= max(1, min_shared) else np.nan
-            rows.append({"outlet_a": a, "outlet_b": b, "stories_a": int(covered[a].sum()),
-                         "stories_b": int(covered[b].sum()), "shared_stories": int(both.sum()),
-                         "coverage_jaccard": float(both.sum() / either.sum()) if either.any() else np.nan,
-                         "sentiment_gap": gap, "sentiment_closeness": 1.0 - gap / 2.0})
-    return pd.DataFrame(rows, columns=list(AGREEMENT_COLUMNS))
+    cells = stories.groupby(["story_id", "outlet"], sort=True)["sentiment"].mean().reset_index()
+    outlets = sorted(cells["outlet"].unique())
+    covered = cells.groupby("outlet").size()
+    both = cells.merge(cells, on="story_id", suffixes=("_a", "_b"))
+    both = both[both["outlet_a"] < both["outlet_b"]]
+    both = both.assign(gap=(both["sentiment_a"] - both["sentiment_b"]).abs())
+    shared = both.groupby(["outlet_a", "outlet_b"]).agg(shared_stories=("story_id", "size"),
+                                                        gaps=("gap", "count"), gap_sum=("gap", "sum"))
+    a, b = np.triu_indices(len(outlets), k=1)
+    names = np.asarray(outlets, dtype=object)
+    table = pd.DataFrame({"outlet_a": names[a], "outlet_b": names[b]})
+    table = table.merge(shared.reset_index(), on=["outlet_a", "outlet_b"], how="left")
+    table["stories_a"] = table["outlet_a"].map(covered).astype(np.int64)
+    table["stories_b"] = table["outlet_b"].map(covered).astype(np.int64)
+    table["shared_stories"] = table["shared_stories"].fillna(0).astype(np.int64)
+    either = table["stories_a"] + table["stories_b"] - table["shared_stories"]
+    table["coverage_jaccard"] = np.where(either > 0, table["shared_stories"] / either.clip(lower=1), np.nan)
+    enough = table["gaps"].fillna(0) >= max(1, min_shared)
+    table["sentiment_gap"] = np.where(enough, table["gap_sum"] / table["gaps"].where(enough), np.nan)
+    table["sentiment_closeness"] = 1.0 - table["sentiment_gap"] / 2.0
+    return table[list(AGREEMENT_COLUMNS)]
 
 
 def agreement_matrix(agreement: pd.DataFrame, column: str) -> pd.DataFrame:
     """The square outlet x outlet frame of one AGREEMENT_COLUMNS column (diagonal 1 for Jaccard and closeness)."""
     outlets = sorted(set(agreement["outlet_a"]) | set(agreement["outlet_b"]))
-    matrix = pd.DataFrame(np.nan, index=outlets, columns=outlets)
-    for row in agreement.itertuples(index=False):
-        matrix.loc[row.outlet_a, row.outlet_b] = matrix.loc[row.outlet_b, row.outlet_a] = getattr(row, column)
+    position = {o: i for i, o in enumerate(outlets)}
+    values = np.full((len(outlets), len(outlets)), np.nan)
+    i = agreement["outlet_a"].map(position).to_numpy(dtype=np.int64)
+    j = agreement["outlet_b"].map(position).to_numpy(dtype=np.int64)
+    values[i, j] = values[j, i] = agreement[column].to_numpy(dtype=float)
     if column in ("coverage_jaccard", "sentiment_closeness"):
-        np.fill_diagonal(matrix.values, 1.0)
-    return matrix
+        np.fill_diagonal(values, 1.0)
+    return pd.DataFrame(values, index=outlets, columns=outlets)
 
 
-def outlet_leanings(outlets: Sequence[str], *, source_ratings: pd.Series, axis_labels: pd.Series | None
-                    ) -> tuple[dict[str, str | None], str]:
-    """Each outlet's leaning and where it came from: the sources' ratings (`source_ratings`, outlet -> label, the
-    most common one per outlet) when any outlet has one, else the bias axis's labels (`axis_labels`), else none."""
-    rated = source_ratings.dropna()
-    rated = rated[rated.isin(LEANINGS)]
+def rating_counts(outlets: pd.Series, ratings: pd.Series) -> pd.DataFrame:
+    """Articles per (outlet, rating) (columns outlet, leaning, n; leaning "" for an article without a rating
+    among LEANINGS): the sufficient statistics of `outlet_leanings`, added up night by night."""
+    rating = ratings.astype(object).where(ratings.isin(LEANINGS), "")
+    frame = pd.DataFrame({"outlet": outlets.astype(str).to_numpy(), "leaning": rating.astype(str).to_numpy()})
+    return frame.groupby(["outlet", "leaning"]).size().rename("n").reset_index()
+
+
+def add_rating_counts(old: pd.DataFrame, new: pd.DataFrame) -> pd.DataFrame:
+    both = pd.concat([f for f in (old, new) if len(f)] or [new], ignore_index=True)
+    return both.groupby(["outlet", "leaning"])["n"].sum().astype(np.int64).reset_index()
+
+
+def outlet_leanings(ratings: pd.DataFrame, *, axis_labels: pd.Series | None) -> tuple[dict[str, str | None], str]:
+    """Each outlet's leaning and where it came from: its most common source rating (`ratings`: rating_counts;
+    ties in LEANINGS order) when any outlet has one, else the bias axis's labels (`axis_labels`), else none."""
+    outlets = sorted(ratings["outlet"].unique())
+    rated = ratings[ratings["leaning"].isin(LEANINGS) & (ratings["n"] > 0)]
     if len(rated):
-        majority = rated.groupby(level=0).agg(lambda s: s.value_counts().index[0])
+        rank = rated.assign(order=rated["leaning"].map({side: i for i, side in enumerate(LEANINGS)}))
+        best = rank.sort_values(["outlet", "n", "order"], ascending=[True, False, True]).drop_duplicates("outlet")
+        majority = best.set_index("outlet")["leaning"]
         return {o: majority.get(o) for o in outlets}, "source ratings"
     if axis_labels is not None and axis_labels.dropna().isin(LEANINGS).any():
         return {o: axis_labels.get(o) if axis_labels.get(o) in LEANINGS else None for o in outlets}, "bias axis labels"
     return {o: None for o in outlets}, "none"
 
 
-def _story_columns(story_id: str, titles: np.ndarray, days: np.ndarray, outlets: np.ndarray, leanings: np.ndarray,
-                   vectors: np.ndarray, *, leaning_source: str, blindspot_share: float,
-                   blindspot_min_outlets: int) -> dict:
-    """One story's own columns from its articles' arrays (sorted by outlet); plain numpy, as it runs per story."""
+def _story_columns(story_id: str, titles: np.ndarray, days: np.ndarray, outlets: np.ndarray,
+                   vectors: np.ndarray) -> dict:
+    """One story's own columns from its articles' arrays (sorted by outlet), its leaning columns aside
+    (`label_leanings`); plain numpy, as it runs per story."""
     titled = np.fromiter((len(t) > 0 for t in titles), bool, len(titles))
     similarity = np.where(titled, vectors @ vectors.mean(axis=0), -np.inf)
     headline = str(titles[int(np.argmax(similarity))]) if titled.any() else ""
-    names, first = np.unique(outlets, return_index=True)
-    per_outlet = leanings[first]
-    rated = np.array([v for v in per_outlet if v in LEANINGS], dtype=object)
-    counts = {side: int((rated == side).sum()) for side in LEANINGS}
-    shares = {side: counts[side] / len(rated) if len(rated) else np.nan for side in LEANINGS}
-    blindspot = ""
-    sides = counts["left"] + counts["right"]
-    if len(rated) >= blindspot_min_outlets and sides > 0:
-        if counts["right"] / sides >= blindspot_share:
-            blindspot = "left"
-        elif counts["left"] / sides >= blindspot_share:
-            blindspot = "right"
+    names = np.unique(outlets)
     return {"story_id": story_id, "headline": headline, "keywords": "", "first_day": days.min(),
             "last_day": days.max(), "n_articles": len(titles), "n_outlets": len(names),
-            "outlets": ", ".join(map(str, names)), **{f"share_{side}": value for side, value in shares.items()},
-            "n_unrated_outlets": int(len(names) - len(rated)), "leaning_source": leaning_source,
-            "blindspot": blindspot}
+            "outlets": ", ".join(map(str, names))}
 
 
 def _bootstrap_mean(values: np.ndarray, n_bootstrap: int, rng: np.random.Generator) -> tuple[float, float, float]:

@@ -8,11 +8,16 @@ Monroe, Colaresi & Quinn (2008), "Fightin' Words", section 3.5.1: for word w, gr
 with the prior a_w = a0 x the word's share of a background corpus. Unlike raw counts or frequency ratios, rare
 words do not dominate (the prior shrinks them) and frequent words are not all that shows (z divides by the
 evidence), so the top words by z are the ones a group uses markedly more than the rest.
+
+Stories weigh their words against a fixed `Reference` (the word counts of a sample of the archive, kept with the
+story state) rather than against the other stories of a run, so a story's keywords depend on its own articles
+only: the same whichever night summarised it, and the same after a rebuild.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -45,18 +50,71 @@ def log_odds_z(group: np.ndarray, rest: np.ndarray, background: np.ndarray, *, p
     return _z(group, rest, alpha, a0=float(alpha.sum()), n_group=group.sum(), n_rest=rest.sum())
 
 
-def group_words(counts, groups: Sequence[str], vocabulary: np.ndarray, prior: np.ndarray, *, top_k: int,
+@dataclass(frozen=True)
+class Reference:
+    """Word counts of a reference corpus: `words` (sorted) and their `counts`; `total` words, `size` distinct."""
+
+    words: np.ndarray
+    counts: np.ndarray
+
+    @property
+    def total(self) -> int:
+        return int(self.counts.sum())
+
+    @property
+    def size(self) -> int:
+        return len(self.words)
+
+    def aligned(self, vocabulary: np.ndarray) -> np.ndarray:
+        """The reference count of each word of `vocabulary` (0 for words it lacks)."""
+        vocabulary = np.asarray(vocabulary, dtype=object).astype(str)
+        if not self.size:
+            return np.zeros(len(vocabulary), dtype=np.float64)
+        at = np.clip(np.searchsorted(self.words, vocabulary), 0, self.size - 1)
+        return np.where(self.words[at] == vocabulary, self.counts[at], 0).astype(np.float64)
+
+    def alpha(self, vocabulary: np.ndarray, prior_strength: float) -> np.ndarray:
+        """The informative prior's pseudo-counts for `vocabulary`: prior_strength x each word's add-one share of
+        the reference, normalised over the reference (not the vocabulary), so a word's prior does not depend on
+        which other texts were counted with it."""
+        return prior_strength * (self.aligned(vocabulary) + 1.0) / (self.total + self.size + 1.0)
+
+
+def reference_counts(texts: Sequence[str]) -> Reference:
+    """The `Reference` of `texts` (the words `word_counter` counts); empty when no text has one."""
+    try:
+        vectorizer, counts = word_counter(texts)
+    except ValueError:  # scikit-learn: "empty vocabulary"
+        return Reference(words=np.array([], dtype=str), counts=np.array([], dtype=np.int64))
+    return Reference(words=np.asarray(vectorizer.get_feature_names_out()).astype(str),
+                     counts=np.asarray(counts.sum(axis=0)).ravel().astype(np.int64))
+
+
+def reference_words(counts, vocabulary: np.ndarray, reference: Reference, *, top_k: int,
+                    prior_strength: float) -> list[str]:
+    """The `top_k` words of the documents in `counts` (one story) most over-used against the `reference`
+    corpus, by log-odds z; ties in vocabulary (alphabetical) order."""
+    group = np.asarray(counts.sum(axis=0)).ravel()
+    used = np.flatnonzero(group)
+    rest = reference.aligned(vocabulary)
+    z = _z(group[used], rest[used], reference.alpha(vocabulary, prior_strength)[used], a0=prior_strength,
+           n_group=group.sum(), n_rest=float(reference.total))
+    order = np.argsort(-z, kind="stable")[:top_k]
+    return [str(vocabulary[used[i]]) for i in order]
+
+
+def group_words(counts, groups: Sequence[str], vocabulary: np.ndarray, alpha: np.ndarray, *, top_k: int,
                 prior_strength: float, min_z: float) -> dict[str, list[str]]:
     """For each group of rows of `counts` (a documents x vocabulary count matrix), the `top_k` words it uses most
-    markedly more than the other groups pooled (z >= `min_z`), highest z first; `prior` are the background counts
-    behind the informative prior. With a single group there is nothing to compare and it gets no words."""
+    markedly more than the other groups pooled (z >= `min_z`), highest z first; `alpha` are the prior's
+    pseudo-counts per vocabulary word (`prior_alpha`, `Reference.alpha`). With a single group there is nothing
+    to compare and it gets no words."""
     groups = np.asarray([str(g) for g in groups])
     names = sorted(set(groups))
     if len(names) < 2:
         return {name: [] for name in names}
     total = np.asarray(counts.sum(axis=0)).ravel()
     used = np.flatnonzero(total)  # only words the documents use can be listed; the rest only set n and a0
-    alpha = _alpha(prior + 1.0, prior_strength)
     words: dict[str, list[str]] = {}
     for name in names:
         group = np.asarray(counts[groups == name].sum(axis=0)).ravel()
@@ -67,16 +125,9 @@ def group_words(counts, groups: Sequence[str], vocabulary: np.ndarray, prior: np
     return words
 
 
-def top_words(counts, vocabulary: np.ndarray, background: np.ndarray, *, top_k: int, prior_strength: float) -> list[str]:
-    """The `top_k` words of the documents in `counts` (one story) most over-used against `background` (count
-    vector of a corpus that contains them, e.g. every story of the night), by the same log-odds z."""
-    group = np.asarray(counts.sum(axis=0)).ravel()
-    used = np.flatnonzero(group)
-    rest = np.maximum(background - group, 0)
-    alpha = _alpha(background + 1.0, prior_strength)
-    z = _z(group[used], rest[used], alpha[used], a0=prior_strength, n_group=group.sum(), n_rest=rest.sum())
-    order = np.argsort(-z, kind="stable")[:top_k]
-    return [str(vocabulary[used[i]]) for i in order]
+def prior_alpha(prior: np.ndarray, prior_strength: float) -> np.ndarray:
+    """Pseudo-counts of an informative prior from background counts over one vocabulary (add-one smoothed)."""
+    return _alpha(np.asarray(prior, dtype=np.float64) + 1.0, prior_strength)
 
 
 def _alpha(background: np.ndarray, prior_strength: float) -> np.ndarray:
@@ -101,5 +152,5 @@ def distinctive_words(texts: Sequence[str], groups: Sequence[str], *, top_k: int
     except ValueError:  # scikit-learn: "empty vocabulary" (only stop words or numbers): no word can stand out
         return {str(name): [] for name in sorted(set(map(str, groups)))}
     prior = np.asarray(counts.sum(axis=0)).ravel()
-    return group_words(counts, groups, vectorizer.get_feature_names_out(), prior, top_k=top_k,
-                       prior_strength=prior_strength, min_z=min_z)
+    return group_words(counts, groups, vectorizer.get_feature_names_out(), prior_alpha(prior, prior_strength),
+                       top_k=top_k, prior_strength=prior_strength, min_z=min_z)

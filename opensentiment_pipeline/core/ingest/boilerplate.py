@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 
@@ -38,7 +38,7 @@ _DIGITS = re.compile(r"\d+")
 
 
 def strip_boilerplate(texts: Sequence[str], groups: Sequence[str], *, min_share: float, min_count: int,
-                      prefix_words: int = 4) -> list[str]:
+                      prefix_words: int = 4, recurring: Mapping[str, set[str]] | None = None) -> list[str]:
     """`texts` with boilerplate paragraphs and phrases removed; paragraphs are separated by newlines.
 
     Args:
@@ -49,6 +49,9 @@ def strip_boilerplate(texts: Sequence[str], groups: Sequence[str], *, min_share:
         min_count: ...and in at least this many of them (so two articles never make a rule).
         prefix_words: short paragraphs (< 3 * prefix_words words) are also matched on their first words, so
             "Enlarge this image toggle caption <photographer>" is caught whatever the credit.
+        recurring: each outlet's recurring paragraphs as `recurring_paragraphs` found them on other texts (an
+            incremental reader learns them once on a sample and strips each new day alike); None = found on
+            `texts`. An outlet missing from it has none.
 
     Returns:
         The stripped texts, in order; a text left empty by stripping keeps its first paragraph, so an article
@@ -65,14 +68,16 @@ def strip_boilerplate(texts: Sequence[str], groups: Sequence[str], *, min_share:
         raise ValueError(f"min_share must be in (0, 1] and min_count >= 2; got {min_share} and {min_count}")
     groups = [str(g) for g in groups]
     paragraphs = [[p.strip() for p in str(t).splitlines() if p.strip()] for t in texts]
-    recurring = _recurring_keys(paragraphs, groups, min_share=min_share, min_count=min_count,
-                                prefix_words=prefix_words)
+    if recurring is None:
+        recurring = _recurring_keys(paragraphs, groups, min_share=min_share, min_count=min_count,
+                                    prefix_words=prefix_words)
     stripped = []
     for paras, group in zip(paragraphs, groups):
         name = _name_pattern(group)
+        own = recurring.get(group, set())
         kept = []
         for para in paras:
-            if _is_apparatus(para) or any(k in recurring[group] for k in _keys(para, prefix_words)):
+            if _is_apparatus(para) or any(k in own for k in _keys(para, prefix_words)):
                 continue
             para = _DATELINE.sub("", para, count=1)
             if name is not None:
@@ -81,6 +86,16 @@ def strip_boilerplate(texts: Sequence[str], groups: Sequence[str], *, min_share:
                 kept.append(para)
         stripped.append("\n".join(kept) if kept else (paras[0] if paras else ""))
     return stripped
+
+
+def recurring_paragraphs(texts: Sequence[str], groups: Sequence[str], *, min_share: float, min_count: int,
+                         prefix_words: int = 4) -> dict[str, set[str]]:
+    """{outlet: keys of its recurring paragraphs} under `strip_boilerplate`'s rule, to pass it as `recurring`."""
+    if not 0 < min_share <= 1 or min_count < 2:
+        raise ValueError(f"min_share must be in (0, 1] and min_count >= 2; got {min_share} and {min_count}")
+    paragraphs = [[p.strip() for p in str(t).splitlines() if p.strip()] for t in texts]
+    return _recurring_keys(paragraphs, [str(g) for g in groups], min_share=min_share, min_count=min_count,
+                           prefix_words=prefix_words)
 
 
 def _recurring_keys(paragraphs: list[list[str]], groups: list[str], *, min_share: float, min_count: int,

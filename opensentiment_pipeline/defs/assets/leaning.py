@@ -1,20 +1,22 @@
 """Leaning asset: every outlet on a left-right axis read from the article embeddings, with the words' evidence
-blended in (`lexical_weight`)."""
+blended in (`lexical_weight`). A night scores its new day with the kept fit and adds its sums (`state_dir`)."""
 
 import math
+from pathlib import Path
 
 import dagster as dg
-import pandas as pd
 from pydantic import Field, model_validator
 
 from opensentiment_pipeline.defs.metadata import table_preview
-from opensentiment_pipeline.defs.partitions import PARTITION_COLUMN, SINGLE_RUN
+from opensentiment_pipeline.defs.partitions import SINGLE_RUN
 from opensentiment_pipeline.defs.resources import ArtifactStore, MlflowTracking
+from opensentiment_pipeline.defs.stored_days import StoredDays
 
 TFIDF_CHECK = "embedding_axis_beats_tfidf_reference"
-# The OutletLeaningConfig fields that core.analysis.leaning.place_outlets reads.
-PLACE_FIELDS = ("n_folds", "regularization", "n_axes", "min_articles", "n_bootstrap", "seed", "topic_clusters",
-                "outlet_directions", "standardize", "lexical_weight", "tfidf_regularization", "topic_free_share")
+# The OutletLeaningConfig fields that core.analysis.leaning.fit_axis reads: a change refits the axis.
+FIT_FIELDS = ("n_folds", "regularization", "n_axes", "min_articles", "seed", "topic_clusters", "outlet_directions",
+              "standardize", "lexical_weight", "tfidf_regularization", "topic_free_share", "remove_format",
+              "strip_min_share", "strip_min_count")
 
 
 class OutletLeaningConfig(dg.Config):
@@ -59,11 +61,24 @@ class OutletLeaningConfig(dg.Config):
     strip_min_count: int = Field(default=3, ge=1, description="see strip_min_share")
     min_articles: int = Field(default=5, description="outlets with fewer articles are placed but neither define the "
                               "principal axes, the calibration or the thresholds, nor count in the outlet metrics")
-    n_bootstrap: int = Field(default=1000, description="resamples of each outlet's articles for its 95 % interval")
+    n_bootstrap: int = Field(default=1000, description="draws of the calibrated 95 % interval (each refits the "
+                             "calibration on resampled rated outlets; the outlet's mean is drawn from its t "
+                             "interval, kept as sums, not resampled from its articles)")
     min_topic_articles: int = Field(default=3, description="leaning by topic: an outlet counts on a topic from this "
-                                    "many articles on it (topics: the sources' `topic` column, else the clusters of "
-                                    "the outlet map, outlet_clusters)")
+                                    "many articles on it (topics: the sources' `topic` column, else topic_clusters "
+                                    "k-means topics of the vectors, fitted with the axis)")
     seed: int = 0
+    state_dir: str | None = Field(default=None, description="folder of the kept fit and per-day sums; None = "
+                                  "<home>/leaning beside the artifact store")
+    max_fit_articles: int = Field(default=50_000, ge=1, description="the probe is fitted on at most this many "
+                                  "articles, stratified by outlet (equal quota each; below it every article)")
+    refit_every_days: int = Field(default=7, ge=1, description="refit once the newest stored day is this many days "
+                                  "past the newest day the fit saw; between refits a night scores its new day "
+                                  "with the kept fit")
+    rebuild: bool = Field(default=False, description="recompute the sums from every stored day (with the kept fit "
+                          "unless a refit is due)")
+    refit: bool = Field(default=False, description="refit the axis now, then rebuild the sums")
+    days_per_batch: int = Field(default=30, ge=1, description="days read at a time on a pass over every day")
 
     @model_validator(mode="after")
     def _blend_needs_the_tfidf_probe(self):
@@ -73,9 +88,13 @@ class OutletLeaningConfig(dg.Config):
                              "a positive tfidf_regularization")
         return self
 
-    def place_settings(self) -> dict:
-        """The keyword arguments of `place_outlets` this config sets."""
-        return self.model_dump(include=set(PLACE_FIELDS))
+    def fit_settings(self) -> dict:
+        """The keyword arguments of `fit_axis` this config sets (the ratings are read from reference_csv)."""
+        from opensentiment_pipeline.core.analysis import leaning
+        from opensentiment_pipeline.defs.assets.analysis import OutletClustersConfig
+
+        return {**self.model_dump(include=set(FIT_FIELDS)), "keyword_top_k": OutletClustersConfig().top_k,
+                "reference": leaning.read_reference_csv(self.reference_csv) if self.reference_csv else None}
 
 
 @dg.asset(io_manager_key="parquet_io_manager", group_name="analysis", backfill_policy=SINGLE_RUN,
@@ -83,83 +102,79 @@ class OutletLeaningConfig(dg.Config):
                                          description="warns when a TF-IDF probe alone, on the same outlet-disjoint "
                                          "folds, ranks or labels outlets better than the axis (the embedding probe, "
                                          "blended with the words by lexical_weight)")])
-def outlet_leaning(context: dg.AssetExecutionContext, config: OutletLeaningConfig, raw_articles: pd.DataFrame,
-                   article_embeddings: pd.DataFrame, outlet_clusters: pd.DataFrame, mlflow_tracking: MlflowTracking,
-                   artifacts: ArtifactStore):
+def outlet_leaning(context: dg.AssetExecutionContext, config: OutletLeaningConfig, raw_articles: StoredDays,
+                   article_embeddings: StoredDays, mlflow_tracking: MlflowTracking, artifacts: ArtifactStore):
     """One row per outlet: calibrated score on a -1 (left) .. +1 (right) axis with a 95 % interval, a three-way
     label, its reference rating, and whether the probe was fitted on it. Without ratings the axis is the
-    outlets' first principal axis after removing topic and format directions. Reads outlet_clusters to draw the
-    axis on the outlet map and, where the sources give no topics, to use the map's topics for the per-topic
-    view."""
+    outlets' first principal axis after removing topic and format directions. The axis is fitted on a sample of
+    at most max_fit_articles (stratified by outlet) every refit_every_days; a night scores only the new day and
+    adds its sums, giving the table a pass over every day would give with the same fit."""
     import mlflow
 
-    from opensentiment_pipeline.core.analysis import leaning
-    from opensentiment_pipeline.core.vectors import encoder_versions, encoding
-    from opensentiment_pipeline.defs.assets.analysis import OutletClustersConfig
+    from opensentiment_pipeline.core.analysis.leaning import state
 
-    encoder_versions.check_one_adapter(article_embeddings, asset="outlet_leaning", day_column=PARTITION_COLUMN)
-    report = leaning.outlet_leaning_report(
-        raw_articles, article_embeddings["article_id"].tolist(), encoding.frame_to_matrix(article_embeddings),
-        outlet_clusters, reference=leaning.read_reference_csv(config.reference_csv) if config.reference_csv else None,
-        strip_min_share=config.strip_min_share, strip_min_count=config.strip_min_count,
-        remove_format=config.remove_format, min_topic_articles=config.min_topic_articles,
-        keyword_top_k=OutletClustersConfig().top_k, **config.place_settings())
-    for warning in report.result.warnings:
+    state_dir = Path(config.state_dir) if config.state_dir else Path(artifacts.root).parent / "leaning"
+    update = state.update_axis(state_dir, raw_articles, article_embeddings, fit_settings=config.fit_settings(),
+                               max_fit_articles=config.max_fit_articles, refit_every_days=config.refit_every_days,
+                               rebuild=config.rebuild, refit=config.refit, days_per_batch=config.days_per_batch,
+                               n_bootstrap=config.n_bootstrap, min_topic_articles=config.min_topic_articles)
+    for warning in update.result.warnings:
         context.log.warning(warning)
+    context.log.info(f"outlet_leaning: {update.mode} ({update.reason}); fit {update.fit['fit_id']}; "
+                     f"read {len(update.days_read)} stored days")
     out_dir = artifacts.run_dir(context, "outlet_leaning")
-    figures = _write_artifacts(report, out_dir, lexical_weight=config.lexical_weight)
-    metrics = dict(report.result.metrics)
+    figures = _write_artifacts(update, out_dir, lexical_weight=config.lexical_weight)
+    metrics = dict(update.result.metrics)
     with mlflow_tracking.run(context, params=config.model_dump()) as run:
         mlflow.log_metrics({k: v for k, v in metrics.items() if math.isfinite(v)})
         mlflow.log_artifacts(str(out_dir))
-    yield dg.Output(report.result.outlets, metadata={**mlflow_tracking.run_metadata(run), **metrics,
-                                                     **_metadata(report, figures, out_dir)})
+    yield dg.Output(update.result.outlets, metadata={**mlflow_tracking.run_metadata(run), **metrics,
+                                                     **_metadata(update, figures, out_dir)})
     if context.selected_asset_check_keys:
         yield tfidf_check_result(metrics)
 
 
-def _write_artifacts(report, out_dir, *, lexical_weight: float) -> dict[str, tuple[bytes, str]]:
-    """The CSVs, the axis plot, the map PNG and its interactive page in `out_dir`; returns {name: (png, title)}."""
+def _write_artifacts(update, out_dir, *, lexical_weight: float) -> dict[str, tuple[bytes, str]]:
+    """The CSVs and the axis plot in `out_dir`; returns {name: (png, title)}. (The outlet map coloured by
+    leaning is the dashboard's: drawing every article's point each night would cost the archive.)"""
     from opensentiment_pipeline.core import plots
 
-    result, points = report.result, report.points
-    probe = result.method == "probe"
-    if probe:
+    result = update.result
+    if result.method == "probe":
         blend = f"; vectors + {lexical_weight:g} x words" if lexical_weight > 0 else ""
         title = f"Outlet leaning: calibrated probe on reference ratings (-1 left, +1 right){blend}"
-        map_title = "Outlet map coloured by leaning (calibrated, -1 left .. +1 right)"
     else:
         title = "Outlets on principal axis 1 (no ratings; topics and format removed; sign arbitrary)"
-        map_title = "Outlet map coloured by principal axis 1 (sign arbitrary)"
     png = plots.leaning_png(result.outlets, title=title)
-    map_png = plots.leaning_map_png(points, title=map_title, colorbar_label="leaning (-1 left, +1 right)" if probe
-                                    else "principal axis 1 (sign arbitrary)")
     result.outlets.to_csv(out_dir / "outlet_leaning.csv", index=False)
     (out_dir / "outlet_leaning.png").write_bytes(png)
     if result.axes is not None:
         result.axes.to_csv(out_dir / "principal_axes.csv", index=False)
-    # Without ratings there are no labels to colour by: the page opens on the outlets.
-    (out_dir / "leaning_map.html").write_text(plots.scatter_html(
-        points.assign(leaning=points["leaning_label"]), hover_cols=["title", "outlet", "leaning_score", "leaning"],
-        color_by="leaning" if probe else "outlet", color_options=["outlet", "cluster"]))
-    if report.by_topic is not None:
-        report.by_topic.to_csv(out_dir / "leaning_by_topic.csv", index=False)
-        report.cells.to_csv(out_dir / "topic_outlet_leaning.csv", index=False)
-    return {"leaning_plot": (png, title), "leaning_map": (map_png, map_title)}
+    if update.by_topic is not None:
+        update.by_topic.to_csv(out_dir / "leaning_by_topic.csv", index=False)
+        update.cells.to_csv(out_dir / "topic_outlet_leaning.csv", index=False)
+    return {"leaning_plot": (png, title)}
 
 
-def _metadata(report, figures: dict[str, tuple[bytes, str]], out_dir) -> dict:
+def _metadata(update, figures: dict[str, tuple[bytes, str]], out_dir) -> dict:
     from opensentiment_pipeline.core import plots
 
-    result = report.result
+    result, report = update.result, update
     metadata = {
         "method": result.method,
+        # Which fit scored every row; the outlet_cv_* metrics were read on its sample when it was fitted.
+        "fit_id": update.fit["fit_id"],
+        "fit": dg.MetadataValue.json({k: update.fit[k] for k in ("fit_id", "fitted_through", "fitted_at",
+                                                                  "n_fit_articles", "n_stored_articles",
+                                                                  "model_version")}),
+        "update": update.mode,
+        "update_reason": update.reason,
+        "days_read": len(update.days_read),
         "num_outlets": len(result.outlets),
         "num_fitted_outlets": int(result.outlets["fitted_on"].sum()),
         # What the axis had to substitute, and why (also in the run's log).
         "warnings": dg.MetadataValue.json(list(result.warnings)),
         **{name: dg.MetadataValue.md(plots.png_markdown(png, title)) for name, (png, title) in figures.items()},
-        "interactive_leaning_map": dg.MetadataValue.path(str(out_dir / "leaning_map.html")),
         "outlets": dg.MetadataValue.md(table_preview(result.outlets.sort_values("score").round(3), rows=200)),
     }
     if report.by_topic is not None:

@@ -1,9 +1,11 @@
 """Story assets: articles about the same event across outlets (`stories`), and how outlets agree over the stories
 they share (`outlet_agreement`).
 
-`stories` keeps its state (the open stories' centroids, every article's story and the story table) in a stable
-folder, as `article_index` keeps its index: each night assigns only the articles it has not seen, so a night costs
-the new day and the stories still open; `rebuild: true` starts again from nothing.
+`stories` keeps its state in a stable folder (core/analysis/story_state.py): the open stories' centroids and
+member articles, every article's story, the story table, per-outlet rating counts and the reference the vectors
+and words are compared against. Each night reads and assigns the new day only, so a night costs the new day and
+the stories still open; the result equals re-assigning every day (`rebuild: true`), which reads the days in
+batches and keeps the stored reference.
 """
 
 from pathlib import Path
@@ -15,6 +17,7 @@ from pydantic import Field, model_validator
 from opensentiment_pipeline.defs.metadata import table_preview
 from opensentiment_pipeline.defs.partitions import PARTITION_COLUMN, SINGLE_RUN
 from opensentiment_pipeline.defs.resources import ArtifactStore, MlflowTracking
+from opensentiment_pipeline.defs.stored_days import StoredDays
 
 BIGGEST_STORIES = 10  # the last day's stories drawn with their coverage bars
 
@@ -37,10 +40,13 @@ class StoriesConfig(dg.Config):
                                    "side's outlets are at least this share of its left and right outlets")
     blindspot_min_outlets: int = Field(default=2, description="rated outlets a story needs before it can be a "
                                        "blindspot")
+    reference_articles: int = Field(default=20_000, ge=1, description="articles of the first build (oldest days "
+                                    "first) whose mean topic vector is the center and whose word counts keywords are "
+                                    "weighed against; kept by later nights and rebuilds with the same encoder")
     n_bootstrap: int = Field(default=1000, description="resamples for each outlet's sentiment interval in a story")
     top_k_words: int = Field(default=8, description="keywords per story and distinctive words per outlet")
     prior_strength: float = Field(default=500.0, description="a0 of the informative Dirichlet prior (Monroe et "
-                                  "al. 2008): pseudo-words spread as in every article of the run")
+                                  "al. 2008): pseudo-words spread as in the reference articles")
     min_z: float = Field(default=1.96, description="an outlet's word is listed only with log-odds z >= this")
     seed: int = 0
 
@@ -56,52 +62,44 @@ class OutletAgreementConfig(dg.Config):
 
 
 @dg.asset(io_manager_key="parquet_io_manager", group_name="analysis", backfill_policy=SINGLE_RUN)
-def stories(context: dg.AssetExecutionContext, config: StoriesConfig, raw_articles: pd.DataFrame,
-            article_embeddings: pd.DataFrame, outlet_leaning: pd.DataFrame, artifacts: ArtifactStore,
+def stories(context: dg.AssetExecutionContext, config: StoriesConfig, raw_articles: StoredDays,
+            article_embeddings: StoredDays, outlet_leaning: pd.DataFrame, artifacts: ArtifactStore,
             mlflow_tracking: MlflowTracking) -> pd.DataFrame:
     """One row per (story, outlet that covered it): headline, keywords, days, size, coverage by leaning, blindspot,
-    and the outlet's sentiment with a 95 % interval and its distinctive words. Undated articles are left out."""
+    and the outlet's sentiment with a 95 % interval and its distinctive words. Undated articles are left out.
+
+    A night reads the new days of raw_articles and article_embeddings only: the state folder keeps what the
+    touched stories need from earlier days. A changed or removed day, a day older than the newest one folded in,
+    other settings, another encoder (model_version or text_window, with a warning) or `rebuild: true` re-assign
+    every article, reading the days a month at a time."""
     import mlflow
 
     from opensentiment_pipeline.core import plots
-    from opensentiment_pipeline.core.analysis import stories as core_stories
-    from opensentiment_pipeline.core.analysis import story_coverage
-    from opensentiment_pipeline.core.vectors import encoder_versions, encoding, search
+    from opensentiment_pipeline.core.analysis import story_state
+    from opensentiment_pipeline.core.vectors import search
+    from opensentiment_pipeline.defs.stored_days import plan_fold, read_ledger, write_ledger
 
-    encoder_versions.check_one_adapter(article_embeddings, asset="stories", day_column=PARTITION_COLUMN)
-    articles = story_articles(raw_articles, article_embeddings)
-    vectors = encoding.frame_to_matrix(article_embeddings)  # topic vectors, row i = articles.iloc[i]
     folder = Path(config.state_dir) if config.state_dir else Path(artifacts.root).parent / "stories"
-    state, old_assignments, old_table = core_stories.load_state(folder, dim=vectors.shape[1])
-    if config.rebuild or old_table is None:  # the first night or a rebuild fixes the center for the nights after
-        center = vectors.mean(axis=0) if config.center_vectors and len(vectors) else None
-        state, old_assignments, old_table = core_stories.empty_state(vectors.shape[1], center)
-    new = ~articles["article_id"].isin(old_assignments["article_id"]).to_numpy()
-    update = core_stories.assign_stories(articles[new], vectors[new], state, threshold=config.threshold,
-                                         window_days=config.window_days, decay_per_day=config.decay_per_day)
-    assignments = pd.concat([old_assignments, update.assignments], ignore_index=True) if len(old_assignments) \
-        else update.assignments
-    touched = set(update.assignments["story_id"])
-    leanings, leaning_source = story_coverage.outlet_leanings(
-        articles["outlet"].unique().tolist(), source_ratings=articles.set_index("outlet")["leaning"],
-        axis_labels=outlet_leaning.set_index("outlet")["label"] if "label" in outlet_leaning else None)
-    members = assignments[assignments["story_id"].isin(touched)][["article_id", "story_id", "day"]].merge(
-        articles, on="article_id", how="inner", validate="one_to_one")
-    members["leaning"] = members["outlet"].map(leanings)
-    rows = articles.reset_index(drop=True).reset_index().set_index("article_id").loc[members["article_id"], "index"]
-    fresh = story_coverage.summarise_stories(
-        members, vectors[rows.to_numpy()], leaning_source=leaning_source, blindspot_share=config.blindspot_share,
-        blindspot_min_outlets=config.blindspot_min_outlets, n_bootstrap=config.n_bootstrap,
-        top_k_words=config.top_k_words, prior_strength=config.prior_strength, min_z=config.min_z, seed=config.seed)
-    table = fresh if old_table is None else pd.concat(
-        [old_table[~old_table["story_id"].isin(touched)], fresh], ignore_index=True)
-    table = table.sort_values(["first_day", "story_id", "outlet"], kind="stable").reset_index(drop=True)
+    stored = story_state.load(folder)
+    settings = story_settings(config)
+    ledger = read_ledger(folder) if stored is not None else {}
+    inputs = {"article_embeddings": article_embeddings, "raw_articles": raw_articles}
+    plan = plan_fold(inputs, ledger, rebuild_reason=rebuild_reason(config, stored, settings, article_embeddings, ledger))
+    result, plan, counts, touched = fold_stored_days(context, config, plan, stored, inputs, ledger, settings,
+                                            axis=outlet_leaning.set_index("outlet")["label"]
+                                            if "label" in outlet_leaning else None)
     with search.replacing_folder(folder) as tmp:
-        core_stories.save_state(tmp, update.state, assignments, table)
-    metadata, pngs = story_metadata(table, assignments, undated=update.undated, new_articles=len(update.assignments),
-                                    open_stories=len(update.state.stories), leaning_source=leaning_source)
+        story_state.save(tmp, result)
+        write_ledger(tmp, plan.stored)
+    table, assignments = result.table, result.assignments
+    metadata, pngs = story_metadata(table, assignments, undated=result.undated, new_articles=counts.pop("new_articles"),
+                                    open_stories=len(result.state.stories), leaning_source=result.leaning_source)
+    metadata.update({**counts, "rebuilt": plan.rebuild, "rebuild_reason": plan.reason,
+                     "model_version": str(result.encoder.get("model_version")),
+                     "open_story_articles": len(result.members)})
     out_dir = artifacts.run_dir(context, "stories")
-    table.to_csv(out_dir / "stories.csv", index=False)
+    # the stories this run changed (every story on a rebuild); the whole table is the asset's Parquet file
+    table[table["story_id"].isin(touched)].to_csv(out_dir / "stories_updated.csv", index=False)
     with mlflow_tracking.run(context, params=config.model_dump()) as run:
         mlflow.log_metrics({k: float(v) for k, v in metadata.items() if isinstance(v, (int, float))})
         mlflow.log_artifacts(str(out_dir))
@@ -110,6 +108,133 @@ def stories(context: dg.AssetExecutionContext, config: StoriesConfig, raw_articl
         **{name: dg.MetadataValue.md(plots.png_markdown(png, name.replace("_", " "))) for name, png in pngs.items()},
     })
     return table
+
+
+def fold_stored_days(context: dg.AssetExecutionContext, config: StoriesConfig, plan, stored, inputs: dict,
+                     ledger: dict, settings: dict, *, axis: pd.Series | None):
+    """(story folder, the plan it followed, counts for the metadata, the ids of the stories it changed): the new
+    days folded into `stored`, or every stored day re-assigned a month at a time when the plan (or a new day's
+    encoder) says to rebuild."""
+    import numpy as np
+
+    from opensentiment_pipeline.core.analysis import story_state
+    from opensentiment_pipeline.defs.stored_days import plan_fold
+
+    raw_articles, article_embeddings = inputs["raw_articles"], inputs["article_embeddings"]
+    embedded_days = set(article_embeddings.days())  # a raw day not embedded yet has nothing to assign
+    fold = {"axis_labels": axis, **{k: v for k, v in settings.items() if k not in REFERENCE_SETTINGS}}
+    result, days_read, new_articles, new_reference, touched = None, 0, 0, stored is None, set()
+    if not plan.rebuild:
+        days = [day for day in plan.days if day in embedded_days]
+        articles, vectors, encoder = read_story_days(raw_articles, article_embeddings, days)
+        days_read = len(days)
+        if encoder is not None and encoder != stored.encoder:
+            context.log.warning("stories: the new days' vectors come from %s, the stored stories' from %s: "
+                                "re-assigning every article", encoder, stored.encoder)
+            plan = plan_fold(inputs, ledger, rebuild_reason="another encoder")
+            stored = replace_encoder(stored)
+        else:
+            result, update = story_state.fold_articles(stored, articles, vectors, **fold)
+            new_articles, touched = len(update.assignments), set(update.assignments["story_id"])
+    if plan.rebuild:
+        every = [day for day in plan.days if day in embedded_days]
+        context.log.info("stories: re-assigning every stored day (%d): %s", len(every), plan.reason)
+        for start in range(0, len(every), DAYS_PER_BATCH):
+            days = every[start:start + DAYS_PER_BATCH]
+            articles, vectors, encoder = read_story_days(raw_articles, article_embeddings, days)
+            days_read += len(days)
+            if encoder is None:  # no embedded article on these days
+                continue
+            if result is None:
+                result = start_folder(stored, articles, vectors, encoder, config, settings)
+                new_reference = result.reference is not getattr(stored, "reference", None)
+                if stored is not None and stored.encoder != encoder:
+                    context.log.warning("stories: the vectors now come from %s, the stored stories' from %s: "
+                                        "a new reference from the first days", encoder, stored.encoder)
+            elif encoder != result.encoder:
+                raise ValueError(f"stories: article_embeddings days {days[0]}..{days[-1]} hold vectors from {encoder}, "
+                                 f"earlier days from {result.encoder}; re-embed every day with one adapter: make reembed")
+            result, update = story_state.fold_articles(result, articles, vectors, **fold)
+            new_articles += len(update.assignments)
+            touched |= set(update.assignments["story_id"])
+        if result is None:  # no embedded article on any day yet: an empty state, replaced once vectors come
+            result = start_folder(None, story_state.empty_articles(), np.zeros((0, 0), dtype=np.float32), None,
+                                  config, settings)
+    counts = {"days_read": days_read, "new_articles": new_articles, "new_reference": bool(new_reference),
+              "stories_updated": len(touched)}
+    return result, plan, counts, touched
+
+
+REFERENCE_SETTINGS = ("center_vectors", "reference_articles")  # used when the reference is made, not per fold
+DAYS_PER_BATCH = 30  # days a rebuild reads at once: a month of vectors and texts in memory, not the archive
+
+
+def rebuild_reason(config: StoriesConfig, stored, settings: dict, article_embeddings: StoredDays,
+                   ledger: dict) -> str:
+    """Why this run re-assigns every article ("" when it folds in the new days): the assignment depends on the
+    order of the days, so a new day older than a folded one rebuilds too."""
+    from opensentiment_pipeline.defs.stored_days import changes
+
+    if config.rebuild:
+        return "rebuild: true"
+    if stored is None:
+        return "no state yet"
+    if stored.settings != settings:
+        return "other settings than the stored stories'"
+    folded = ledger.get("article_embeddings", {})
+    new = changes(article_embeddings.fingerprints(), folded).new
+    if new and folded and min(new) < max(folded):
+        return f"day {min(new)} is older than the newest day folded in ({max(folded)})"
+    return ""
+
+
+def story_settings(config: StoriesConfig) -> dict:
+    """The settings the stored stories depend on (all but where the state lives and whether to rebuild)."""
+    return config.model_dump(exclude={"rebuild", "state_dir"})
+
+
+def start_folder(stored, articles: pd.DataFrame, vectors, encoder: dict | None, config: StoriesConfig,
+                 settings: dict):
+    """The empty folder a rebuild starts from: the stored reference when the encoder and the reference settings
+    are the same, else a new one from this first batch of days."""
+    from opensentiment_pipeline.core.analysis import story_state
+
+    same = (stored is not None and stored.encoder == encoder
+            and all(stored.settings.get(k) == settings[k] for k in REFERENCE_SETTINGS))
+    if same:
+        return story_state.restart(stored, settings=settings, center_vectors=config.center_vectors)
+    return story_state.start(articles, vectors, encoder=encoder, settings=settings,
+                             reference_articles=config.reference_articles, center_vectors=config.center_vectors)
+
+
+def replace_encoder(stored):
+    """`stored` marked as made by no encoder, so a rebuild does not keep its reference for another encoder's
+    vectors."""
+    from dataclasses import replace
+
+    return replace(stored, encoder={"model_version": None, "text_window": None, "was": stored.encoder})
+
+
+EMBEDDING_COLUMNS = ["article_id", "model_version", "text_window", "embedding", "sentiment", PARTITION_COLUMN]
+RAW_COLUMNS = ["article_id", "outlet", "published_at", "title", "text", "leaning"]
+
+
+def read_story_days(raw_articles: StoredDays, article_embeddings: StoredDays, days: list[str]):
+    """(articles in story_state.ARTICLE_COLUMNS, their topic vectors, {model_version, text_window} or None when the
+    days hold no vector) of `days`, read from both inputs."""
+    import numpy as np
+
+    from opensentiment_pipeline.core.vectors import encoder_versions, encoding
+
+    embedded = article_embeddings.read(days, columns=EMBEDDING_COLUMNS, optional=["text_window"])
+    raw = raw_articles.read(days, columns=RAW_COLUMNS, optional=["leaning"])
+    articles = story_articles(raw, embedded)
+    if embedded.empty:
+        return articles, np.zeros((0, 0), dtype=np.float32), None
+    version = encoder_versions.check_one_adapter(embedded, asset="stories", day_column=PARTITION_COLUMN)
+    windows = embedded["text_window"].dropna().unique()
+    return articles, encoding.frame_to_matrix(embedded), {"model_version": version,
+                                                          "text_window": str(windows[0]) if len(windows) else None}
 
 
 @dg.asset(io_manager_key="parquet_io_manager", group_name="analysis", backfill_policy=SINGLE_RUN)

@@ -21,8 +21,13 @@ logistic-regression probe on the same folds: the lexical bar the embedding probe
 (`tfidf_outlet_cv_*`), and, with `lexical_weight` w > 0, part of the axis. With `topic_free_share` s > 0 the
 vectors' part is itself (1 - s) x the probe on the vectors + s x a probe on the *topic-free* vectors (minus the
 nearest centroid of a k-means fitted inside each training fold), which places outlets by how they write rather
-than by what they cover. `topics` lays the axis over topics; `report` is the asset's one call. Nothing here
-knows any outlet by name.
+than by what they cover. `topics` lays the axis over topics. Nothing here knows any outlet by name.
+
+The asset's one call is `update_axis` (`state`): the axis is fitted once on a bounded sample stratified by
+outlet (`fit`: every model that scores one article, kept), each day's scored articles are reduced to sums
+(`stats.day_stats`), and the outlet and topic tables are a function of those sums (`stats.leaning_tables`),
+so a night scores its new day alone. There, intervals are t intervals of an outlet's mean, not a bootstrap
+over its articles (`place_outlets`, the benchmarks' call, keeps the bootstrap).
 
 Every setting that changes a result is a required keyword argument; the `outlet_leaning` asset's config holds
 the defaults.
@@ -42,6 +47,11 @@ from opensentiment_pipeline.core.analysis.leaning.directions import (
     project_out,
     remove_directions,
     topic_kmeans_size,
+)
+from opensentiment_pipeline.core.analysis.leaning.fit import (
+    AxisFit,
+    fit_axis,
+    fit_sample,
 )
 from opensentiment_pipeline.core.analysis.leaning.outlets import (
     AXIS_COLUMNS,
@@ -66,12 +76,9 @@ from opensentiment_pipeline.core.analysis.leaning.references import (
     article_labels,
     read_reference_csv,
 )
-from opensentiment_pipeline.core.analysis.leaning.report import (
-    LeaningReport,
-    join_articles,
-    map_points,
-    outlet_leaning_report,
-)
+from opensentiment_pipeline.core.analysis.leaning.report import join_articles
+from opensentiment_pipeline.core.analysis.leaning.state import AxisUpdate, update_axis
+from opensentiment_pipeline.core.analysis.leaning.stats import day_stats, leaning_tables
 from opensentiment_pipeline.core.analysis.leaning.texts import (
     axis_texts,
     format_features,
@@ -81,17 +88,55 @@ from opensentiment_pipeline.core.analysis.leaning.topics import (
     TOPIC_OUTLET_LEANING_COLUMNS,
     leaning_by_topic,
     topic_outlet_leaning,
+    topic_tables,
 )
 from opensentiment_pipeline.core.ingest.articles import (
     normalise_outlet,  # the one outlet normaliser
 )
 
 __all__ = [
-    "ARTICLES_PER_TOPIC", "AXIS_COLUMNS", "LEANINGS", "LEANING_COLUMNS", "LEANING_SCORE", "TOPIC_LEANING_COLUMNS",
-    "TOPIC_OUTLET_LEANING_COLUMNS", "Calibration", "LeaningReport", "LeaningResult", "apply_calibration",
-    "article_labels", "axis_texts", "calibrate_in_cv", "calibrated_intervals", "choose_thresholds", "cv_metrics", "fit_calibration",
-    "fit_tfidf_probe", "format_features", "join_articles", "leaning_by_topic", "map_points", "normalise_outlet",
-    "outlet_identity_directions", "outlet_leaning_report", "outlet_table", "place_outlets", "predict_proba",
-    "probe_model", "project_out", "rated_folds", "read_reference_csv", "remove_directions", "tfidf_held_out",
-    "tfidf_reference", "topic_kmeans_size", "topic_outlet_leaning", "vector_proba",
+    "ARTICLES_PER_TOPIC",
+    "AXIS_COLUMNS",
+    "LEANINGS",
+    "LEANING_COLUMNS",
+    "LEANING_SCORE",
+    "TOPIC_LEANING_COLUMNS",
+    "TOPIC_OUTLET_LEANING_COLUMNS",
+    "AxisFit",
+    "AxisUpdate",
+    "Calibration",
+    "LeaningResult",
+    "apply_calibration",
+    "article_labels",
+    "axis_texts",
+    "calibrate_in_cv",
+    "calibrated_intervals",
+    "choose_thresholds",
+    "cv_metrics",
+    "day_stats",
+    "fit_axis",
+    "fit_calibration",
+    "fit_sample",
+    "fit_tfidf_probe",
+    "format_features",
+    "join_articles",
+    "leaning_by_topic",
+    "leaning_tables",
+    "normalise_outlet",
+    "outlet_identity_directions",
+    "outlet_table",
+    "place_outlets",
+    "predict_proba",
+    "probe_model",
+    "project_out",
+    "rated_folds",
+    "read_reference_csv",
+    "remove_directions",
+    "tfidf_held_out",
+    "tfidf_reference",
+    "topic_kmeans_size",
+    "topic_outlet_leaning",
+    "topic_tables",
+    "update_axis",
+    "vector_proba",
 ]

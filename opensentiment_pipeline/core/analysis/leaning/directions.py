@@ -3,6 +3,8 @@ covariates, and the directions that tell outlets of one leaning apart."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import pandas as pd
 
@@ -44,19 +46,55 @@ def remove_directions(unit: np.ndarray, *, topic_clusters: int, covariates: np.n
     Used where no rating is read (the principal axes): the k-means sees every article. The probes fit their
     topic k-means inside each training fold instead (`subtract_topics`).
     """
-    residual = unit.copy()
+    return fit_directions(unit, topic_clusters=topic_clusters, covariates=covariates, seed=seed).apply(
+        unit, covariates)
+
+
+@dataclass(frozen=True)
+class Directions:
+    """What `remove_directions` removes, fitted once: a topic k-means (None = keep topics) and the linear fit
+    `coef` `(1 + k, d)` of the covariates standardised by `mean`, `std` (None = no covariates)."""
+
+    topics: object | None
+    mean: np.ndarray | None
+    std: np.ndarray | None
+    coef: np.ndarray | None
+
+    def apply(self, unit: np.ndarray, covariates: np.ndarray | None) -> np.ndarray:
+        """`unit` `(n, d)` with the fitted directions removed, re-normalised."""
+        residual = unit.copy()
+        if self.topics is not None:
+            residual = residual - self.topics.cluster_centers_[self.topics.predict(unit)]
+        if self.coef is not None:
+            residual = residual - self._design(unit, covariates) @ self.coef
+        return residual / np.maximum(np.linalg.norm(residual, axis=1, keepdims=True), 1e-12)
+
+    def _design(self, unit: np.ndarray, covariates: np.ndarray | None) -> np.ndarray:
+        c = _covariates(unit, covariates)
+        c = (c - self.mean) / self.std
+        return np.column_stack([np.ones(len(c)), c])
+
+
+def fit_directions(unit: np.ndarray, *, topic_clusters: int, covariates: np.ndarray | None, seed: int) -> Directions:
+    """The `Directions` of `remove_directions`, fitted on `unit` (and its `covariates`) to remove from other
+    rows later."""
     model = topic_kmeans(unit, topic_clusters=topic_clusters, seed=seed)
-    if model is not None:
-        residual = residual - model.cluster_centers_[model.labels_]
-    if covariates is not None:
-        c = np.asarray(covariates, dtype=float)
-        if c.ndim != 2 or len(c) != len(unit):
-            raise ValueError(f"covariates must be (n_articles, k) with n_articles={len(unit)}; got shape {c.shape}")
-        c = (c - c.mean(axis=0)) / np.maximum(c.std(axis=0), 1e-12)
-        design = np.column_stack([np.ones(len(c)), c])
-        coef, *_ = np.linalg.lstsq(design, residual, rcond=None)
-        residual = residual - design @ coef
-    return residual / np.maximum(np.linalg.norm(residual, axis=1, keepdims=True), 1e-12)
+    if covariates is None:
+        return Directions(topics=model, mean=None, std=None, coef=None)
+    residual = unit - model.cluster_centers_[model.labels_] if model is not None else unit
+    c = _covariates(unit, covariates)
+    mean, std = c.mean(axis=0), np.maximum(c.std(axis=0), 1e-12)
+    design = np.column_stack([np.ones(len(c)), (c - mean) / std])
+    coef, *_ = np.linalg.lstsq(design, residual, rcond=None)
+    return Directions(topics=model, mean=mean, std=std, coef=coef)
+
+
+def _covariates(unit: np.ndarray, covariates: np.ndarray | None) -> np.ndarray:
+    c = np.asarray(covariates, dtype=float)
+    if covariates is None or c.ndim != 2 or len(c) != len(unit):
+        raise ValueError(f"covariates must be (n_articles, k) with n_articles={len(unit)}; got "
+                         f"{None if covariates is None else c.shape}")
+    return c
 
 
 def outlet_identity_directions(x: np.ndarray, y: np.ndarray, outlets: np.ndarray, k: int) -> np.ndarray:

@@ -4,6 +4,7 @@ held-out probabilities every score is built from, and the metrics they are judge
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -88,22 +89,47 @@ def vector_proba(x: np.ndarray, y: np.ndarray, groups: np.ndarray, folds: list, 
     the topics its articles are judged after. `outlet_directions` are likewise fitted on the training rows.
     """
     def fit_predict(train: np.ndarray, targets: np.ndarray) -> np.ndarray:
-        fitted = x[train]
-        if topic_clusters > 0:
-            model = topic_kmeans(fitted, topic_clusters=topic_clusters, seed=seed)
-            if model is None:
-                raise ValueError(f"topic_clusters {topic_clusters}: a training fold of {len(fitted)} articles "
-                                 "gives fewer than two topics; check with topic_kmeans_size before asking")
-            fitted, targets = subtract_topics(fitted, model), subtract_topics(targets, model)
-        basis = outlet_identity_directions(fitted, y[train], groups[train], outlet_directions)
-        probe = probe_model(regularization, standardize=standardize).fit(project_out(fitted, basis), y[train])
-        return predict_proba(probe, project_out(targets, basis))
+        return fit_vector_probe(x[train], y[train], groups[train], regularization=regularization,
+                                standardize=standardize, outlet_directions=outlet_directions,
+                                topic_clusters=topic_clusters, seed=seed).proba(targets)
 
     held_out = np.zeros((len(y), len(LEANINGS)))
     for train, test in folds:
         held_out[test] = fit_predict(train, x[test])
     everything = np.arange(len(y))
     return held_out, fit_predict(everything, unrated) if unrated is not None and len(unrated) else None
+
+
+@dataclass(frozen=True)
+class VectorProbe:
+    """A probe on article vectors with what it removes first: the nearest topic centroid (`topics`, a fitted
+    k-means; None keeps topics) and the outlet-identity directions (`basis`, `(k, d)`)."""
+
+    topics: object | None
+    basis: np.ndarray
+    probe: object
+
+    def proba(self, unit: np.ndarray) -> np.ndarray:
+        """`(n, 3)` probabilities in LEANINGS order of the unit rows `unit`."""
+        if self.topics is not None:
+            unit = subtract_topics(unit, self.topics)
+        return predict_proba(self.probe, project_out(unit, self.basis))
+
+
+def fit_vector_probe(x: np.ndarray, y: np.ndarray, groups: np.ndarray, *, regularization: float, standardize: bool,
+                     outlet_directions: int, topic_clusters: int, seed: int) -> VectorProbe:
+    """The `VectorProbe` of the rows `x` with leanings `y` of outlets `groups`: topics (`topic_clusters` > 0)
+    and outlet directions fitted on these rows alone, then the probe."""
+    topics = None
+    if topic_clusters > 0:
+        topics = topic_kmeans(x, topic_clusters=topic_clusters, seed=seed)
+        if topics is None:
+            raise ValueError(f"topic_clusters {topic_clusters}: a training fold of {len(x)} articles "
+                             "gives fewer than two topics; check with topic_kmeans_size before asking")
+        x = subtract_topics(x, topics)
+    basis = outlet_identity_directions(x, y, groups, outlet_directions)
+    probe = probe_model(regularization, standardize=standardize).fit(project_out(x, basis), y)
+    return VectorProbe(topics=topics, basis=basis, probe=probe)
 
 
 def fit_tfidf_probe(documents: np.ndarray, y: np.ndarray, regularization: float):

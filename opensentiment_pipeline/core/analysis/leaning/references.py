@@ -40,7 +40,7 @@ def read_reference_csv(path: str | Path) -> dict[str, str]:
 def article_labels(articles: pd.DataFrame, reference: Mapping[str, str] | None) -> pd.Series:
     """Each article's leaning (from `reference`, else the `leaning` column); unlabelled articles of a rated
     outlet take the outlet's label, so no outlet is both fitted and scored."""
-    return _fill_within_outlets(_article_labels(articles, reference), articles["outlet"].astype(str).to_numpy())
+    return _fill_within_outlets(own_labels(articles, reference), articles["outlet"].astype(str).to_numpy())
 
 
 def _fill_within_outlets(labels: pd.Series, outlets: np.ndarray) -> pd.Series:
@@ -49,7 +49,9 @@ def _fill_within_outlets(labels: pd.Series, outlets: np.ndarray) -> pd.Series:
     return labels.where(labels.notna(), nearest).astype(object)
 
 
-def _article_labels(articles: pd.DataFrame, reference: Mapping[str, str] | None) -> pd.Series:
+def own_labels(articles: pd.DataFrame, reference: Mapping[str, str] | None) -> pd.Series:
+    """Each article's own leaning (from `reference`, else the `leaning` column; None when it has none), before
+    `article_labels` fills unlabelled articles of a rated outlet."""
     if reference is not None:
         unknown = sorted(set(reference.values()) - set(LEANINGS))
         if unknown:

@@ -4,7 +4,7 @@ format features the principal axes regress out."""
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -14,13 +14,15 @@ _QUOTED = re.compile(r"[\"“][^\"“”]{1,600}[\"”]")
 _FIRST_PERSON = re.compile(r"\b(i|me|my|mine|we|us|our|ours)\b", re.IGNORECASE)
 
 
-def axis_texts(articles: pd.DataFrame, *, strip_min_share: float, strip_min_count: int) -> list[str]:
+def axis_texts(articles: pd.DataFrame, *, strip_min_share: float, strip_min_count: int,
+               recurring: Mapping[str, set[str]] | None = None) -> list[str]:
     """Each article's "title. body" with its outlet's boilerplate removed from the body (`core.ingest.boilerplate`:
     a paragraph recurring in >= `strip_min_share` and >= `strip_min_count` of one outlet's articles).
 
     The TF-IDF probe and the format features read these. The vectors (`article_embeddings`) read the raw
     "title. text": boilerplate is found by recurrence over many of an outlet's articles, which one day's
-    partition does not hold. Title and body are joined as everywhere (`schema.title_and_text`).
+    partition does not hold. Title and body are joined as everywhere (`schema.title_and_text`). `recurring`
+    (`boilerplate.recurring_paragraphs` of a sample) strips a new day as its sample was stripped.
     """
     from opensentiment_pipeline.core.ingest import boilerplate
     from opensentiment_pipeline.core.schema import title_and_text
@@ -30,7 +32,7 @@ def axis_texts(articles: pd.DataFrame, *, strip_min_share: float, strip_min_coun
         raise ValueError(f"articles is missing columns {sorted(missing)}; got {list(articles.columns)}")
     bodies = boilerplate.strip_boilerplate(articles["text"].fillna("").astype(str).tolist(),
                                            articles["outlet"].astype(str).tolist(), min_share=strip_min_share,
-                                           min_count=strip_min_count)
+                                           min_count=strip_min_count, recurring=recurring)
     return title_and_text(articles.assign(text=bodies))
 
 
