@@ -43,7 +43,8 @@ NEW_DAY = "2026-12-01"
 MODEL_STEPS = ("article_embeddings", "entity_mentions")  # stubbed in the night: the model's cost, timed apart
 REBUILD_ASSETS = ("article_index", "outlet_clusters", "outlet_leaning", "entity_sentiment", "sentiment_trends",
                   "stories", "outlet_agreement", "results_db")
-STATE_FOLDER_FIELDS = ("state_dir", "index_dir")  # Config fields naming an incremental asset's state folder
+STATE_FOLDER_FIELDS = ("state_dir", "index_dir")
+KEEP_FIT_ON_DRIFT = ("outlet_leaning",)  # Config fields naming an incremental asset's state folder
 PHASES = ("archive", "rebuild", "night", "drift", "embed")
 DATA = "../shared/data/article_bias_prediction/abp_articles_text_sample_cap300_per_source.parquet"
 
@@ -243,7 +244,10 @@ def rebuild_config(assets, names, home: Path, fresh_state: str | None) -> dict:
             field = asset.op.config_field if name in names else None
             fields = set(field.config_type.fields) if field is not None else set()
             config = {"rebuild": True} if "rebuild" in fields else {}
-            for folder_field in sorted(f for f in fields if f in STATE_FOLDER_FIELDS and fresh_state):
+            # The axis keeps its fit on `rebuild: true` (its sums are recomputed from every day): the drift check
+            # compares that with the night's, so its state stays; the map and the index rebuild from nothing.
+            fresh = fresh_state and name not in KEEP_FIT_ON_DRIFT
+            for folder_field in sorted(f for f in fields if f in STATE_FOLDER_FIELDS and fresh):
                 config[folder_field] = str(home / fresh_state / name)
             if config:
                 ops[asset.op.name] = {"config": config}
