@@ -46,7 +46,7 @@ REBUILD_ASSETS = ("article_index", "outlet_clusters", "outlet_leaning", "entity_
 STATE_FOLDER_FIELDS = ("state_dir", "index_dir")  # Config fields naming an incremental asset's state folder
 # Rebuilt with the fit the night kept (`rebuild: true` recomputes its sums from every day): the probe is refitted
 # on a schedule, so "from scratch" for the outlet table means the same fit over every stored day.
-KEEP_FIT = ("outlet_leaning",)
+KEEP_FIT_ON_DRIFT = ("outlet_leaning",)
 PHASES = ("archive", "rebuild", "night", "drift", "embed")
 DATA = "../shared/data/article_bias_prediction/abp_articles_text_sample_cap300_per_source.parquet"
 
@@ -234,8 +234,8 @@ def instance(home: Path):
 
 def rebuild_config(assets, names, home: Path, fresh_state: str | None) -> dict:
     """`rebuild: true` for each of `names` whose Config has it; with `fresh_state`, also a new, empty state
-    folder (<home>/<fresh_state>/<asset>) for each that takes one (but KEEP_FIT), so a refit reads nothing a
-    night left."""
+    folder (<home>/<fresh_state>/<asset>) for each that takes one (but KEEP_FIT_ON_DRIFT), so a refit reads
+    nothing a night left."""
     ops = {}
     for asset in assets:
         for key in asset.keys:
@@ -243,8 +243,10 @@ def rebuild_config(assets, names, home: Path, fresh_state: str | None) -> dict:
             field = asset.op.config_field if name in names else None
             fields = set(field.config_type.fields) if field is not None else set()
             config = {"rebuild": True} if "rebuild" in fields else {}
-            for folder_field in sorted(f for f in fields if f in STATE_FOLDER_FIELDS and fresh_state
-                                       and name not in KEEP_FIT):
+            # The axis keeps its fit on `rebuild: true` (its sums are recomputed from every day): the drift check
+            # compares that with the night's, so its state stays; the map and the index rebuild from nothing.
+            fresh = fresh_state and name not in KEEP_FIT_ON_DRIFT
+            for folder_field in sorted(f for f in fields if f in STATE_FOLDER_FIELDS and fresh):
                 config[folder_field] = str(home / fresh_state / name)
             if config:
                 ops[asset.op.name] = {"config": config}
