@@ -49,7 +49,7 @@ class MapTables:
 
 def fold(fit: map_fit.MapFit, embeddings: StoredDays, raw: StoredDays, days: list[str], folder: Path) -> MapUpdate:
     """Place the articles of `days` with `fit`, adding their vectors to the stored outlet sums."""
-    filled = _non_empty(embeddings, days)
+    filled = embeddings.non_empty(days)
     version, window = stored_days.vector_signature(embeddings, filled, asset="outlet_clusters")
     if filled and (version, window) != (fit.settings["model_version"], fit.settings["text_window"]):
         return MapUpdate(fit, pd.DataFrame(), {}, 0, 0.0, mismatch=(
@@ -67,12 +67,12 @@ def refit(embeddings: StoredDays, raw: StoredDays, days: list[str], *, previous:
     from opensentiment_pipeline.core.vectors import encoding
     from opensentiment_pipeline.defs.assets.analysis import map_topic_metrics
 
-    filled = _non_empty(embeddings, days)
+    filled = embeddings.non_empty(days)
     if not filled:
         raise ValueError("no article_embeddings row is stored: materialize article_embeddings before outlet_clusters")
     version, window = stored_days.vector_signature(embeddings, filled, asset="outlet_clusters")
     keys = embeddings.read(filled, columns=["article_id", PARTITION_COLUMN]).merge(
-        raw.read(_stored(raw, filled), columns=["article_id", "outlet"]), on="article_id", how="left",
+        raw.read(raw.stored(filled), columns=["article_id", "outlet"]), on="article_id", how="left",
         validate="one_to_one")
     _check_outlets(keys)
     chosen = set(map_fit.stratified_sample(keys, max_rows=max_fit_articles, seed=settings["random_state"]).tolist())
@@ -81,7 +81,7 @@ def refit(embeddings: StoredDays, raw: StoredDays, days: list[str], *, previous:
                                                    else [])]
     sample_rows = pd.concat([b[b["article_id"].isin(chosen)] for b in embeddings.iter_batches(filled, vector_columns)],
                             ignore_index=True)
-    texts = pd.concat([b[b["article_id"].isin(chosen)] for b in raw.iter_batches(_stored(raw, filled), text_columns)],
+    texts = pd.concat([b[b["article_id"].isin(chosen)] for b in raw.iter_batches(raw.stored(filled), text_columns)],
                       ignore_index=True)
     sample = sample_rows.merge(texts, on="article_id", how="left", validate="one_to_one")
     vectors = encoding.frame_to_matrix(sample)
@@ -179,16 +179,6 @@ def _check_outlets(rows: pd.DataFrame) -> None:
         raise ValueError(f"{int(missing.sum())} embedded articles are not in raw_articles, e.g. "
                          f"{rows.loc[missing, 'article_id'].head(3).tolist()}; re-materialize article_embeddings "
                          "after raw_articles")
-
-
-def _non_empty(days: StoredDays, wanted: list[str]) -> list[str]:
-    stored = set(days.days())
-    return [day for day in wanted if day in stored and days.num_rows([day])]
-
-
-def _stored(days: StoredDays, wanted: list[str]) -> list[str]:
-    stored = set(days.days())
-    return [day for day in wanted if day in stored]
 
 
 def _has(days: StoredDays, column: str) -> bool:

@@ -50,6 +50,16 @@ class StoredDays:
         """The stored days among `keys`, oldest first."""
         return [day for day in self.keys if (self.folder / f"{day}.parquet").exists()]
 
+    def non_empty(self, wanted: Sequence[str]) -> list[str]:
+        """The days of `wanted` that are stored and hold rows (from the Parquet footers: nothing is read)."""
+        stored = set(self.days())
+        return [day for day in wanted if day in stored and self.num_rows([day])]
+
+    def stored(self, wanted: Sequence[str]) -> list[str]:
+        """The days of `wanted` that are stored."""
+        stored = set(self.days())
+        return [day for day in wanted if day in stored]
+
     def fingerprints(self) -> dict[str, str]:
         """Day -> a stat of its file (inode, size, mtime): changes whenever the day is written again."""
         prints = {}

@@ -59,7 +59,7 @@ def article_index(context: dg.AssetExecutionContext, config: ArticleIndexConfig,
     plan = stored_days.plan_fold({"article_embeddings": article_embeddings, "raw_articles": raw_articles},
                                  stored_days.read_ledger(folder) if old else {},
                                  rebuild_reason=_rebuild_reason(config, old))
-    embedded = _non_empty(article_embeddings, plan.days)
+    embedded = article_embeddings.non_empty(plan.days)
     version, window = stored_days.vector_signature(article_embeddings, embedded, asset="article_index")
     total = (0 if plan.rebuild else old["num_vectors"]) + article_embeddings.num_rows(embedded)
     kind = config.kind if config.kind != "auto" else ("flat" if total <= config.exact_max_vectors else "hnsw")
@@ -69,7 +69,7 @@ def article_index(context: dg.AssetExecutionContext, config: ArticleIndexConfig,
                                      rebuild_reason=f"the new days' vectors ({version}, {window}, {kind} index) "
                                      f"differ from the index's ({old['model_version']}, {old.get('text_window')}, "
                                      f"{old['kind']})")
-        embedded = _non_empty(article_embeddings, plan.days)
+        embedded = article_embeddings.non_empty(plan.days)
         version, window = stored_days.vector_signature(article_embeddings, embedded, asset="article_index")
     if plan.rebuild:
         context.log.info("rebuilding the index from %d stored days: %s", len(plan.days), plan.reason)
@@ -147,12 +147,6 @@ def _embedding_adapter(version: str | None, sentiment_adapter: str, mlflow_track
                                                day_column=PARTITION_COLUMN, current=current)
         embedded_with = sentiment_adapter
     return embedded_with
-
-
-def _non_empty(days: StoredDays, wanted: list[str]) -> list[str]:
-    """The days of `wanted` that hold rows (from the Parquet footers: nothing is read)."""
-    stored = set(days.days())
-    return [day for day in wanted if day in stored and days.num_rows([day])]
 
 
 def _link_stored_articles(folder: Path, tmp: Path) -> None:

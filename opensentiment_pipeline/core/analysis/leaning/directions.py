@@ -118,3 +118,13 @@ def outlet_identity_directions(x: np.ndarray, y: np.ndarray, outlets: np.ndarray
 def project_out(x: np.ndarray, basis: np.ndarray) -> np.ndarray:
     """`x` with its components along the orthonormal rows of `basis` removed."""
     return x - (x @ basis.T) @ basis if len(basis) else x
+
+
+def no_topic_free_view(smallest_fold: int, *, topic_free_share: float, topic_clusters: int) -> str | None:
+    """The warning for a topic-free view asked for but impossible (fewer than two k-means topics in the smallest
+    training fold: the "topic-free" probe would be the vectors' probe fitted twice); None when it is possible."""
+    if topic_free_share <= 0 or topic_kmeans_size(smallest_fold, topic_clusters) >= 2:
+        return None
+    return (f"topic_free_share {topic_free_share:g}: the smallest training fold has {smallest_fold} articles, and "
+            f"topic_clusters {topic_clusters} with one topic per {ARTICLES_PER_TOPIC} articles gives fewer than two "
+            "k-means topics, so there is no topic-free view; the vectors' probe alone is used")

@@ -20,11 +20,10 @@ import pandas as pd
 
 from opensentiment_pipeline.core.analysis.leaning import probes, references
 from opensentiment_pipeline.core.analysis.leaning.directions import (
-    ARTICLES_PER_TOPIC,
     Directions,
     fit_directions,
+    no_topic_free_view,
     topic_kmeans,
-    topic_kmeans_size,
 )
 from opensentiment_pipeline.core.analysis.leaning.placement import VIEW_METRICS
 from opensentiment_pipeline.core.analysis.leaning.references import (
@@ -198,11 +197,9 @@ def _fit_probes(fit: AxisFit, outlets: np.ndarray, unit: np.ndarray, labels: pd.
     metrics: dict[str, float] = {}
     warnings: list[str] = []
     smallest_fold = min(len(train) for train, _ in folds)
-    if topic_free_share > 0 and topic_kmeans_size(smallest_fold, topic_clusters) < 2:
-        warnings.append(f"topic_free_share {topic_free_share:g}: the smallest training fold has {smallest_fold} "
-                        f"articles, and topic_clusters {topic_clusters} with one topic per {ARTICLES_PER_TOPIC} "
-                        "articles gives fewer than two k-means topics, so there is no topic-free view; the "
-                        "vectors' probe alone is used")
+    impossible = no_topic_free_view(smallest_fold, topic_free_share=topic_free_share, topic_clusters=topic_clusters)
+    if impossible:
+        warnings.append(impossible)
     elif topic_free_share > 0:
         fit.free_probes, free = view(topic_clusters)
         fit.topic_free_share = topic_free_share

@@ -11,9 +11,8 @@ import pandas as pd
 from opensentiment_pipeline.core.analysis.leaning import calibration as calibration_
 from opensentiment_pipeline.core.analysis.leaning import probes
 from opensentiment_pipeline.core.analysis.leaning.directions import (
-    ARTICLES_PER_TOPIC,
+    no_topic_free_view,
     remove_directions,
-    topic_kmeans_size,
 )
 from opensentiment_pipeline.core.analysis.leaning.outlets import (
     LEANING_COLUMNS,
@@ -127,12 +126,9 @@ def _probe_path(outlets: np.ndarray, unit: np.ndarray, labels: pd.Series, *, n_f
                                                   **common)
     metrics: dict[str, float] = {}
     smallest_fold = min(len(train) for train, _ in folds)
-    if topic_free_share > 0 and topic_kmeans_size(smallest_fold, topic_clusters) < 2:
-        # Nothing to subtract: the "topic-free" probe would be the vectors' probe fitted twice.
-        warnings.append(f"topic_free_share {topic_free_share:g}: the smallest training fold has {smallest_fold} "
-                        f"articles, and topic_clusters {topic_clusters} with one topic per {ARTICLES_PER_TOPIC} "
-                        "articles gives fewer than two k-means topics, so there is no topic-free view; the "
-                        "vectors' probe alone is used")
+    impossible = no_topic_free_view(smallest_fold, topic_free_share=topic_free_share, topic_clusters=topic_clusters)
+    if impossible:
+        warnings.append(impossible)
     elif topic_free_share > 0:
         free, free_unrated = probes.vector_proba(unit[rated], y, groups, folds, unrated,
                                                  topic_clusters=topic_clusters, **common)
