@@ -77,7 +77,11 @@ class Reference:
         """The informative prior's pseudo-counts for `vocabulary`: prior_strength x each word's add-one share of
         the reference, normalised over the reference (not the vocabulary), so a word's prior does not depend on
         which other texts were counted with it."""
-        return prior_strength * (self.aligned(vocabulary) + 1.0) / (self.total + self.size + 1.0)
+        return self.prior(self.aligned(vocabulary), prior_strength)
+
+    def prior(self, aligned: np.ndarray, prior_strength: float) -> np.ndarray:
+        """`alpha` from the reference counts `aligned` already gave for a vocabulary."""
+        return prior_strength * (np.asarray(aligned, dtype=np.float64) + 1.0) / (self.total + self.size + 1.0)
 
 
 def reference_counts(texts: Sequence[str]) -> Reference:
@@ -92,13 +96,16 @@ def reference_counts(texts: Sequence[str]) -> Reference:
 
 def reference_words(counts, vocabulary: np.ndarray, reference: Reference, *, top_k: int,
                     prior_strength: float) -> list[str]:
-    """The `top_k` words of the documents in `counts` (one story) most over-used against the `reference`
-    corpus, by log-odds z; ties in vocabulary (alphabetical) order."""
-    group = np.asarray(counts.sum(axis=0)).ravel()
-    used = np.flatnonzero(group)
-    rest = reference.aligned(vocabulary)
-    z = _z(group[used], rest[used], reference.alpha(vocabulary, prior_strength)[used], a0=prior_strength,
-           n_group=group.sum(), n_rest=float(reference.total))
+    """The `top_k` words of the documents in `counts` (one story; a CSR documents x vocabulary matrix) most
+    over-used against the `reference` corpus, by log-odds z; ties in vocabulary (alphabetical) order.
+
+    Only the words the documents use are aligned with the reference: a story's cost is its own words, not the
+    vocabulary of every story summarised with it."""
+    used = _used_columns(counts)
+    group = np.asarray(counts[:, used].sum(axis=0)).ravel()
+    rest = reference.aligned(np.asarray(vocabulary)[used])
+    z = _z(group, rest, reference.prior(rest, prior_strength), a0=prior_strength, n_group=group.sum(),
+           n_rest=float(reference.total))
     order = np.argsort(-z, kind="stable")[:top_k]
     return [str(vocabulary[used[i]]) for i in order]
 
@@ -113,16 +120,22 @@ def group_words(counts, groups: Sequence[str], vocabulary: np.ndarray, alpha: np
     names = sorted(set(groups))
     if len(names) < 2:
         return {name: [] for name in names}
+    used = _used_columns(counts)  # only words the documents use can be listed; the rest only set n and a0
+    counts, alpha = counts[:, used], np.asarray(alpha)[used]
     total = np.asarray(counts.sum(axis=0)).ravel()
-    used = np.flatnonzero(total)  # only words the documents use can be listed; the rest only set n and a0
     words: dict[str, list[str]] = {}
     for name in names:
         group = np.asarray(counts[groups == name].sum(axis=0)).ravel()
-        z = _z(group[used], total[used] - group[used], alpha[used], a0=prior_strength, n_group=group.sum(),
-               n_rest=total.sum() - group.sum())
+        z = _z(group, total - group, alpha, a0=prior_strength, n_group=group.sum(), n_rest=total.sum() - group.sum())
         order = np.argsort(-z, kind="stable")[:top_k]
-        words[name] = [str(vocabulary[used[i]]) for i in order if z[i] >= min_z and group[used[i]] > 0]
+        words[name] = [str(vocabulary[used[i]]) for i in order if z[i] >= min_z and group[i] > 0]
     return words
+
+
+def _used_columns(counts) -> np.ndarray:
+    """The columns (sorted) where a CSR count matrix has a non-zero count."""
+    counts = counts.tocsr()
+    return np.unique(counts.indices[counts.data != 0])
 
 
 def prior_alpha(prior: np.ndarray, prior_strength: float) -> np.ndarray:
