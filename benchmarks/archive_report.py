@@ -54,7 +54,8 @@ def report_size(size: int, result: dict) -> None:
     if "embed" in result:
         embed = result["embed"]
         print(f"model (apart): {embed['articles']} articles embedded in {embed['seconds']} s ({embed['backend']}) "
-              f"= {embed['seconds_per_10k']} s per 10,000")
+              f"= {embed['seconds_per_10k']} s per 10,000; {embed.get('tokens_per_article')} tokens per article, "
+              f"{embed.get('tokens_per_second')} tokens/s")
     if "drift" in result:
         drift = result["drift"]
         print(f"rebuild after the night: {drift['wall_seconds']} s wall, peak RSS {drift['peak_rss_mb']} MB")

@@ -385,7 +385,7 @@ def phase_embed(args, home: Path, days: list[str]) -> dict:
     from synthetic_archive import synthetic_articles
 
     from opensentiment_pipeline.core.model import modeling
-    from opensentiment_pipeline.core.vectors import backends, sentences
+    from opensentiment_pipeline.core.vectors import backends, encoding, sentences
     from opensentiment_pipeline.defs.assets.vectors import ArticleEmbeddingsConfig, article_texts
 
     pool, outlets = pool_and_outlets(args)
@@ -395,15 +395,20 @@ def phase_embed(args, home: Path, days: list[str]) -> dict:
     texts = article_texts(raw, config.include_title)
     backend = backends.pick_backend(config.backend, device=modeling.resolve_device("cpu"), num_texts=len(texts),
                                     onnx_min_texts=config.onnx_min_texts)
+    window_sentiment = config.article_sentiment == "windows"
     start = time.perf_counter()
-    sentences.embed_articles_and_sentences(
+    _, scored = sentences.embed_articles_and_sentences(
         model, tokenizer, texts, raw["article_id"].tolist(), labels=manifest.labels, batch_size=config.batch_size,
         max_length=config.max_length, max_chunks=config.max_chunks, sentence_max_length=manifest.max_length,
-        max_sentences=config.max_sentences, device="cpu", backend=backend,
-        window_sentiment=config.article_sentiment == "windows")
+        max_sentences=config.max_sentences, device="cpu", backend=backend, window_sentiment=window_sentiment)
     seconds = time.perf_counter() - start
+    # Tokens through the encoder: every sentence once (adapter on), every window once with the adapter off
+    # (topic) and once more with it on when the article sentiment averages windows.
+    windows, _ = encoding.chunk_token_ids(tokenizer, texts, max_length=config.max_length, max_chunks=config.max_chunks)
+    tokens = int(scored.sentences["n_tokens"].sum()) + sum(map(len, windows)) * (2 if window_sentiment else 1)
     return {"articles": args.embed_n, "backend": backend, "seconds": round(seconds, 2),
-            "seconds_per_10k": round(seconds / args.embed_n * 10_000, 1)}
+            "seconds_per_10k": round(seconds / args.embed_n * 10_000, 1), "tokens": tokens,
+            "tokens_per_article": round(tokens / args.embed_n), "tokens_per_second": round(tokens / seconds)}
 
 
 if __name__ == "__main__":

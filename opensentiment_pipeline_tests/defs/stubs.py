@@ -70,3 +70,18 @@ def stored_day_stubs(base_dir: Path, frames: dict[str, pd.DataFrame]) -> list[dg
 
         stubs.append(_stub)
     return stubs
+
+
+def materialization_metadata(result, asset: str) -> dict:
+    """The metadata values of `asset`'s one materialization in the run `result`."""
+    (event,) = [e for e in result.get_asset_materialization_events() if e.asset_key.to_user_string() == asset]
+    return {k: v.value for k, v in event.materialization.metadata.items()}
+
+
+def logged_reads(read_log: Path, run_id: str, *, reader: str | None = None) -> set[tuple[str, str]]:
+    """(asset, day) of every stored day the run read (by `reader` only, when given), from ParquetIOManager's
+    read log."""
+    import json
+
+    reads = [json.loads(line) for line in Path(read_log).read_text().splitlines()]
+    return {(r["asset"], r["day"]) for r in reads if r["run_id"] == run_id and reader in (None, r["reader"])}

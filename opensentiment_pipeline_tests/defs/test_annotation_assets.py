@@ -10,6 +10,7 @@ from opensentiment_pipeline import definitions
 from opensentiment_pipeline.defs import partitions
 from opensentiment_pipeline.defs.assets import ingest as ingestion
 from opensentiment_pipeline.defs.assets import labels as annotation
+from opensentiment_pipeline_tests.defs.stubs import materialization_metadata
 
 SENTENCES = [f"Sentence number {i} about the budget." for i in range(6)]
 # Majority labels: experts B B B B N N, crowd B B B N N B -> accuracy 4/6, kappa 1/4 (see test_annotation_quality).
@@ -24,11 +25,6 @@ def _vote_file(path, majority: list[str], annotator_column: str, annotators: tup
             for text, label in zip(SENTENCES, majority) for k, who in enumerate(annotators)]
     pd.DataFrame(rows, columns=["text", "outlet", "type", "label_bias", annotator_column]).to_csv(path, index=False)
     return str(path)
-
-
-def _metadata(result, asset: str) -> dict:
-    (event,) = [e for e in result.get_asset_materialization_events() if e.asset_key.to_user_string() == asset]
-    return {k: v.value for k, v in event.materialization.metadata.items()}
 
 
 @pytest.fixture(scope="module")
@@ -52,7 +48,7 @@ def annotation_run(tmp_path_factory):
 def test_merged_annotations_reports_agreement_and_votes_per_item(annotation_run):
     result, _ = annotation_run
     assert result.success
-    merged = _metadata(result, "merged_annotations")
+    merged = materialization_metadata(result, "merged_annotations")
     assert merged["num_rows"] == 297
     assert merged["votes_per_item"] == {"2": 6, "3": 291}  # each annotator left 2 demo rows blank
     assert merged["n_voted_items"] == 297.0 and merged["n_annotators"] == 3.0
@@ -65,7 +61,7 @@ def test_merged_annotations_reports_agreement_and_votes_per_item(annotation_run)
 
 def test_suspect_labels_are_ranked_and_exported_as_csv(annotation_run):
     result, _ = annotation_run
-    meta = _metadata(result, "suspect_labels")
+    meta = materialization_metadata(result, "suspect_labels")
     stored = result.output_for_node("suspect_labels")
     assert meta["num_suspects"] == len(stored) > 0
     assert meta["suspects_per_task"] == {"sentiment": len(stored)} and meta["checked_per_task"] == {"sentiment": 297}
@@ -81,7 +77,7 @@ def test_quality_report_matches_the_hand_computed_agreement(annotation_run):
     import mlflow
 
     result, home = annotation_run
-    meta = _metadata(result, "annotation_quality_report")
+    meta = materialization_metadata(result, "annotation_quality_report")
     assert meta["status"] == "ok" and meta["n_items"] == 6
     assert meta["expert_agreement_majority_vote"] == pytest.approx(4 / 6)
     assert meta["expert_kappa_majority_vote"] == pytest.approx(1 / 4)
@@ -91,7 +87,7 @@ def test_quality_report_matches_the_hand_computed_agreement(annotation_run):
     by_asset = {run.data.tags["dagster_asset"]: run for run in runs}
     assert {"merged_annotations", "suspect_labels", "annotation_quality_report"} <= set(by_asset)
     assert by_asset["annotation_quality_report"].data.metrics["expert_kappa_majority_vote"] == pytest.approx(1 / 4)
-    num_suspects = _metadata(result, "suspect_labels")["num_suspects"]
+    num_suspects = materialization_metadata(result, "suspect_labels")["num_suspects"]
     assert by_asset["suspect_labels"].data.metrics["num_suspects"] == num_suspects
 
 
@@ -104,7 +100,7 @@ def test_quality_report_without_vote_files_is_skipped_not_failed(tmp_path):
         instance=dg.DagsterInstance.ephemeral(), tags=partitions.range_tags(),
     )
     assert result.success
-    assert _metadata(result, "annotation_quality_report")["status"] == f"skipped: {missing} not found"
+    assert materialization_metadata(result, "annotation_quality_report")["status"] == f"skipped: {missing} not found"
     assert result.output_for_node("annotation_quality_report").empty
     assert not (tmp_path / "m.db").exists()  # nothing was measured, so no MLflow run
 

@@ -16,7 +16,7 @@ from opensentiment_pipeline.core.vectors import search
 from opensentiment_pipeline.defs import partitions
 from opensentiment_pipeline.defs.assets import search as search_assets
 from opensentiment_pipeline.defs.resources import ParquetIOManager
-from opensentiment_pipeline_tests.defs.stubs import upstream_stubs
+from opensentiment_pipeline_tests.defs.stubs import logged_reads, materialization_metadata, upstream_stubs
 
 DAYS = ["2026-11-20", "2026-11-21", "2026-11-22"]
 PER_DAY = 40
@@ -67,8 +67,7 @@ def nights(tmp_path_factory):
 
 
 def _metadata(result) -> dict:
-    (event,) = [e for e in result.get_asset_materialization_events() if e.asset_key.to_user_string() == "article_index"]
-    return {k: v.value for k, v in event.materialization.metadata.items()}
+    return materialization_metadata(result, "article_index")
 
 
 def test_the_night_adds_its_day_and_reads_no_other(nights):
@@ -76,8 +75,7 @@ def test_the_night_adds_its_day_and_reads_no_other(nights):
     assert _metadata(first)["rebuilt"] and _metadata(first)["num_vectors"] == 2 * PER_DAY
     meta = _metadata(night)
     assert not meta["rebuilt"] and meta["days_read"] == 1 and meta["num_vectors"] == 3 * PER_DAY
-    reads = [json.loads(line) for line in (nights["home"] / "reads.jsonl").read_text().splitlines()]
-    by_index = {(r["asset"], r["day"]) for r in reads if r["run_id"] == night.run_id and r["reader"] == "article_index"}
+    by_index = logged_reads(nights["home"] / "reads.jsonl", night.run_id, reader="article_index")
     assert by_index == {("article_embeddings", DAYS[2]), ("raw_articles", DAYS[2])}
 
 

@@ -4,7 +4,6 @@ and reads no other day; the outlet sums it keeps equal sums over every article."
 from __future__ import annotations
 
 import hashlib
-import json
 
 import dagster as dg
 import numpy as np
@@ -16,7 +15,7 @@ from opensentiment_pipeline.core.analysis import outlet_tables
 from opensentiment_pipeline.defs import map_state, partitions
 from opensentiment_pipeline.defs.assets import analysis
 from opensentiment_pipeline.defs.resources import ParquetIOManager
-from opensentiment_pipeline_tests.defs.stubs import day_stub_asset
+from opensentiment_pipeline_tests.defs.stubs import day_stub_asset, logged_reads, materialization_metadata
 
 DAYS = ["2026-11-20", "2026-11-21", "2026-11-22"]
 PER_DAY = 60
@@ -72,9 +71,7 @@ def nights(tmp_path_factory):
 
 
 def _metadata(result) -> dict:
-    (event,) = [e for e in result.get_asset_materialization_events()
-                if e.asset_key.to_user_string() == "outlet_clusters"]
-    return {k: v.value for k, v in event.materialization.metadata.items()}
+    return materialization_metadata(result, "outlet_clusters")
 
 
 def test_the_map_is_fitted_on_a_bounded_sample(nights):
@@ -87,8 +84,7 @@ def test_the_night_places_its_day_with_the_stored_fit_and_reads_no_other(nights)
     first, night = _metadata(nights["first"]), _metadata(nights["night"])
     assert not night["refitted"] and night["days_read"] == 1 and night["new_articles"] == PER_DAY
     assert night["map_fit"] == first["map_fit"] == f"{DAYS[1]}#1"
-    reads = [json.loads(line) for line in (nights["home"] / "reads.jsonl").read_text().splitlines()]
-    assert {(r["asset"], r["day"]) for r in reads if r["run_id"] == nights["night"].run_id} == \
+    assert logged_reads(nights["home"] / "reads.jsonl", nights["night"].run_id) == \
         {("article_embeddings", DAYS[2]), ("raw_articles", DAYS[2])}
     after = {p.name: _sha(p) for p in (nights["home"] / "map" / map_state.POINTS_DIR).glob("*.parquet")}
     assert {name: after[name] for name in nights["before"]} == nights["before"]  # earlier days' points untouched

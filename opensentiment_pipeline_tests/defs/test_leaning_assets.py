@@ -16,7 +16,7 @@ from opensentiment_pipeline.core.model import modeling
 from opensentiment_pipeline.core.vectors import search
 from opensentiment_pipeline.defs.assets import leaning as leaning_assets
 from opensentiment_pipeline.defs.assets import search as search_assets
-from opensentiment_pipeline_tests.defs.stubs import stored_day_stubs, stub_asset
+from opensentiment_pipeline_tests.defs.stubs import logged_reads, materialization_metadata, stored_day_stubs, stub_asset
 
 POSITIONS = {"left one": -1.0, "left two": -0.8, "right one": 1.0, "right two": 0.8, "newcomer": 0.6}
 PER_OUTLET = 12
@@ -66,11 +66,6 @@ def _materialize(home, raw: pd.DataFrame, embedded: pd.DataFrame, run_config: di
         run_config=run_config or {}, instance=dg.DagsterInstance.ephemeral(), raise_on_error=False)
 
 
-def _metadata(result, asset: str) -> dict:
-    (event,) = [e for e in result.get_asset_materialization_events() if e.asset_key.to_user_string() == asset]
-    return {k: v.value for k, v in event.materialization.metadata.items()}
-
-
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
     """A first run without ratings, a second with a reference CSV, a third whose index build fails."""
@@ -93,7 +88,7 @@ def runs(tmp_path_factory):
 def test_article_index_writes_a_searchable_folder_with_its_manifest(runs):
     home, (first, _, _), (manifest, _) = runs
     assert first.success
-    meta = _metadata(first, "article_index")
+    meta = materialization_metadata(first, "article_index")
     assert (meta["num_vectors"], meta["dimensions"], meta["index_kind"]) == (60, 8, "flat")
     assert meta["build_seconds"] >= 0 and meta["model_version"] == "v1"
     assert manifest["sentiment_adapter_dir"] == str(home / "adapter") and manifest["model_version"] == "v1"
@@ -112,7 +107,7 @@ def test_article_index_writes_a_searchable_folder_with_its_manifest(runs):
 
 def test_outlet_leaning_without_ratings_reports_principal_axis_ends(runs):
     home, (first, _, _), _ = runs
-    meta = _metadata(first, "outlet_leaning")
+    meta = materialization_metadata(first, "outlet_leaning")
     assert meta["method"] == "principal_axes" and meta["num_fitted_outlets"] == 0
     ends = meta["axis1_ends"]
     assert {frozenset(ends["low_end"]), frozenset(ends["high_end"])} == {  # the axis's sign is arbitrary
@@ -123,7 +118,7 @@ def test_outlet_leaning_without_ratings_reports_principal_axis_ends(runs):
 def test_outlet_leaning_with_a_reference_csv_places_the_unrated_outlet(runs):
     home, (_, second, _), _ = runs
     assert second.success
-    meta = _metadata(second, "outlet_leaning")
+    meta = materialization_metadata(second, "outlet_leaning")
     assert meta["method"] == "probe" and meta["num_fitted_outlets"] == 4 and meta["n_folds"] == 4
     # Both left outlets held out below both right ones: the best Spearman the tied references allow.
     assert meta["outlet_cv_spearman"] == pytest.approx(spearmanr([1, 2, 3, 4], [-1, -1, 1, 1]).statistic)
@@ -192,7 +187,7 @@ def test_mlflow_holds_one_leaning_run_per_materialization(runs):
                     if r.data.tags["dagster_asset"] == "outlet_leaning"]
     assert len(leaning_runs) == 3  # outlet_leaning does not depend on the index, so the third run still placed outlets
     probe = [r for r in leaning_runs if r.data.tags["dagster_run_id"] == second.run_id][0]
-    expected = _metadata(second, "outlet_leaning")["outlet_cv_spearman"]
+    expected = materialization_metadata(second, "outlet_leaning")["outlet_cv_spearman"]
     assert probe.data.metrics["outlet_cv_spearman"] == pytest.approx(expected)
     assert {"outlet_leaning.csv", "outlet_leaning.png"} <= {a.path for a in client.list_artifacts(probe.info.run_id)}
 
@@ -206,7 +201,7 @@ def test_a_blend_without_the_tfidf_probe_is_refused_with_the_fix(tmp_path):
     # Skipping the TF-IDF probe with nothing blended is fine, with or without ratings.
     unrated = _materialize(tmp_path, *_tables(with_leaning=False), {"ops": {"outlet_leaning": {"config": {
         "lexical_weight": 0.0, "tfidf_regularization": 0.0}}}})
-    assert unrated.success and _metadata(unrated, "outlet_leaning")["method"] == "principal_axes"
+    assert unrated.success and materialization_metadata(unrated, "outlet_leaning")["method"] == "principal_axes"
 
 
 def test_a_night_reads_only_its_new_day_and_its_table_equals_a_rebuild(tmp_path):
@@ -219,18 +214,17 @@ def test_a_night_reads_only_its_new_day_and_its_table_equals_a_rebuild(tmp_path)
     night = _materialize(tmp_path, raw[~old], embedded[~old], {"ops": {"outlet_leaning": {"config": config}}},
                          selection=["outlet_leaning"], read_log=log)
     assert first.success and night.success
-    reads = [json.loads(line) for line in log.read_text().splitlines()]
-    assert sorted((r["asset"], r["day"]) for r in reads if r["run_id"] == night.run_id) == [
+    assert sorted(logged_reads(log, night.run_id)) == [
         ("article_embeddings", DAYS[-1]), ("raw_articles", DAYS[-1])]
-    meta = _metadata(night, "outlet_leaning")
+    meta = materialization_metadata(night, "outlet_leaning")
     assert (meta["update"], meta["days_read"]) == ("night", 1)
-    assert meta["fit_id"] == _metadata(first, "outlet_leaning")["fit_id"]
+    assert meta["fit_id"] == materialization_metadata(first, "outlet_leaning")["fit_id"]
     incremental = pd.read_parquet(tmp_path / "assets" / "outlet_leaning.parquet")
     assert incremental["n_articles"].sum() == len(raw)
     rebuilt = _materialize(tmp_path, raw.iloc[:0], embedded.iloc[:0],
                            {"ops": {"outlet_leaning": {"config": {**config, "rebuild": True}}}},
                            selection=["outlet_leaning"], read_log=log)
-    assert (_metadata(rebuilt, "outlet_leaning")["update"], _metadata(rebuilt, "outlet_leaning")["days_read"]) == (
-        "rebuild", 3)
+    meta = materialization_metadata(rebuilt, "outlet_leaning")
+    assert (meta["update"], meta["days_read"]) == ("rebuild", 3)
     pd.testing.assert_frame_equal(incremental, pd.read_parquet(tmp_path / "assets" / "outlet_leaning.parquet"),
                                   check_exact=False, rtol=0, atol=1e-9)
