@@ -43,6 +43,10 @@ def test_search_returns_the_quoted_article_first(page, dashboard, demo_home):
     assert first.get_attribute("data-article") == target["article_id"]
     page.locator(".more-like").first.click()
     page.wait_for_selector("text=More like", timeout=30_000)
+    # The heading can show before the new hits replace the old list: wait for the list to change.
+    page.wait_for_function("id => { const li = document.querySelector('#search-hits li');"
+                           " return li && li.getAttribute('data-article') !== id; }",
+                           arg=target["article_id"], timeout=30_000)
     assert target["article_id"] not in [li.get_attribute("data-article")
                                         for li in page.locator("#search-hits li").all()]
     assert page.console_errors == []
