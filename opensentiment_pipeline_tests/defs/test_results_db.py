@@ -11,6 +11,7 @@ from opensentiment_pipeline import definitions
 from opensentiment_pipeline.defs.assets.results_db import build_results_db, parquet_assets
 from opensentiment_pipeline.defs.resources import ArtifactStore
 from opensentiment_pipeline_tests.core.test_results_tables import _report
+from opensentiment_pipeline_tests.defs.stubs import materialization_metadata
 
 
 def _stubs():
@@ -42,8 +43,7 @@ def test_results_db_holds_every_upstream_table(tmp_path):
                             resources=definitions.resources_for(tmp_path, tracking_uri=f"sqlite:///{tmp_path}/m.db"),
                             run_config={"ops": {"results_db": {"config": {"dashboard_url": "http://127.0.0.1:9000"}}}})
     assert result.success
-    (event,) = [e for e in result.get_asset_materialization_events() if e.asset_key.to_user_string() == "results_db"]
-    metadata = {k: v.value for k, v in event.materialization.metadata.items()}
+    metadata = materialization_metadata(result, "results_db")
     assert metadata["dashboard"] == "http://127.0.0.1:9000"
     assert metadata["dashboard_model"] == "http://127.0.0.1:9000/model"
     with duckdb.connect(str(tmp_path / "results.duckdb"), read_only=True) as conn:

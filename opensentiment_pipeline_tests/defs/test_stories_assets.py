@@ -17,7 +17,7 @@ from opensentiment_pipeline.core.analysis import stories as core_stories
 from opensentiment_pipeline.defs import partitions
 from opensentiment_pipeline.defs.assets import stories as story_assets
 from opensentiment_pipeline.defs.resources import ParquetIOManager
-from opensentiment_pipeline_tests.defs.stubs import day_stub_asset, stub_asset
+from opensentiment_pipeline_tests.defs.stubs import day_stub_asset, materialization_metadata, stub_asset
 
 # (article_id, outlet, published_at, title, direction of its topic vector, sentiment)
 NIGHT_1 = [
@@ -71,11 +71,6 @@ def materialize(home, rows, *, first: str | None = None, last: str | None = None
     return result
 
 
-def metadata(result, asset: str) -> dict:
-    (event,) = [e for e in result.get_asset_materialization_events() if e.asset_key.to_user_string() == asset]
-    return {k: v.value for k, v in event.materialization.metadata.items()}
-
-
 def stored_table(home) -> pd.DataFrame:
     return pd.read_parquet(home / "assets" / "stories.parquet")
 
@@ -101,7 +96,7 @@ def test_story_ids_stay_stable_over_two_nights(nights):
     outlets = second_table.groupby("story_id")["outlet"].apply(sorted).to_dict()
     assert outlets == {vote: ["left post", "right daily", "wire"], storm: ["right daily", "wire"],
                        core_stories.story_id_of("fire-r"): ["right daily", "right weekly"]}
-    assert metadata(second, "stories")["new_articles"] == 4  # night 2 assigned the new day only
+    assert materialization_metadata(second, "stories")["new_articles"] == 4  # night 2 assigned the new day only
 
 
 def test_the_new_day_is_the_only_stored_day_the_second_night_reads(nights):
@@ -109,14 +104,14 @@ def test_the_new_day_is_the_only_stored_day_the_second_night_reads(nights):
     reads = [json.loads(line) for line in (home / "reads.jsonl").read_text().splitlines()]
     night = {(r["asset"], r["day"]) for r in reads if r["run_id"] == second.run_id and r["reader"] == "stories"}
     assert night == {("raw_articles", NEW_DAY), ("article_embeddings", NEW_DAY)}
-    meta = metadata(second, "stories")
+    meta = materialization_metadata(second, "stories")
     assert (meta["rebuilt"], meta["days_read"], meta["new_reference"]) == (False, 1, False)
-    assert metadata(first, "stories")["rebuild_reason"] == "no state yet"
+    assert materialization_metadata(first, "stories")["rebuild_reason"] == "no state yet"
 
 
 def test_two_nights_equal_a_rebuild(nights):
     home, _, _, _, second_table, rebuild, scratch = nights
-    assert metadata(rebuild, "stories")["rebuild_reason"] == "rebuild: true"
+    assert materialization_metadata(rebuild, "stories")["rebuild_reason"] == "rebuild: true"
     pd.testing.assert_frame_equal(second_table, stored_table(home), check_exact=True)
     # from scratch in another home (its reference holds both days): the same stories and coverage
     columns = ["story_id", "outlet", "n_articles", "first_day", "last_day", "blindspot", "outlet_leaning"]
@@ -125,7 +120,7 @@ def test_two_nights_equal_a_rebuild(nights):
 
 def test_story_metadata_counts_undated_multi_outlet_and_blindspots(nights):
     _, _, _, second, second_table, *_ = nights
-    meta = metadata(second, "stories")
+    meta = materialization_metadata(second, "stories")
     assert meta["undated_articles_left_out"] == 1
     assert meta["num_stories"] == 3
     assert meta["multi_outlet_article_share"] == pytest.approx(7 / 7)
@@ -147,13 +142,13 @@ def test_outlet_agreement_over_shared_stories(nights):
     assert (pair["shared_stories"], pair["stories_a"], pair["stories_b"]) == (2, 3, 2)
     assert pair["coverage_jaccard"] == pytest.approx(2 / 3)
     assert np.isnan(pair["sentiment_gap"])  # 2 shared stories < min_shared 3
-    assert "coverage_overlap" in metadata(second, "outlet_agreement")
+    assert "coverage_overlap" in materialization_metadata(second, "outlet_agreement")
 
 
 def test_days_re_embedded_by_another_encoder_rebuild_with_a_new_reference(tmp_path):
     materialize(tmp_path, NIGHT_1, first=partitions.FIRST_DAY, last="2026-11-24")
     again = materialize(tmp_path, NIGHT_1, first=partitions.FIRST_DAY, last="2026-11-24", model_version="v2")
-    meta = metadata(again, "stories")
+    meta = materialization_metadata(again, "stories")
     assert meta["rebuilt"] and "written again" in meta["rebuild_reason"]
     assert (meta["new_reference"], meta["model_version"]) == (True, "v2")
     with pytest.raises(ValueError, match=r"2 adapter versions .* Re-embed them"):  # a new day, another encoder
